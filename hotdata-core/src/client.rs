@@ -1,0 +1,619 @@
+//! Clients and calls: where an [`Endpoint`] becomes HTTP attempts.
+//!
+//! [`Client<M>`] holds the configuration and, in its mode `M`, the transport and runtime:
+//! [`Blocking`] or [`Async`]. Resource handles (`client.databases()`, ...) and every
+//! operation method return a [`Call`], which carries per-call options (timeout, workspace,
+//! retry policy) and is sent with [`Call::send`] (blocking) or `.await` (async).
+//!
+//! One call runs this loop, shared by both modes through [`Attempts`]:
+//!
+//! ```text
+//!  prepare (pure: URL, headers, body; config errors here, nothing sent)
+//!    └─> token (provider asked once per attempt; failure ends the call)
+//!          └─> transport.send + read body ──> Attempts::finish_attempt
+//!                                               ├─ Done(response or error)
+//!                                               └─ Sleep(delay) ──> runtime.sleep ──┐
+//!                      ^────────────────────────────────────────────────────────────┘
+//! ```
+
+use std::fmt;
+use std::future::IntoFuture;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
+use http::{HeaderMap, Method, Uri};
+
+use crate::body::RequestBody;
+use crate::config::{Config, Credentials, SecretString};
+use crate::endpoint::{Endpoint, HeaderWriter, Operation, Paginated, QueryWriter, RawResponse};
+use crate::error::Error;
+use crate::retry::{Decision, Jitter, Outcome, RetryPolicy, RetryState, parse_retry_after};
+use crate::runtime::{AsyncRuntime, BlockingRuntime};
+use crate::transport::{
+    AsyncTransport, BlockingTransport, BoxFuture, HttpRequest, MaybeSend, SendOptions, TransportError, collect_blocking,
+};
+
+/// The SDK's version, as sent in the default `User-Agent`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A Hotdata client. `M` is [`Blocking`] or [`Async`]; see [`BlockingClient`] and
+/// [`AsyncClient`]. Cloning is cheap and clones share the transport.
+pub struct Client<M> {
+    shared: Arc<Shared>,
+    mode: M,
+}
+
+/// A client whose calls block the current thread.
+pub type BlockingClient = Client<Blocking>;
+/// A client whose calls are futures.
+pub type AsyncClient = Client<Async>;
+
+struct Shared {
+    config: Config,
+    user_agent: HeaderValue,
+    jitter: Jitter,
+}
+
+/// The blocking mode: a [`BlockingTransport`] and a [`BlockingRuntime`].
+#[derive(Clone)]
+pub struct Blocking {
+    transport: Arc<dyn BlockingTransport>,
+    runtime: Arc<dyn BlockingRuntime>,
+}
+
+/// The async mode: an [`AsyncTransport`] and an [`AsyncRuntime`].
+#[derive(Clone)]
+pub struct Async {
+    transport: Arc<dyn AsyncTransport>,
+    runtime: Arc<dyn AsyncRuntime>,
+}
+
+impl<M: Clone> Clone for Client<M> {
+    fn clone(&self) -> Self {
+        Self { shared: self.shared.clone(), mode: self.mode.clone() }
+    }
+}
+
+impl<M> fmt::Debug for Client<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.shared.config.base_url)
+            .field("workspace_id", &self.shared.config.workspace_id)
+            .field("credentials", &self.shared.config.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Blocking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Blocking")
+    }
+}
+
+impl fmt::Debug for Async {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Async")
+    }
+}
+
+fn shared(config: Config, backend: &str, jitter: Jitter) -> Arc<Shared> {
+    let default_ua = if backend.is_empty() {
+        format!("hotdata-rs/{VERSION}")
+    } else {
+        format!("hotdata-rs/{VERSION} ({backend})")
+    };
+    let user_agent = config
+        .user_agent
+        .as_deref()
+        .and_then(|ua| HeaderValue::from_str(ua).ok())
+        .unwrap_or_else(|| HeaderValue::from_str(&default_ua).unwrap_or(HeaderValue::from_static("hotdata-rs")));
+    Arc::new(Shared { config, user_agent, jitter })
+}
+
+impl Client<Blocking> {
+    /// A blocking client over `transport`, sleeping and reading time through `runtime`.
+    /// `backend` names the transport in the default `User-Agent` (`"ureq"`, ...).
+    pub fn new(
+        config: Config,
+        transport: Arc<dyn BlockingTransport>,
+        runtime: Arc<dyn BlockingRuntime>,
+        backend: &str,
+    ) -> Self {
+        Self { shared: shared(config, backend, Jitter::default()), mode: Blocking { transport, runtime } }
+    }
+}
+
+impl Client<Async> {
+    /// An async client over `transport`, sleeping and reading time through `runtime`.
+    /// `backend` names the transport in the default `User-Agent` (`"reqwest"`, ...).
+    pub fn new(config: Config, transport: Arc<dyn AsyncTransport>, runtime: Arc<dyn AsyncRuntime>, backend: &str) -> Self {
+        Self { shared: shared(config, backend, Jitter::default()), mode: Async { transport, runtime } }
+    }
+}
+
+impl<M> Client<M> {
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Replaces the jitter source (tests use [`Jitter::from_seed`] for repeatable delays).
+    pub fn with_jitter(mut self, jitter: Jitter) -> Self {
+        let s = &self.shared;
+        self.shared = Arc::new(Shared { config: s.config.clone(), user_agent: s.user_agent.clone(), jitter });
+        self
+    }
+
+    /// The `User-Agent` this client sends.
+    pub fn user_agent(&self) -> &str {
+        self.shared.user_agent.to_str().unwrap_or_default()
+    }
+}
+
+impl<M: Clone> Client<M> {
+    /// A call of any endpoint (generated request types, or a [`crate::DynamicRequest`]).
+    pub fn call<E: Endpoint>(&self, endpoint: E) -> Call<M, E> {
+        Call { client: self.clone(), endpoint, options: CallOptions::default() }
+    }
+}
+
+/// Options of one call, overriding the client's configuration.
+#[derive(Debug, Clone, Default)]
+struct CallOptions {
+    timeout: Option<Option<Duration>>,
+    workspace_id: Option<String>,
+    retry: Option<RetryPolicy>,
+}
+
+/// One operation, ready to send: [`Call::send`] on a blocking client, `.await` on an
+/// async one. Optional parameters of the operation have setters here too.
+pub struct Call<M, E> {
+    client: Client<M>,
+    endpoint: E,
+    options: CallOptions,
+}
+
+impl<M: Clone, E: Clone> Clone for Call<M, E> {
+    fn clone(&self) -> Self {
+        Self { client: self.client.clone(), endpoint: self.endpoint.clone(), options: self.options.clone() }
+    }
+}
+
+impl<M, E: fmt::Debug> fmt::Debug for Call<M, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call").field("endpoint", &self.endpoint).field("options", &self.options).finish()
+    }
+}
+
+impl<M, E> Call<M, E> {
+    /// Sets this call's whole-request timeout per attempt (`None`: no timeout).
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.timeout = Some(timeout);
+        self
+    }
+
+    /// Sends this call to another workspace than the client's.
+    pub fn workspace_id(mut self, workspace_id: impl Into<String>) -> Self {
+        self.options.workspace_id = Some(workspace_id.into());
+        self
+    }
+
+    /// Uses another retry policy for this call.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.options.retry = Some(policy);
+        self
+    }
+
+    /// The request this call will send.
+    pub fn request(&self) -> &E {
+        &self.endpoint
+    }
+
+    /// Changes the request (used by the generated setters).
+    pub fn map(mut self, f: impl FnOnce(E) -> E) -> Self {
+        self.endpoint = f(self.endpoint);
+        self
+    }
+
+    fn with_endpoint(&self, endpoint: E) -> Self
+    where
+        M: Clone,
+    {
+        Self { client: self.client.clone(), endpoint, options: self.options.clone() }
+    }
+}
+
+// ---- preparing a request (pure) ---------------------------------------------------------
+
+/// A request with everything but the bearer token, ready for attempts.
+struct Prepared {
+    op: &'static Operation,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: RequestBody,
+    send: SendOptions,
+    retry: RetryPolicy,
+}
+
+fn prepare<E: Endpoint>(shared: &Shared, endpoint: &E, options: &CallOptions) -> Result<Prepared, Error> {
+    let config = &shared.config;
+    let op = endpoint.operation();
+    let path = endpoint.path();
+    let mut query = QueryWriter::default();
+    endpoint.query(&mut query);
+    let query = query.encode();
+    let base = config.base_url.trim_end_matches('/');
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(Error::config(format!("base URL `{base}` must start with http:// or https://")));
+    }
+    let url = if query.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{query}") };
+    let uri: Uri = url.parse().map_err(|e| Error::config(format!("invalid URL from base `{base}`: {e}")))?;
+
+    let mut headers = HeaderMap::new();
+    headers.insert(USER_AGENT, shared.user_agent.clone());
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    if op.workspace_scoped {
+        let ws = options.workspace_id.as_deref().or(config.workspace_id.as_deref()).ok_or_else(|| {
+            Error::config(
+                "no workspace: set HOTDATA_WORKSPACE_ID, Config::with_workspace_id, or Call::workspace_id",
+            )
+        })?;
+        headers.insert(HeaderName::from_static("x-workspace-id"), header_value("X-Workspace-Id", ws)?);
+    }
+    let mut own = HeaderWriter::default();
+    endpoint.headers(&mut own);
+    for (name, value) in own.headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| Error::config(format!("header {name}: {e}")))?;
+        let mut v = header_value(name.as_str(), &value)?;
+        if name.as_str().contains("token") {
+            v.set_sensitive(true);
+        }
+        headers.insert(name, v);
+    }
+    let body = match endpoint.body()? {
+        Some((content_type, body)) => {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            body
+        }
+        None => RequestBody::Empty,
+    };
+    let timeout = options.timeout.unwrap_or(config.timeout);
+    Ok(Prepared {
+        op,
+        method: op.method.clone(),
+        uri,
+        headers,
+        body,
+        send: SendOptions::with_timeout(timeout),
+        retry: options.retry.clone().unwrap_or_else(|| config.retry.clone()),
+    })
+}
+
+fn header_value(name: &str, value: &str) -> Result<HeaderValue, Error> {
+    HeaderValue::from_str(value)
+        .map_err(|_| Error::config(format!("the value of `{name}` is not a valid header value")))
+}
+
+impl Prepared {
+    fn request(&self, token: &SecretString) -> Result<HttpRequest, Error> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+            .map_err(|_| Error::config("the API key contains characters not allowed in a header"))?;
+        auth.set_sensitive(true);
+        let mut builder = http::Request::builder().method(self.method.clone()).uri(self.uri.clone());
+        if let Some(h) = builder.headers_mut() {
+            h.clone_from(&self.headers);
+            h.insert(AUTHORIZATION, auth);
+        }
+        builder.body(self.body.clone()).map_err(|e| Error::config(format!("invalid request: {e}")))
+    }
+}
+
+fn missing_credentials() -> Error {
+    Error::config("no API key: set HOTDATA_API_KEY, Config::with_api_key, or a token provider")
+}
+
+// ---- the attempt loop, shared by both modes ------------------------------------------------
+
+/// What to do after an attempt.
+enum Step {
+    /// The call is over.
+    Done(Result<RawResponse, Error>),
+    /// Sleep this long, then attempt again.
+    Sleep(Duration),
+}
+
+/// Retry bookkeeping and observability for one call: the part of the loop that is the same
+/// for blocking and async drivers.
+struct Attempts<'a> {
+    prepared: &'a Prepared,
+    state: RetryState,
+    jitter: &'a Jitter,
+    started: Duration,
+}
+
+impl<'a> Attempts<'a> {
+    fn new(prepared: &'a Prepared, jitter: &'a Jitter, now: Duration) -> Self {
+        Self { prepared, state: RetryState::new(now), jitter, started: now }
+    }
+
+    fn begin(&mut self, now: Duration) {
+        self.started = now;
+    }
+
+    fn finish_attempt(
+        &mut self,
+        result: Result<RawResponse, TransportError>,
+        now: Duration,
+        wall: std::time::SystemTime,
+    ) -> Step {
+        let p = self.prepared;
+        let attempt = self.state.attempts() + 1;
+        let elapsed_ms = now.saturating_sub(self.started).as_millis() as u64;
+        let path = p.uri.path();
+        let outcome = match &result {
+            Ok(raw) => {
+                tracing::debug!(
+                    target: "hotdata",
+                    operation = p.op.id, method = %p.method, path, status = raw.status.as_u16(), attempt, elapsed_ms,
+                    "attempt finished"
+                );
+                let retry_after = raw
+                    .headers
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, wall));
+                if raw.status.is_success() {
+                    return Step::Done(result.map_err(Error::transport));
+                }
+                Outcome::Status { status: raw.status, retry_after }
+            }
+            Err(e) => {
+                tracing::debug!(
+                    target: "hotdata",
+                    operation = p.op.id, method = %p.method, path, error = %e, attempt, elapsed_ms,
+                    "attempt failed"
+                );
+                Outcome::Transport(e.kind())
+            }
+        };
+        match self.state.decide(&p.retry, p.op.idempotency, outcome, now, self.jitter.sample()) {
+            Decision::Retry(delay) => {
+                tracing::debug!(
+                    target: "hotdata",
+                    operation = p.op.id, attempt, delay_ms = delay.as_millis() as u64, "retrying"
+                );
+                Step::Sleep(delay)
+            }
+            Decision::GiveUp => Step::Done(result.map_err(|e| Error::transport(e).with_attempts(self.state.attempts()))),
+        }
+    }
+
+    fn attempts(&self) -> u32 {
+        self.state.attempts()
+    }
+}
+
+fn finish<E: Endpoint>(endpoint: &E, op: &'static Operation, attempts: u32, result: Result<RawResponse, Error>) -> Result<E::Output, Error> {
+    let raw = result.map_err(|e| e.with_operation(op.id))?;
+    endpoint.parse(&raw).map_err(|e| {
+        let e = e.with_operation(op.id);
+        if attempts > 1 { e.with_attempts(attempts) } else { e }
+    })
+}
+
+// ---- blocking driver -------------------------------------------------------------------------
+
+impl Blocking {
+    fn token(&self, credentials: &Credentials) -> Result<SecretString, Error> {
+        match credentials {
+            Credentials::ApiKey(k) => Ok(k.clone()),
+            Credentials::Provider(p) => p.token().map_err(Error::credentials),
+            Credentials::AsyncProvider(_) => {
+                Err(Error::config("an async token provider cannot be used with a blocking client"))
+            }
+            Credentials::None => Err(missing_credentials()),
+        }
+    }
+
+    fn run(&self, shared: &Shared, prepared: &Prepared) -> (u32, Result<RawResponse, Error>) {
+        let rt = &*self.runtime;
+        let mut attempts = Attempts::new(prepared, &shared.jitter, rt.now());
+        loop {
+            let request = match self.token(&shared.config.credentials).and_then(|t| prepared.request(&t)) {
+                Ok(r) => r,
+                Err(e) => return (attempts.attempts(), Err(e)),
+            };
+            attempts.begin(rt.now());
+            let result = self.transport.send(request, &prepared.send).and_then(|response| {
+                let (parts, body) = response.into_parts();
+                let body = collect_blocking(body)?;
+                Ok(RawResponse { status: parts.status, headers: parts.headers, body })
+            });
+            match attempts.finish_attempt(result, rt.now(), rt.wall_clock()) {
+                Step::Done(r) => return (attempts.attempts(), r),
+                Step::Sleep(d) => rt.sleep(d),
+            }
+        }
+    }
+}
+
+impl<E: Endpoint> Call<Blocking, E> {
+    /// Sends the call, retrying as the policy allows, and decodes the answer.
+    pub fn send(self) -> Result<E::Output, Error> {
+        let op = self.endpoint.operation();
+        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options).map_err(|e| e.with_operation(op.id))?;
+        let (attempts, result) = self.client.mode.run(&self.client.shared, &prepared);
+        finish(&self.endpoint, op, attempts, result)
+    }
+
+    /// Sends the call and returns the raw answer (any status), for callers that decode
+    /// themselves. Retries still apply.
+    pub fn send_raw(self) -> Result<RawResponse, Error> {
+        let op = self.endpoint.operation();
+        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options).map_err(|e| e.with_operation(op.id))?;
+        self.client.mode.run(&self.client.shared, &prepared).1.map_err(|e| e.with_operation(op.id))
+    }
+}
+
+impl<E: Paginated> Call<Blocking, E> {
+    /// Walks the listing page by page, to the end. Stops after the first error.
+    pub fn pages(self) -> Pages<E> {
+        Pages { next: Some(self) }
+    }
+
+    /// Walks the listing item by item, across pages. Stops after the first error.
+    pub fn items(self) -> impl Iterator<Item = Result<E::Item, Error>> {
+        self.pages().flat_map(|page| match page {
+            Ok(items) => items.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        })
+    }
+}
+
+/// The pages of a listing, fetched lazily: see [`Call::pages`].
+pub struct Pages<E> {
+    next: Option<Call<Blocking, E>>,
+}
+
+impl<E: Paginated> Iterator for Pages<E> {
+    type Item = Result<Vec<E::Item>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let call = self.next.take()?;
+        let endpoint = call.endpoint.clone();
+        match call.clone().send() {
+            Ok(output) => {
+                self.next = endpoint.next_page(&output).map(|e| call.with_endpoint(e));
+                Some(Ok(E::items(output)))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+// ---- async driver ----------------------------------------------------------------------------
+
+impl Async {
+    async fn token(&self, credentials: &Credentials) -> Result<SecretString, Error> {
+        match credentials {
+            Credentials::ApiKey(k) => Ok(k.clone()),
+            Credentials::Provider(p) => p.token().map_err(Error::credentials),
+            Credentials::AsyncProvider(p) => p.token().await.map_err(Error::credentials),
+            Credentials::None => Err(missing_credentials()),
+        }
+    }
+
+    async fn run(&self, shared: &Shared, prepared: &Prepared) -> (u32, Result<RawResponse, Error>) {
+        let rt = &*self.runtime;
+        let mut attempts = Attempts::new(prepared, &shared.jitter, rt.now());
+        loop {
+            let request = match self.token(&shared.config.credentials).await.and_then(|t| prepared.request(&t)) {
+                Ok(r) => r,
+                Err(e) => return (attempts.attempts(), Err(e)),
+            };
+            attempts.begin(rt.now());
+            let result = match self.transport.send(request, &prepared.send).await {
+                Ok(response) => {
+                    let (parts, body) = response.into_parts();
+                    body.collect().await.map(|body| RawResponse { status: parts.status, headers: parts.headers, body })
+                }
+                Err(e) => Err(e),
+            };
+            match attempts.finish_attempt(result, rt.now(), rt.wall_clock()) {
+                Step::Done(r) => return (attempts.attempts(), r),
+                Step::Sleep(d) => rt.sleep(d).await,
+            }
+        }
+    }
+}
+
+impl<E: Endpoint> Call<Async, E> {
+    /// Sends the call and returns the raw answer (any status), for callers that decode
+    /// themselves. Retries still apply.
+    pub async fn send_raw(self) -> Result<RawResponse, Error> {
+        let op = self.endpoint.operation();
+        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options).map_err(|e| e.with_operation(op.id))?;
+        self.client.mode.run(&self.client.shared, &prepared).await.1.map_err(|e| e.with_operation(op.id))
+    }
+
+    /// Sends the call, retrying as the policy allows, and decodes the answer (the same as
+    /// `.await` on the call).
+    pub async fn send(self) -> Result<E::Output, Error> {
+        let op = self.endpoint.operation();
+        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options).map_err(|e| e.with_operation(op.id))?;
+        let (attempts, result) = self.client.mode.run(&self.client.shared, &prepared).await;
+        finish(&self.endpoint, op, attempts, result)
+    }
+}
+
+impl<E> IntoFuture for Call<Async, E>
+where
+    E: Endpoint + MaybeSend + Sync + 'static,
+    E::Output: MaybeSend + 'static,
+{
+    type Output = Result<E::Output, Error>;
+    type IntoFuture = BoxFuture<'static, Result<E::Output, Error>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+impl<E> Call<Async, E>
+where
+    E: Paginated + MaybeSend + Sync + 'static,
+    E::Output: MaybeSend + 'static,
+{
+    /// Walks the listing page by page, to the end, as a `Stream`. Stops after the first
+    /// error.
+    pub fn pages(self) -> PageStream<E> {
+        PageStream { next: Some(self), pending: None }
+    }
+}
+
+type PageFuture<E> = BoxFuture<'static, (Call<Async, E>, Result<<E as Endpoint>::Output, Error>)>;
+
+/// The pages of a listing as a `Stream`: see [`Call::pages`].
+pub struct PageStream<E: Endpoint> {
+    next: Option<Call<Async, E>>,
+    pending: Option<PageFuture<E>>,
+}
+
+impl<E> futures_core::Stream for PageStream<E>
+where
+    E: Paginated + MaybeSend + Sync + 'static,
+    E::Output: MaybeSend + 'static,
+{
+    type Item = Result<Vec<E::Item>, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.pending.is_none() {
+            let Some(call) = this.next.take() else { return Poll::Ready(None) };
+            this.pending = Some(Box::pin(async move {
+                let result = call.clone().send().await;
+                (call, result)
+            }));
+        }
+        let Some(fut) = this.pending.as_mut() else { return Poll::Ready(None) };
+        match fut.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready((call, result)) => {
+                this.pending = None;
+                Poll::Ready(Some(match result {
+                    Ok(output) => {
+                        this.next = call.endpoint.next_page(&output).map(|e| call.with_endpoint(e));
+                        Ok(E::items(output))
+                    }
+                    Err(e) => Err(e),
+                }))
+            }
+        }
+    }
+}
+
+impl<E: Endpoint> Unpin for PageStream<E> {}

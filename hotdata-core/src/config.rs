@@ -1,0 +1,219 @@
+//! Client configuration: credentials, scope, base URL, user agent, timeouts and retries.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::retry::RetryPolicy;
+use crate::transport::{BoxError, BoxFuture, MaybeSend, MaybeSync};
+
+/// The hosted API's base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.hotdata.dev";
+/// Default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default whole-request timeout (from sending to the end of the response body).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A secret string (an API key or token). Its `Debug` never shows the value and it has no
+/// `Display`; read it with [`SecretString::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(Arc<str>);
+
+impl SecretString {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(Arc::from(secret.into()))
+    }
+
+    /// The secret value. Keep it out of logs.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(<redacted>)")
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(s: String) -> Self {
+        Self::new(s)
+    }
+}
+
+impl From<&str> for SecretString {
+    fn from(s: &str) -> Self {
+        Self::new(s)
+    }
+}
+
+/// Supplies a bearer token on demand, blocking. Asked once per attempt, so it can refresh
+/// or rotate tokens; if it fails, the call fails with its error and nothing is sent.
+pub trait TokenProvider: Send + Sync {
+    /// The token to send as `Authorization: Bearer <token>`.
+    fn token(&self) -> Result<SecretString, BoxError>;
+}
+
+impl<F> TokenProvider for F
+where
+    F: Fn() -> Result<SecretString, BoxError> + Send + Sync,
+{
+    fn token(&self) -> Result<SecretString, BoxError> {
+        self()
+    }
+}
+
+/// Supplies a bearer token on demand, asynchronously. Asked once per attempt; if it fails,
+/// the call fails with its error and nothing is sent. Usable with the async client only.
+pub trait AsyncTokenProvider: MaybeSend + MaybeSync {
+    /// The token to send as `Authorization: Bearer <token>`.
+    fn token(&self) -> BoxFuture<'_, Result<SecretString, BoxError>>;
+}
+
+/// Where the bearer token comes from.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// No credentials: calls fail locally with a configuration error.
+    #[default]
+    None,
+    /// A fixed API key, sent verbatim.
+    ApiKey(SecretString),
+    /// A blocking provider asked once per attempt (works with both clients).
+    Provider(Arc<dyn TokenProvider>),
+    /// An async provider asked once per attempt (async client only).
+    AsyncProvider(Arc<dyn AsyncTokenProvider>),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
+            Self::Provider(_) => f.write_str("Provider(..)"),
+            Self::AsyncProvider(_) => f.write_str("AsyncProvider(..)"),
+        }
+    }
+}
+
+/// Everything a client needs besides its transport and runtime.
+///
+/// Build one with [`Config::from_env`] (reads `HOTDATA_API_KEY`, `HOTDATA_WORKSPACE_ID`,
+/// `HOTDATA_API_URL`; blank values count as unset) or [`Config::new`], then adjust it with
+/// the `with_*` methods.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// Where the bearer token comes from.
+    pub credentials: Credentials,
+    /// Sent as `X-Workspace-Id` on workspace-scoped operations.
+    pub workspace_id: Option<String>,
+    /// Base URL; may include a path prefix (`https://host/prefix`). No trailing slash needed.
+    pub base_url: String,
+    /// Replaces the default `User-Agent` (`hotdata-rs/<version> (<backend>)`).
+    pub user_agent: Option<String>,
+    /// Connect timeout, applied by the transport.
+    pub connect_timeout: Option<Duration>,
+    /// Whole-request timeout per attempt; overridable per call.
+    pub timeout: Option<Duration>,
+    /// Retry policy; overridable per call.
+    pub retry: RetryPolicy,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            credentials: Credentials::None,
+            workspace_id: None,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            user_agent: None,
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+            timeout: Some(DEFAULT_TIMEOUT),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl Config {
+    /// A configuration with an API key and the defaults for everything else.
+    pub fn new(api_key: impl Into<SecretString>) -> Self {
+        Self { credentials: Credentials::ApiKey(api_key.into()), ..Self::default() }
+    }
+
+    /// Defaults, filled from `HOTDATA_API_KEY`, `HOTDATA_WORKSPACE_ID` and `HOTDATA_API_URL`.
+    /// A variable that is unset or blank leaves the default in place.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::from_env`], reading variables through `lookup` (for tests and for
+    /// platforms without a process environment).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let mut config = Self::default();
+        if let Some(key) = get("HOTDATA_API_KEY") {
+            config.credentials = Credentials::ApiKey(SecretString::new(key));
+        }
+        config.workspace_id = get("HOTDATA_WORKSPACE_ID");
+        if let Some(url) = get("HOTDATA_API_URL") {
+            config.base_url = url;
+        }
+        config
+    }
+
+    /// Sets a fixed API key.
+    pub fn with_api_key(mut self, api_key: impl Into<SecretString>) -> Self {
+        self.credentials = Credentials::ApiKey(api_key.into());
+        self
+    }
+
+    /// Asks `provider` for the token before every attempt.
+    pub fn with_token_provider(mut self, provider: impl TokenProvider + 'static) -> Self {
+        self.credentials = Credentials::Provider(Arc::new(provider));
+        self
+    }
+
+    /// Asks `provider` for the token before every attempt (async client only).
+    pub fn with_async_token_provider(mut self, provider: impl AsyncTokenProvider + 'static) -> Self {
+        self.credentials = Credentials::AsyncProvider(Arc::new(provider));
+        self
+    }
+
+    /// Sets the workspace sent as `X-Workspace-Id`.
+    pub fn with_workspace_id(mut self, workspace_id: impl Into<String>) -> Self {
+        self.workspace_id = Some(workspace_id.into());
+        self
+    }
+
+    /// Sets the base URL (scheme, host, optional port and path prefix).
+    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+
+    /// Replaces the `User-Agent`.
+    pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// Sets the whole-request timeout (`None` disables it).
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the connect timeout (`None` disables it).
+    pub fn with_connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}

@@ -1,0 +1,473 @@
+//! Endpoints as data.
+//!
+//! Every operation of the API is a static [`Operation`] descriptor (method, path template,
+//! parameters, body, responses, idempotency, scope) and a request type implementing
+//! [`Endpoint`]; both are generated from the OpenAPI spec into [`crate::ops`]. An endpoint
+//! only describes: how its path, query and headers are written, what its body is, and how
+//! each status of the answer decodes. Sending, authentication, retries and timeouts are
+//! shared by all of them in [`crate::client`].
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::body::RequestBody;
+use crate::error::Error;
+
+/// Whether an operation may be sent more than once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Idempotency {
+    /// Sending it twice has the effect of sending it once (GET, PUT, DELETE).
+    Idempotent,
+    /// Not idempotent, but replaying it after the connection failed before any response is
+    /// the accepted practice of the API (POST).
+    NonIdempotent,
+    /// Must never be sent twice once it may have reached the server (upload finalize).
+    AtMostOnce,
+}
+
+/// Where a parameter goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ParamLocation {
+    /// A `{name}` segment of the path.
+    Path,
+    /// The query string.
+    Query,
+    /// A request header.
+    Header,
+}
+
+/// A parameter of an operation, as the spec declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Param {
+    /// The name in the spec (`database_id`, `X-Database-Id`, ...).
+    pub name: &'static str,
+    /// Where it goes.
+    pub location: ParamLocation,
+    /// Whether it is required.
+    pub required: bool,
+}
+
+/// The request body of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BodySpec {
+    /// Its content type.
+    pub content_type: &'static str,
+    /// The schema name, for JSON bodies.
+    pub schema: Option<&'static str>,
+    /// Whether a body is required.
+    pub required: bool,
+}
+
+/// One documented response of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResponseSpec {
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON schema name of the body, if it has one.
+    pub schema: Option<&'static str>,
+    /// The content types the body may have.
+    pub content_types: &'static [&'static str],
+    /// The documented response headers.
+    pub headers: &'static [&'static str],
+}
+
+/// The static description of one API operation.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Operation {
+    /// The spec's operationId.
+    pub id: &'static str,
+    /// The HTTP method.
+    pub method: Method,
+    /// The path template (`/v1/databases/{database_id}`).
+    pub path: &'static str,
+    /// The spec tag grouping it.
+    pub tag: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// Path, query and header parameters (the workspace header excluded; see
+    /// [`Operation::workspace_scoped`]).
+    pub params: &'static [Param],
+    /// The request body, if any.
+    pub body: Option<BodySpec>,
+    /// Documented responses, by status.
+    pub responses: &'static [ResponseSpec],
+    /// Whether it may be sent twice.
+    pub idempotency: Idempotency,
+    /// Whether it needs `X-Workspace-Id`.
+    pub workspace_scoped: bool,
+    /// Whether the spec marks it deprecated (all retired operations are).
+    pub deprecated: bool,
+}
+
+impl Operation {
+    /// Finds a current operation by its operationId.
+    pub fn find(id: &str) -> Option<&'static Operation> {
+        crate::ops::ALL.iter().copied().find(|op| op.id == id).or_else(|| legacy_find(id))
+    }
+}
+
+#[cfg(feature = "legacy")]
+fn legacy_find(id: &str) -> Option<&'static Operation> {
+    crate::legacy::LEGACY_ALL.iter().copied().find(|op| op.id == id)
+}
+
+#[cfg(not(feature = "legacy"))]
+fn legacy_find(_: &str) -> Option<&'static Operation> {
+    None
+}
+
+/// A response with its body read whole, as endpoints decode it.
+#[derive(Clone)]
+pub struct RawResponse {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl fmt::Debug for RawResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawResponse").field("status", &self.status).field("body_len", &self.body.len()).finish()
+    }
+}
+
+/// Collects query parameters, percent-encoded in order.
+#[derive(Debug, Default)]
+pub struct QueryWriter {
+    pairs: Vec<(&'static str, String)>,
+}
+
+impl QueryWriter {
+    /// Adds `name=value`.
+    pub fn push(&mut self, name: &'static str, value: &impl QueryValue) {
+        self.pairs.push((name, value.to_query_value()));
+    }
+
+    /// Adds `name=value` with a name known only at runtime (dynamic requests).
+    pub(crate) fn push_dynamic(&mut self, name: &'static str, value: String) {
+        self.pairs.push((name, value));
+    }
+
+    /// The encoded query string, without the `?` (empty when there are no parameters).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        for (i, (k, v)) in self.pairs.iter().enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            encode_into(&mut out, k);
+            out.push('=');
+            encode_into(&mut out, v);
+        }
+        out
+    }
+}
+
+/// A value that can be written into a query string.
+pub trait QueryValue {
+    /// Its query-string text, before percent-encoding.
+    fn to_query_value(&self) -> String;
+}
+
+impl QueryValue for String {
+    fn to_query_value(&self) -> String {
+        self.clone()
+    }
+}
+impl QueryValue for i32 {
+    fn to_query_value(&self) -> String {
+        self.to_string()
+    }
+}
+impl QueryValue for i64 {
+    fn to_query_value(&self) -> String {
+        self.to_string()
+    }
+}
+impl QueryValue for bool {
+    fn to_query_value(&self) -> String {
+        if *self { "true" } else { "false" }.to_owned()
+    }
+}
+
+/// Collects the operation's own header parameters.
+#[derive(Debug, Default)]
+pub struct HeaderWriter {
+    pub(crate) headers: Vec<(&'static str, String)>,
+}
+
+impl HeaderWriter {
+    /// Adds a header.
+    pub fn push(&mut self, name: &'static str, value: &str) {
+        self.headers.push((name, value.to_owned()));
+    }
+}
+
+/// A typed API operation: the request half is data, the response half is a decoder.
+pub trait Endpoint: Sized {
+    /// What a successful call returns.
+    type Output;
+
+    /// The operation's static descriptor.
+    fn operation(&self) -> &'static Operation;
+
+    /// The path with its parameters filled in and percent-encoded.
+    fn path(&self) -> String;
+
+    /// Writes the query parameters.
+    fn query(&self, _query: &mut QueryWriter) {}
+
+    /// Writes the header parameters (besides authentication and workspace).
+    fn headers(&self, _headers: &mut HeaderWriter) {}
+
+    /// The body and its content type.
+    fn body(&self) -> Result<Option<(&'static str, RequestBody)>, Error> {
+        Ok(None)
+    }
+
+    /// Decodes the answer: documented success statuses become the output, anything else an
+    /// [`Error`].
+    fn parse(&self, response: &RawResponse) -> Result<Self::Output, Error>;
+}
+
+/// A listing that can be walked page by page.
+pub trait Paginated: Endpoint + Clone {
+    /// One element of a page.
+    type Item;
+
+    /// The request for the page after `output`, or `None` at the end.
+    fn next_page(&self, output: &Self::Output) -> Option<Self>;
+
+    /// The elements of a page.
+    fn items(output: Self::Output) -> Vec<Self::Item>;
+}
+
+/// Serializes a JSON body.
+pub fn json_body<T: serde::Serialize>(body: &T) -> Result<Option<(&'static str, RequestBody)>, Error> {
+    let bytes = serde_json::to_vec(body).map_err(|e| Error::config(format!("could not encode the request body: {e}")))?;
+    Ok(Some(("application/json", RequestBody::Bytes(Bytes::from(bytes)))))
+}
+
+/// Decodes a JSON body, naming the path of the offending field on failure.
+pub fn decode_json<T: DeserializeOwned>(response: &RawResponse) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_slice(&response.body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        Error::decode(
+            format!("HTTP {} body at `{path}`: {inner}", response.status.as_u16()),
+            Some(Box::new(inner)),
+        )
+    })
+}
+
+/// Characters left unencoded in paths and queries: RFC 3986 "unreserved".
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn encode_into(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s.as_bytes() {
+        if unreserved(b) {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+}
+
+/// Percent-encodes one path segment: everything but unreserved characters, so `/`, `?`,
+/// `%`, spaces and non-ASCII bytes can never change the path's shape. `.` and `..` are
+/// encoded too, so no segment is ever normalized away.
+pub fn encode_path_segment(s: &str) -> String {
+    if s == "." || s == ".." {
+        return s.replace('.', "%2E");
+    }
+    let mut out = String::with_capacity(s.len());
+    encode_into(&mut out, s);
+    out
+}
+
+/// Decodes percent-encoding (the inverse of [`encode_path_segment`]); `None` on malformed
+/// input or invalid UTF-8.
+pub fn decode_percent(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Any operation, chosen at runtime by its operationId, with parameters as strings and the
+/// body as JSON: what command-line tools and scripts use. Its output is the JSON of the
+/// answer after decoding it into the operation's typed model (so a response that does not
+/// fit the model is an error here too).
+#[derive(Debug, Clone)]
+pub struct DynamicRequest {
+    operation: &'static Operation,
+    params: Vec<(&'static str, String)>,
+    body: Option<serde_json::Value>,
+}
+
+impl DynamicRequest {
+    /// A request for the operation `id`, or a config error naming the unknown operation.
+    pub fn new(id: &str) -> Result<Self, Error> {
+        let operation = Operation::find(id).ok_or_else(|| Error::config(format!("unknown operation `{id}`")))?;
+        Ok(Self { operation, params: Vec::new(), body: None })
+    }
+
+    /// Sets a parameter by its spec name. Unknown names are a config error.
+    pub fn param(mut self, name: &str, value: impl Into<String>) -> Result<Self, Error> {
+        let p = self
+            .operation
+            .params
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let known: Vec<_> = self.operation.params.iter().map(|p| p.name).collect();
+                Error::config(format!("`{}` has no parameter `{name}` (it has: {})", self.operation.id, known.join(", ")))
+            })?;
+        self.params.retain(|(n, _)| *n != p.name);
+        self.params.push((p.name, value.into()));
+        Ok(self)
+    }
+
+    /// Sets the JSON body.
+    pub fn body(mut self, body: serde_json::Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// Checks that every required parameter and body is present.
+    pub fn validate(&self) -> Result<(), Error> {
+        for p in self.operation.params.iter().filter(|p| p.required) {
+            if !self.params.iter().any(|(n, _)| *n == p.name) {
+                return Err(Error::config(format!("`{}` needs the parameter `{}`", self.operation.id, p.name)));
+            }
+        }
+        if self.operation.body.is_some_and(|b| b.required) && self.body.is_none() {
+            return Err(Error::config(format!("`{}` needs a body", self.operation.id)));
+        }
+        Ok(())
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl Endpoint for DynamicRequest {
+    type Output = serde_json::Value;
+
+    fn operation(&self) -> &'static Operation {
+        self.operation
+    }
+
+    fn path(&self) -> String {
+        let mut out = String::new();
+        let mut rest = self.operation.path;
+        while let Some(start) = rest.find('{') {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find('}').map_or(rest.len(), |e| start + e);
+            let name = &rest[start + 1..end];
+            out.push_str(&encode_path_segment(self.get(name).unwrap_or_default()));
+            rest = &rest[(end + 1).min(rest.len())..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn query(&self, query: &mut QueryWriter) {
+        for p in self.operation.params.iter().filter(|p| p.location == ParamLocation::Query) {
+            if let Some(v) = self.get(p.name) {
+                query.push_dynamic(p.name, v.to_owned());
+            }
+        }
+    }
+
+    fn headers(&self, headers: &mut HeaderWriter) {
+        for p in self.operation.params.iter().filter(|p| p.location == ParamLocation::Header) {
+            if let Some(v) = self.get(p.name) {
+                headers.push(p.name, v);
+            }
+        }
+    }
+
+    fn body(&self) -> Result<Option<(&'static str, RequestBody)>, Error> {
+        self.validate()?;
+        match (&self.body, self.operation.body) {
+            (Some(v), Some(spec)) if spec.content_type == "application/json" => {
+                let typed = encode_typed(self.operation.id, v)?;
+                json_body(&typed)
+            }
+            (Some(serde_json::Value::String(s)), Some(spec)) => {
+                Ok(Some((spec.content_type, RequestBody::Bytes(Bytes::from(s.clone().into_bytes())))))
+            }
+            (Some(_), None) => Err(Error::config(format!("`{}` takes no body", self.operation.id))),
+            (Some(_), Some(spec)) => Err(Error::config(format!("`{}` takes a {} body", self.operation.id, spec.content_type))),
+            (None, _) => Ok(None),
+        }
+    }
+
+    fn parse(&self, response: &RawResponse) -> Result<Self::Output, Error> {
+        let documented = self.operation.responses.iter().any(|r| r.status == response.status.as_u16());
+        if !response.status.is_success() || !documented {
+            return Err(Error::from_response(response));
+        }
+        decode_typed(self.operation.id, response)
+    }
+}
+
+/// Decodes a success response of the operation `op` into its typed model and re-encodes
+/// it as JSON.
+fn decode_typed(op: &'static str, response: &RawResponse) -> Result<serde_json::Value, Error> {
+    let found = crate::ops::decode_typed(op, response);
+    #[cfg(feature = "legacy")]
+    let found = found.or_else(|| crate::legacy::decode_typed(op, response));
+    found.unwrap_or_else(|| Err(Error::from_response(response)))
+}
+
+/// Passes a JSON body of the operation `op` through its typed request model, so that what
+/// is sent is what the SDK's models produce.
+pub fn encode_typed(op: &'static str, body: &serde_json::Value) -> Result<serde_json::Value, Error> {
+    let found = crate::ops::encode_typed(op, body);
+    #[cfg(feature = "legacy")]
+    let found = found.or_else(|| crate::legacy::encode_typed(op, body));
+    found.unwrap_or_else(|| Ok(body.clone()))
+}
+
+/// Decodes a response into `T` and re-encodes it as JSON (used by [`DynamicRequest`]).
+pub fn retype_response<T: DeserializeOwned + serde::Serialize>(response: &RawResponse) -> Result<serde_json::Value, Error> {
+    let typed: T = decode_json(response)?;
+    serde_json::to_value(&typed).map_err(|e| Error::decode(format!("re-encoding the response: {e}"), Some(Box::new(e))))
+}
+
+/// Decodes a JSON body into `T` and re-encodes it (used by [`DynamicRequest`]).
+pub fn retype_body<T: DeserializeOwned + serde::Serialize>(op: &str, body: &serde_json::Value) -> Result<serde_json::Value, Error> {
+    let typed: T = serde_path_to_error::deserialize(body.clone())
+        .map_err(|e| Error::config(format!("the body does not fit `{op}`'s request model at `{}`: {}", e.path(), e.inner())))?;
+    serde_json::to_value(&typed).map_err(|e| Error::config(format!("could not encode the request body: {e}")))
+}

@@ -1,0 +1,304 @@
+//! The one public error type.
+//!
+//! Every failure of a call is an [`Error`]: its [`ErrorKind`], the operation that failed,
+//! and, when the server answered, the HTTP status and the server's error code and message
+//! (from either envelope the API uses: `{"error":{"code","message"}}` or `{"error":"..."}`).
+//! `Display` prints one readable line for this level only; the cause, if any, is in
+//! [`std::error::Error::source`]. Neither `Display` nor `Debug` ever contains a credential.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+
+use crate::endpoint::RawResponse;
+use crate::retry::parse_retry_after_seconds;
+use crate::transport::{BoxError, TransportError, TransportErrorKind};
+
+/// What kind of failure an [`Error`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The call could not be made as configured (no credentials, no workspace, bad base URL,
+    /// an invalid parameter). Nothing was sent.
+    Config,
+    /// The token provider failed. Nothing was sent.
+    Credentials,
+    /// The exchange failed in the transport; see [`Error::transport_kind`].
+    Transport,
+    /// The exchange did not complete within its timeout.
+    Timeout,
+    /// The server answered with an error status.
+    Api,
+    /// The server's answer could not be decoded.
+    Decode,
+}
+
+/// An error from a Hotdata call. See the [module docs](self).
+pub struct Error(Box<Inner>);
+
+struct Inner {
+    kind: ErrorKind,
+    operation: Option<&'static str>,
+    status: Option<StatusCode>,
+    code: Option<String>,
+    message: Option<String>,
+    transport_kind: Option<TransportErrorKind>,
+    retry_after: Option<Duration>,
+    attempts: u32,
+    body: Option<Bytes>,
+    source: Option<BoxError>,
+}
+
+impl Error {
+    fn new(kind: ErrorKind) -> Self {
+        Self(Box::new(Inner {
+            kind,
+            operation: None,
+            status: None,
+            code: None,
+            message: None,
+            transport_kind: None,
+            retry_after: None,
+            attempts: 0,
+            body: None,
+            source: None,
+        }))
+    }
+
+    /// A configuration error: the call was not sent.
+    pub fn config(message: impl Into<String>) -> Self {
+        let mut e = Self::new(ErrorKind::Config);
+        e.0.message = Some(message.into());
+        e
+    }
+
+    /// The token provider failed: the call was not sent.
+    pub fn credentials(source: impl Into<BoxError>) -> Self {
+        let mut e = Self::new(ErrorKind::Credentials);
+        e.0.message = Some("the token provider failed".into());
+        e.0.source = Some(source.into());
+        e
+    }
+
+    /// A decoding error with a description of what could not be decoded.
+    pub fn decode(message: impl Into<String>, source: Option<BoxError>) -> Self {
+        let mut e = Self::new(ErrorKind::Decode);
+        e.0.message = Some(message.into());
+        e.0.source = source;
+        e
+    }
+
+    /// An error for a transport failure.
+    pub fn transport(error: TransportError) -> Self {
+        let kind = if error.kind() == TransportErrorKind::Timeout { ErrorKind::Timeout } else { ErrorKind::Transport };
+        let mut e = Self::new(kind);
+        e.0.transport_kind = Some(error.kind());
+        e.0.source = Some(Box::new(error));
+        e
+    }
+
+    /// An API error from a response with an error status: reads the server's code and
+    /// message from either error envelope, and `Retry-After` if present.
+    pub fn from_response(response: &RawResponse) -> Self {
+        let mut e = Self::new(ErrorKind::Api);
+        e.0.status = Some(response.status);
+        let (code, message) = parse_envelope(&response.body);
+        e.0.code = code;
+        e.0.message = message;
+        e.0.retry_after = response
+            .headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after_seconds);
+        e.0.body = Some(response.body.slice(..response.body.len().min(64 * 1024)));
+        e
+    }
+
+    /// Records the operation this error belongs to (kept if already set).
+    pub fn with_operation(mut self, operation: &'static str) -> Self {
+        self.0.operation.get_or_insert(operation);
+        self
+    }
+
+    pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
+        self.0.attempts = attempts;
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The operation id (as in the API spec) of the call that failed.
+    pub fn operation(&self) -> Option<&'static str> {
+        self.0.operation
+    }
+
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.0.status
+    }
+
+    /// The server's error code (for example `NOT_FOUND`, `OVERLOADED`), when it sent one.
+    pub fn code(&self) -> Option<&str> {
+        self.0.code.as_deref()
+    }
+
+    /// The server's error message, or the description of a local failure.
+    pub fn message(&self) -> Option<&str> {
+        self.0.message.as_deref()
+    }
+
+    /// Where the exchange failed, for transport errors and timeouts.
+    pub fn transport_kind(&self) -> Option<TransportErrorKind> {
+        self.0.transport_kind
+    }
+
+    /// The delay the server asked for (`Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.0.retry_after
+    }
+
+    /// How many attempts were made before giving up (0 when nothing was sent).
+    pub fn attempts(&self) -> u32 {
+        self.0.attempts
+    }
+
+    /// The raw body of the error response (at most 64 KiB).
+    pub fn body(&self) -> Option<&[u8]> {
+        self.0.body.as_deref()
+    }
+
+    /// True for a 404 answer.
+    pub fn is_not_found(&self) -> bool {
+        self.0.status == Some(StatusCode::NOT_FOUND)
+    }
+}
+
+/// Reads `(code, message)` from the API's error envelopes.
+fn parse_envelope(body: &[u8]) -> (Option<String>, Option<String>) {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        let text = String::from_utf8_lossy(body).trim().chars().take(512).collect::<String>();
+        return (None, (!text.is_empty()).then_some(text));
+    };
+    let str_of = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
+    match value.get("error") {
+        Some(serde_json::Value::Object(detail)) => (str_of(detail.get("code")), str_of(detail.get("message"))),
+        Some(serde_json::Value::String(message)) => (str_of(value.get("code")), Some(message.clone())),
+        _ => (
+            str_of(value.get("code")),
+            str_of(value.get("message")).or_else(|| str_of(value.get("error_message"))),
+        ),
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.0;
+        if let Some(op) = i.operation {
+            write!(f, "{op}: ")?;
+        }
+        match i.kind {
+            ErrorKind::Api => {
+                let status = i.status.map(|s| s.to_string()).unwrap_or_default();
+                write!(f, "server answered HTTP {status}")?;
+                if let Some(code) = &i.code {
+                    write!(f, " {code}")?;
+                }
+                if let Some(message) = &i.message {
+                    write!(f, ": {message}")?;
+                }
+            }
+            ErrorKind::Config => write!(f, "not sent: {}", i.message.as_deref().unwrap_or("invalid configuration"))?,
+            ErrorKind::Credentials => f.write_str("not sent: the token provider failed")?,
+            ErrorKind::Transport | ErrorKind::Timeout => {
+                let what = match i.transport_kind {
+                    Some(TransportErrorKind::Connect) => "could not connect",
+                    Some(TransportErrorKind::Send) => "sending the request failed",
+                    Some(TransportErrorKind::NoResponse) => "the connection closed before any response",
+                    Some(TransportErrorKind::Timeout) => "timed out",
+                    Some(TransportErrorKind::Body) => "reading the response body failed",
+                    Some(TransportErrorKind::Request) => "the request was refused locally",
+                    _ => "transport error",
+                };
+                f.write_str(what)?;
+            }
+            ErrorKind::Decode => {
+                write!(f, "could not decode the response: {}", i.message.as_deref().unwrap_or("invalid body"))?
+            }
+        }
+        if i.attempts > 1 {
+            write!(f, " (after {} attempts)", i.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.0;
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &i.kind);
+        if let Some(op) = i.operation {
+            d.field("operation", &op);
+        }
+        if let Some(s) = i.status {
+            d.field("status", &s.as_u16());
+        }
+        if let Some(c) = &i.code {
+            d.field("code", c);
+        }
+        if let Some(m) = &i.message {
+            d.field("message", m);
+        }
+        if let Some(t) = i.transport_kind {
+            d.field("transport_kind", &t);
+        }
+        if let Some(r) = i.retry_after {
+            d.field("retry_after", &r);
+        }
+        if i.attempts > 0 {
+            d.field("attempts", &i.attempts);
+        }
+        if let Some(s) = &i.source {
+            d.field("source", s);
+        }
+        d.finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: &str) -> RawResponse {
+        RawResponse { status: StatusCode::from_u16(status).unwrap(), headers: Default::default(), body: Bytes::from(body.to_owned()) }
+    }
+
+    #[test]
+    fn reads_both_envelopes() {
+        let e = Error::from_response(&response(404, r#"{"error":{"code":"NOT_FOUND","message":"no such database"}}"#))
+            .with_operation("get_database");
+        assert_eq!(e.code(), Some("NOT_FOUND"));
+        assert_eq!(e.message(), Some("no such database"));
+        assert_eq!(e.to_string(), "get_database: server answered HTTP 404 Not Found NOT_FOUND: no such database");
+        let e = Error::from_response(&response(401, r#"{"error":"invalid token"}"#));
+        assert_eq!(e.code(), None);
+        assert_eq!(e.message(), Some("invalid token"));
+        assert_eq!(e.to_string(), "server answered HTTP 401 Unauthorized: invalid token");
+        let e = Error::from_response(&response(409, r#"{"result_id":"r","status":"failed","error_message":"boom"}"#));
+        assert_eq!(e.message(), Some("boom"));
+        let e = Error::from_response(&response(502, "<html>bad gateway</html>"));
+        assert_eq!(e.message(), Some("<html>bad gateway</html>"));
+    }
+}

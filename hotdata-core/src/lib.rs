@@ -1,0 +1,116 @@
+//! # hotdata-core: the sans-IO core of the Hotdata SDK
+//!
+//! This crate is the whole Hotdata API (a hosted SQL data platform: workspaces,
+//! connections, databases and managed tables, SQL queries, results, query runs, saved
+//! queries, uploads, indexes, jobs, embedding providers, database context, usage) without
+//! any I/O of its own. It has no sockets, no async runtime, never reads a clock and draws no
+//! random numbers, so it builds for `wasm32-unknown-unknown` and runs the same logic on
+//! every platform. Backends plug in the bytes:
+//!
+//! | crate | mode | HTTP stack |
+//! |---|---|---|
+//! | `hotdata-ureq` | blocking | ureq 3 + rustls (no tokio anywhere) |
+//! | `hotdata-reqwest` | async | reqwest + rustls on tokio |
+//! | your own | either | implement [`BlockingTransport`] or [`AsyncTransport`] |
+//!
+//! ## Layers
+//!
+//! ```text
+//!   client.databases().list().limit(10)      resources (generated): group operations by tag
+//!                │ returns
+//!   Call<Mode, ops::ListDatabases>           a request + per-call options (timeout, retry, ...)
+//!                │ .send() / .await
+//!   client: prepare ─ token ─ attempt loop   shared driver: auth, workspace, UA, retries, tracing
+//!                │                 │
+//!   Endpoint (generated)     RetryState      pure: path/query/headers/body, decode by status;
+//!                │                 │         pure: retry decisions from outcome + time
+//!   BlockingTransport / AsyncTransport       backends: move bytes, classify failures
+//!   BlockingRuntime / AsyncRuntime           backends: clock and sleep
+//! ```
+//!
+//! - [`models`]: one type per schema. Open enums (`Other(String)`), [`Patch`] for tri-state
+//!   update fields, [`Cell`] for lossless result cells.
+//! - [`ops`]: one request type per operation implementing [`Endpoint`], and the static
+//!   [`Operation`] descriptors ([`ops::ALL`]): method, path, parameters, body, responses per
+//!   status, idempotency, workspace scope. [`DynamicRequest`] runs any operation by its id.
+//! - [`client`]: [`Client`], [`Call`], pagination ([`Call::pages`] as an `Iterator` or a
+//!   `Stream`).
+//! - [`retry`]: [`RetryPolicy`] and the pure [`RetryState::decide`].
+//! - [`transport`] and [`runtime`]: the traits a backend implements.
+//! - [`Error`]: the one error type.
+//!
+//! ## A call, start to end
+//!
+//! 1. The endpoint writes its path, query and headers; the client adds `User-Agent`,
+//!    `Accept`, and `X-Workspace-Id` on the 60 workspace-scoped operations (missing: a
+//!    [`ErrorKind::Config`] error before anything is sent).
+//! 2. Per attempt, the bearer token is taken from the API key or asked from the token
+//!    provider (a provider failure ends the call; nothing is sent unauthenticated).
+//! 3. The transport sends it with the call's timeout and returns the head and body chunks.
+//! 4. [`RetryState::decide`] looks at the status or the transport failure kind, the
+//!    operation's [`Idempotency`], the budget and `Retry-After`; the driver sleeps through
+//!    the runtime and tries again, or stops.
+//! 5. The endpoint decodes the answer by status into its output type, or an [`Error`]
+//!    carrying status, server code and message, and the operation id.
+//!
+//! ## Plugging in a backend
+//!
+//! Implement [`BlockingTransport`] (or [`AsyncTransport`]) on your HTTP client: turn the
+//! [`HttpRequest`] into your library's request, apply [`SendOptions::timeout`], return the
+//! status, headers and body chunks, and map failures to a [`TransportErrorKind`]. Implement
+//! [`BlockingRuntime`] (or [`AsyncRuntime`]) with your clock and sleep. Then
+//! [`BlockingClient::new`]`(config, transport, runtime, "my-backend")`. No protocol logic
+//! belongs in a backend: `examples/hyper_transport.rs` in the repository is a complete one in
+//! under 100 lines.
+//!
+//! ## Testing without I/O
+//!
+//! With the `test-util` feature, [`testing`] provides a scripted transport and a manual
+//! runtime whose sleeps advance time instantly, so retry timing is tested exactly.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod body;
+pub mod client;
+pub mod config;
+pub mod endpoint;
+pub mod error;
+mod generated;
+pub mod models;
+pub mod retry;
+pub mod runtime;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+pub mod transport;
+
+/// One request type per API operation, with its [`Endpoint`] impl, and the static
+/// [`Operation`] descriptors; [`ops::ALL`] lists all 63.
+pub mod ops {
+    pub use crate::generated::operations::*;
+}
+
+/// Resource handles returned by the client (`client.databases()`, ...).
+pub mod resources {
+    pub use crate::generated::resources::*;
+}
+
+/// Operations the hosted service retired (secrets, connection types, refresh, connection
+/// health, cache purges, `/v1/files`), for self-hosted servers that still serve them. All
+/// are deprecated.
+#[cfg(feature = "legacy")]
+pub mod legacy {
+    pub use crate::generated::legacy::*;
+}
+
+pub use body::{AsyncBody, BlockingBody, RequestBody};
+pub use client::{Async, AsyncClient, Blocking, BlockingClient, Call, Client, PageStream, Pages, VERSION};
+pub use config::{AsyncTokenProvider, Config, Credentials, SecretString, TokenProvider};
+pub use endpoint::{DynamicRequest, Endpoint, Idempotency, Operation, Paginated, RawResponse};
+pub use error::{Error, ErrorKind};
+pub use models::{Cell, Patch};
+pub use retry::{Jitter, RetryPolicy, RetryState};
+pub use runtime::{AsyncRuntime, BlockingRuntime};
+pub use transport::{
+    AsyncTransport, BlockingTransport, BoxError, BoxFuture, HttpRequest, MaybeSend, MaybeSync, SendOptions,
+    TransportError, TransportErrorKind,
+};
