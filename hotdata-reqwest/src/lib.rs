@@ -1,0 +1,163 @@
+//! # hotdata-reqwest: the async Hotdata client over reqwest
+//!
+//! A thin backend for [`hotdata_core`]: [`ReqwestTransport`] moves bytes with reqwest
+//! (rustls with ring; no OpenSSL) and [`TokioRuntime`] supplies the clock and
+//! `tokio::time::sleep`. Everything else (auth, retries, timeouts, decoding) is the core's.
+//! Calls are futures: `.await` them on a tokio runtime.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), hotdata_core::Error> {
+//! let client = hotdata_reqwest::from_env(); // HOTDATA_API_KEY, HOTDATA_WORKSPACE_ID, HOTDATA_API_URL
+//! let db = client.databases().get("db_123").await?;
+//! println!("{}", db.name);
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use hotdata_core::{
+    AsyncBody, AsyncClient, AsyncRuntime, AsyncTransport, BoxFuture, Config, HttpRequest, SendOptions, TransportError,
+    TransportErrorKind,
+};
+
+pub use hotdata_core;
+
+/// An async client for `config`, over reqwest.
+pub fn client(config: Config) -> AsyncClient {
+    let transport = ReqwestTransport::new(config.connect_timeout);
+    AsyncClient::new(config, Arc::new(transport), Arc::new(TokioRuntime::new()), "reqwest")
+}
+
+/// An async client configured from `HOTDATA_API_KEY`, `HOTDATA_WORKSPACE_ID` and
+/// `HOTDATA_API_URL`.
+pub fn from_env() -> AsyncClient {
+    client(Config::from_env())
+}
+
+/// An [`AsyncTransport`] over a [`reqwest::Client`].
+#[derive(Debug, Clone)]
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+}
+
+impl ReqwestTransport {
+    /// A transport with its own reqwest client: rustls with ring (installed as the process
+    /// default crypto provider if none is), the given connect timeout, and no redirects.
+    pub fn new(connect_timeout: Option<Duration>) -> Self {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if let Some(t) = connect_timeout {
+            builder = builder.connect_timeout(t);
+        }
+        let client = builder.build().unwrap_or_else(|_| reqwest::Client::new());
+        Self { client }
+    }
+
+    /// A transport over a client you configured. Redirects it follows and timeouts it
+    /// applies add to the core's.
+    pub fn with_client(client: reqwest::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl AsyncTransport for ReqwestTransport {
+    fn send<'a>(
+        &'a self,
+        request: HttpRequest,
+        options: &'a SendOptions,
+    ) -> BoxFuture<'a, Result<http::Response<AsyncBody>, TransportError>> {
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let request = http::Request::from_parts(parts, Bytes::copy_from_slice(body.as_bytes()));
+            let mut request = reqwest::Request::try_from(request)
+                .map_err(|e| TransportError::new(TransportErrorKind::Request, e))?;
+            *request.timeout_mut() = options.timeout;
+            let response = self.client.execute(request).await.map_err(|e| classify(e, false))?;
+            let mut head = http::Response::builder().status(response.status()).version(response.version());
+            if let Some(h) = head.headers_mut() {
+                *h = response.headers().clone();
+            }
+            let body = AsyncBody::from_stream(Chunks(Box::pin(response.bytes_stream())));
+            head.body(body).map_err(|e| TransportError::new(TransportErrorKind::Other, e))
+        })
+    }
+}
+
+type ReqwestStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+
+struct Chunks(ReqwestStream);
+
+impl Stream for Chunks {
+    type Item = Result<Bytes, TransportError>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.as_mut().poll_next(cx).map(|c| c.map(|r| r.map_err(|e| classify(e, true))))
+    }
+}
+
+fn classify(e: reqwest::Error, in_body: bool) -> TransportError {
+    use TransportErrorKind as K;
+    let kind = if e.is_timeout() {
+        K::Timeout
+    } else if e.is_connect() {
+        K::Connect
+    } else if in_body || e.is_body() || e.is_decode() {
+        K::Body
+    } else if e.is_builder() {
+        K::Request
+    } else {
+        let mut source = std::error::Error::source(&e);
+        let mut found = None;
+        while let Some(s) = source {
+            if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                found = Some(TransportError::classify_io(io));
+                break;
+            }
+            source = s.source();
+        }
+        match found {
+            Some(K::Other) | None => K::NoResponse,
+            Some(k) => k,
+        }
+    };
+    TransportError::new(kind, e)
+}
+
+/// The real clock and `tokio::time::sleep`. Needs a tokio runtime with the time driver.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioRuntime {
+    origin: Instant,
+}
+
+impl TokioRuntime {
+    /// A runtime whose monotonic time starts now.
+    pub fn new() -> Self {
+        Self { origin: Instant::now() }
+    }
+}
+
+impl Default for TokioRuntime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AsyncRuntime for TokioRuntime {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+    fn wall_clock(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}

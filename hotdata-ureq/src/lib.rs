@@ -1,0 +1,164 @@
+//! # hotdata-ureq: the blocking Hotdata client over ureq
+//!
+//! A thin backend for [`hotdata_core`]: [`UreqTransport`] moves bytes with [ureq 3]
+//! (rustls with ring; no tokio, no OpenSSL anywhere in the tree) and [`StdRuntime`] supplies
+//! the clock and `thread::sleep`. Everything else (auth, retries, timeouts, decoding) is the
+//! core's.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), hotdata_core::Error> {
+//! let client = hotdata_ureq::from_env(); // HOTDATA_API_KEY, HOTDATA_WORKSPACE_ID, HOTDATA_API_URL
+//! for page in client.databases().list().limit(50).pages() {
+//!     for db in page? {
+//!         println!("{} {}", db.id, db.name);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! [ureq 3]: https://docs.rs/ureq/3
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use hotdata_core::{
+    BlockingBody, BlockingClient, BlockingRuntime, BlockingTransport, Config, HttpRequest, SendOptions, TransportError,
+    TransportErrorKind,
+};
+
+pub use hotdata_core;
+
+/// Size of the chunks read from a response body.
+const CHUNK: usize = 64 * 1024;
+
+/// A blocking client for `config`, over ureq.
+pub fn client(config: Config) -> BlockingClient {
+    let transport = UreqTransport::new(config.connect_timeout);
+    BlockingClient::new(config, Arc::new(transport), Arc::new(StdRuntime::new()), "ureq")
+}
+
+/// A blocking client configured from `HOTDATA_API_KEY`, `HOTDATA_WORKSPACE_ID` and
+/// `HOTDATA_API_URL`.
+pub fn from_env() -> BlockingClient {
+    client(Config::from_env())
+}
+
+/// A [`BlockingTransport`] over a [`ureq::Agent`].
+#[derive(Debug, Clone)]
+pub struct UreqTransport {
+    agent: ureq::Agent,
+}
+
+impl UreqTransport {
+    /// A transport with its own agent: rustls, the given connect timeout, no redirects, and
+    /// every status returned as a response.
+    pub fn new(connect_timeout: Option<Duration>) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(connect_timeout)
+            .user_agent(ureq::config::AutoHeaderValue::None)
+            .accept_encoding(ureq::config::AutoHeaderValue::None)
+            .build();
+        Self { agent: ureq::Agent::new_with_config(config) }
+    }
+
+    /// A transport over an agent you configured. It must return every status as a
+    /// response (`http_status_as_error(false)`), or error statuses surface as transport
+    /// errors.
+    pub fn with_agent(agent: ureq::Agent) -> Self {
+        Self { agent }
+    }
+}
+
+impl BlockingTransport for UreqTransport {
+    fn send(&self, request: HttpRequest, options: &SendOptions) -> Result<http::Response<BlockingBody>, TransportError> {
+        let (parts, body) = request.into_parts();
+        let request = http::Request::from_parts(parts, body.as_bytes().to_vec());
+        let request = self.agent.configure_request(request).timeout_global(options.timeout).build();
+        let response = self.agent.run(request).map_err(classify)?;
+        let (parts, body) = response.into_parts();
+        let mut reader = body.into_reader();
+        let chunks = std::iter::from_fn(move || {
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                return match reader.read(&mut buf) {
+                    Ok(0) => None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Some(Ok(Bytes::from(buf)))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => Some(Err(body_error(e))),
+                };
+            }
+        });
+        Ok(http::Response::from_parts(parts, BlockingBody::from_chunks(chunks.fuse())))
+    }
+}
+
+fn body_error(e: std::io::Error) -> TransportError {
+    let kind = if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock)
+        || e.get_ref().and_then(|inner| inner.downcast_ref::<ureq::Error>()).is_some_and(|u| matches!(u, ureq::Error::Timeout(_)))
+    {
+        TransportErrorKind::Timeout
+    } else {
+        TransportErrorKind::Body
+    };
+    TransportError::new(kind, e)
+}
+
+fn classify(e: ureq::Error) -> TransportError {
+    use TransportErrorKind as K;
+    let kind = match &e {
+        ureq::Error::Timeout(t) => match t {
+            ureq::Timeout::Resolve | ureq::Timeout::Connect => K::Connect,
+            _ => K::Timeout,
+        },
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => K::Connect,
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => K::Connect,
+        ureq::Error::Io(io) => match TransportError::classify_io(io) {
+            K::Other => K::NoResponse,
+            k => k,
+        },
+        ureq::Error::Protocol(_) => K::NoResponse,
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::RequireHttpsOnly(_) => K::Request,
+        _ => K::Other,
+    };
+    TransportError::new(kind, e)
+}
+
+/// The real clock and `std::thread::sleep`.
+#[derive(Debug, Clone, Copy)]
+pub struct StdRuntime {
+    origin: Instant,
+}
+
+impl StdRuntime {
+    /// A runtime whose monotonic time starts now.
+    pub fn new() -> Self {
+        Self { origin: Instant::now() }
+    }
+}
+
+impl Default for StdRuntime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BlockingRuntime for StdRuntime {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+    fn wall_clock(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
