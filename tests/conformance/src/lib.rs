@@ -1,0 +1,6 @@
+//! Shared harness of the conformance suite: a local HTTP server on 127.0.0.1 whose answers
+//! a test scripts, and both native clients pointed at it.
+#![forbid(unsafe_code)]
+
+pub mod examples;
+pub mod server;
