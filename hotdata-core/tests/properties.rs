@@ -1,0 +1,109 @@
+//! Property tests: encoding of identifiers into paths and queries, and serde round trips of
+//! tri-state fields and raw cells.
+
+use std::time::SystemTime;
+
+use hotdata_core::endpoint::{decode_percent, encode_path_segment};
+use hotdata_core::models::{Cell, Patch, UpdateSavedQueryRequest};
+use hotdata_core::testing::{FakeTransport, ManualRuntime, response};
+use hotdata_core::{BlockingClient, Config};
+use proptest::prelude::*;
+
+proptest! {
+    #[test]
+    fn path_segments_round_trip(id in any::<String>()) {
+        let enc = encode_path_segment(&id);
+        prop_assert!(enc.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)));
+        prop_assert!(enc != "." && enc != "..");
+        prop_assert_eq!(decode_percent(&enc), Some(id));
+    }
+
+    #[test]
+    fn built_uris_parse_and_keep_identifiers(db in any::<String>(), search in any::<String>()) {
+        let t = FakeTransport::script(vec![Ok(response(200, r#"{"total":1}"#)), Ok(response(404, "{}"))]);
+        let client = BlockingClient::new(
+            Config::new("k").with_workspace_id("w").with_base_url("http://h:1/p"),
+            t.clone(),
+            ManualRuntime::new(SystemTime::UNIX_EPOCH),
+            "t",
+        );
+        client.databases().count().search(search.clone()).send().unwrap();
+        let _ = client.databases().get(db.clone()).send();
+        let reqs = t.requests();
+        let query = reqs[0].uri.query().unwrap();
+        let value = query.strip_prefix("search=").unwrap();
+        prop_assert_eq!(decode_percent(value), Some(search));
+        let path = reqs[1].uri.path();
+        let seg = path.strip_prefix("/p/v1/databases/").unwrap();
+        prop_assert!(!seg.contains('/'));
+        prop_assert_eq!(decode_percent(seg), Some(db));
+    }
+
+    #[test]
+    fn tri_state_fields_round_trip(name in proptest::option::of(proptest::option::of(".*")), tags in proptest::option::of(proptest::collection::vec(".*", 0..3))) {
+        let mut req = UpdateSavedQueryRequest::new();
+        req.name = match &name { None => Patch::Omit, Some(None) => Patch::Null, Some(Some(v)) => Patch::Value(v.clone()) };
+        if let Some(t) = &tags { req = req.tags(t.clone()); }
+        let json = serde_json::to_value(&req).unwrap();
+        match &name {
+            None => prop_assert!(json.get("name").is_none()),
+            Some(None) => prop_assert_eq!(&json["name"], &serde_json::Value::Null),
+            Some(Some(v)) => prop_assert_eq!(json["name"].as_str(), Some(v.as_str())),
+        }
+        let back: UpdateSavedQueryRequest = serde_json::from_value(json).unwrap();
+        prop_assert_eq!(back, req);
+    }
+
+    #[test]
+    fn cells_keep_numbers_exactly(int in any::<i128>(), frac in 0u64..10_000_000_000, digits in 1usize..38) {
+        let text = format!("{int}.{frac:0>digits$}", digits = digits.min(10));
+        let row = format!("[[{text}, {int}, \"{text}\", null]]");
+        let cells: Vec<Vec<Cell>> = serde_json::from_str(&row).unwrap();
+        prop_assert_eq!(cells[0][0].as_json(), text.as_str());
+        prop_assert_eq!(cells[0][0].as_number_text(), Some(text.as_str()));
+        let int_text = int.to_string();
+        prop_assert_eq!(cells[0][1].as_json(), int_text.as_str());
+        prop_assert_eq!(cells[0][2].as_str(), Some(text.clone()));
+        prop_assert!(cells[0][3].is_null());
+        let again = serde_json::to_string(&cells).unwrap();
+        let reparsed: Vec<Vec<Cell>> = serde_json::from_str(&again).unwrap();
+        prop_assert_eq!(reparsed, cells);
+    }
+}
+
+#[test]
+fn open_enums_accept_unknown_values() {
+    use hotdata_core::models::{JobStatus, JobType, ResultStatus};
+    let s: JobStatus = serde_json::from_str("\"paused\"").unwrap();
+    assert_eq!(s, JobStatus::Other("paused".into()));
+    assert_eq!(serde_json::to_string(&s).unwrap(), "\"paused\"");
+    assert_eq!(serde_json::from_str::<JobType>("\"managed_load\"").unwrap(), JobType::ManagedLoad);
+    assert_eq!(serde_json::from_str::<ResultStatus>("\"ready\"").unwrap(), ResultStatus::Ready);
+}
+
+#[test]
+fn job_results_are_chosen_by_job_type() {
+    use hotdata_core::models::{JobResult, JobStatusResponse};
+    let load = r#"{"id":"j","job_type":"managed_load","status":"succeeded","attempts":1,"created_at":"t",
+        "result":{"connection_id":"c","schema_name":"s","table_name":"t","row_count":3,"arrow_schema_json":"{}"},"future_field":1}"#;
+    let job: JobStatusResponse = serde_json::from_str(load).unwrap();
+    let Some(JobResult::Load(loaded)) = job.result else { panic!("a managed_load result decodes as Load") };
+    assert_eq!(loaded.row_count, 3);
+    let other = r#"{"id":"j","job_type":"brand_new","status":"running","attempts":0,"created_at":"t","result":{"x":1}}"#;
+    let job: JobStatusResponse = serde_json::from_str(other).unwrap();
+    assert_eq!(job.result, Some(JobResult::Other(serde_json::json!({"x": 1}))));
+}
+
+#[test]
+fn column_definitions_and_profiles() {
+    use hotdata_core::models::{ColumnDefinition, ColumnProfileDetail};
+    let d: ColumnDefinition = serde_json::from_str("\"BIGINT\"").unwrap();
+    assert_eq!(d, ColumnDefinition::from("BIGINT"));
+    let d: ColumnDefinition = serde_json::from_str(r#"{"type":"DECIMAL","precision":38,"scale":2}"#).unwrap();
+    assert!(matches!(d, ColumnDefinition::Spec(_)));
+    let p: ColumnProfileDetail = serde_json::from_str(r#"{"type":"boolean","true_count":1,"false_count":2}"#).unwrap();
+    assert_eq!(p.type_name(), "boolean");
+    let p: ColumnProfileDetail = serde_json::from_str(r#"{"type":"geo","cells":4}"#).unwrap();
+    assert!(matches!(p, ColumnProfileDetail::Other(_)));
+    assert_eq!(p.type_name(), "geo");
+}
