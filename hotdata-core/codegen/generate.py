@@ -845,7 +845,7 @@ def render(check):
     changed = []
     for name, text in files.items():
         try:
-            formatted = subprocess.run(["rustfmt", "--edition", "2024", "--emit", "stdout"], input=text.encode(),
+            formatted = subprocess.run(["rustfmt", "--edition", "2024", "--config-path", str(ROOT.parent / "rustfmt.toml"), "--emit", "stdout"], input=text.encode(),
                                        capture_output=True, check=True).stdout.decode()
         except subprocess.CalledProcessError as e:
             sys.stderr.write(e.stderr.decode())

@@ -33,7 +33,8 @@ use crate::error::Error;
 use crate::retry::{Decision, Jitter, Outcome, RetryPolicy, RetryState, parse_retry_after};
 use crate::runtime::{AsyncRuntime, BlockingRuntime};
 use crate::transport::{
-    AsyncTransport, BlockingTransport, BoxFuture, HttpRequest, MaybeSend, SendOptions, TransportError, collect_blocking,
+    AsyncTransport, BlockingTransport, BoxFuture, HttpRequest, MaybeSend, SendOptions, TransportError,
+    collect_blocking,
 };
 
 /// The SDK's version, as sent in the default `User-Agent`.
@@ -105,11 +106,10 @@ fn shared(config: Config, backend: &str, jitter: Jitter) -> Arc<Shared> {
     } else {
         format!("hotdata-rs/{VERSION} ({backend})")
     };
-    let user_agent = config
-        .user_agent
-        .as_deref()
-        .and_then(|ua| HeaderValue::from_str(ua).ok())
-        .unwrap_or_else(|| HeaderValue::from_str(&default_ua).unwrap_or(HeaderValue::from_static("hotdata-rs")));
+    let user_agent =
+        config.user_agent.as_deref().and_then(|ua| HeaderValue::from_str(ua).ok()).unwrap_or_else(|| {
+            HeaderValue::from_str(&default_ua).unwrap_or(HeaderValue::from_static("hotdata-rs"))
+        });
     Arc::new(Shared { config, user_agent, jitter })
 }
 
@@ -129,7 +129,12 @@ impl Client<Blocking> {
 impl Client<Async> {
     /// An async client over `transport`, sleeping and reading time through `runtime`.
     /// `backend` names the transport in the default `User-Agent` (`"reqwest"`, ...).
-    pub fn new(config: Config, transport: Arc<dyn AsyncTransport>, runtime: Arc<dyn AsyncRuntime>, backend: &str) -> Self {
+    pub fn new(
+        config: Config,
+        transport: Arc<dyn AsyncTransport>,
+        runtime: Arc<dyn AsyncRuntime>,
+        backend: &str,
+    ) -> Self {
         Self { shared: shared(config, backend, Jitter::default()), mode: Async { transport, runtime } }
     }
 }
@@ -267,7 +272,8 @@ fn prepare<E: Endpoint>(shared: &Shared, endpoint: &E, options: &CallOptions) ->
     let mut own = HeaderWriter::default();
     endpoint.headers(&mut own);
     for (name, value) in own.headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| Error::config(format!("header {name}: {e}")))?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| Error::config(format!("header {name}: {e}")))?;
         let mut v = header_value(name.as_str(), &value)?;
         if name.as_str().contains("token") {
             v.set_sensitive(true);
@@ -388,7 +394,9 @@ impl<'a> Attempts<'a> {
                 );
                 Step::Sleep(delay)
             }
-            Decision::GiveUp => Step::Done(result.map_err(|e| Error::transport(e).with_attempts(self.state.attempts()))),
+            Decision::GiveUp => {
+                Step::Done(result.map_err(|e| Error::transport(e).with_attempts(self.state.attempts())))
+            }
         }
     }
 
@@ -397,7 +405,12 @@ impl<'a> Attempts<'a> {
     }
 }
 
-fn finish<E: Endpoint>(endpoint: &E, op: &'static Operation, attempts: u32, result: Result<RawResponse, Error>) -> Result<E::Output, Error> {
+fn finish<E: Endpoint>(
+    endpoint: &E,
+    op: &'static Operation,
+    attempts: u32,
+    result: Result<RawResponse, Error>,
+) -> Result<E::Output, Error> {
     let raw = result.map_err(|e| e.with_operation(op.id))?;
     endpoint.parse(&raw).map_err(|e| {
         let e = e.with_operation(op.id);
@@ -445,7 +458,8 @@ impl<E: Endpoint> Call<Blocking, E> {
     /// Sends the call, retrying as the policy allows, and decodes the answer.
     pub fn send(self) -> Result<E::Output, Error> {
         let op = self.endpoint.operation();
-        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options).map_err(|e| e.with_operation(op.id))?;
+        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options)
+            .map_err(|e| e.with_operation(op.id))?;
         let (attempts, result) = self.client.mode.run(&self.client.shared, &prepared);
         finish(&self.endpoint, op, attempts, result)
     }
@@ -454,7 +468,8 @@ impl<E: Endpoint> Call<Blocking, E> {
     /// themselves. Retries still apply.
     pub fn send_raw(self) -> Result<RawResponse, Error> {
         let op = self.endpoint.operation();
-        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options).map_err(|e| e.with_operation(op.id))?;
+        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options)
+            .map_err(|e| e.with_operation(op.id))?;
         self.client.mode.run(&self.client.shared, &prepared).1.map_err(|e| e.with_operation(op.id))
     }
 }
@@ -511,15 +526,20 @@ impl Async {
         let rt = &*self.runtime;
         let mut attempts = Attempts::new(prepared, &shared.jitter, rt.now());
         loop {
-            let request = match self.token(&shared.config.credentials).await.and_then(|t| prepared.request(&t)) {
-                Ok(r) => r,
-                Err(e) => return (attempts.attempts(), Err(e)),
-            };
+            let request =
+                match self.token(&shared.config.credentials).await.and_then(|t| prepared.request(&t)) {
+                    Ok(r) => r,
+                    Err(e) => return (attempts.attempts(), Err(e)),
+                };
             attempts.begin(rt.now());
             let result = match self.transport.send(request, &prepared.send).await {
                 Ok(response) => {
                     let (parts, body) = response.into_parts();
-                    body.collect().await.map(|body| RawResponse { status: parts.status, headers: parts.headers, body })
+                    body.collect().await.map(|body| RawResponse {
+                        status: parts.status,
+                        headers: parts.headers,
+                        body,
+                    })
                 }
                 Err(e) => Err(e),
             };
@@ -536,7 +556,8 @@ impl<E: Endpoint> Call<Async, E> {
     /// themselves. Retries still apply.
     pub async fn send_raw(self) -> Result<RawResponse, Error> {
         let op = self.endpoint.operation();
-        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options).map_err(|e| e.with_operation(op.id))?;
+        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options)
+            .map_err(|e| e.with_operation(op.id))?;
         self.client.mode.run(&self.client.shared, &prepared).await.1.map_err(|e| e.with_operation(op.id))
     }
 
@@ -544,7 +565,8 @@ impl<E: Endpoint> Call<Async, E> {
     /// `.await` on the call).
     pub async fn send(self) -> Result<E::Output, Error> {
         let op = self.endpoint.operation();
-        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options).map_err(|e| e.with_operation(op.id))?;
+        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options)
+            .map_err(|e| e.with_operation(op.id))?;
         let (attempts, result) = self.client.mode.run(&self.client.shared, &prepared).await;
         finish(&self.endpoint, op, attempts, result)
     }
@@ -593,13 +615,17 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         if this.pending.is_none() {
-            let Some(call) = this.next.take() else { return Poll::Ready(None) };
+            let Some(call) = this.next.take() else {
+                return Poll::Ready(None);
+            };
             this.pending = Some(Box::pin(async move {
                 let result = call.clone().send().await;
                 (call, result)
             }));
         }
-        let Some(fut) = this.pending.as_mut() else { return Poll::Ready(None) };
+        let Some(fut) = this.pending.as_mut() else {
+            return Poll::Ready(None);
+        };
         match fut.as_mut().poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready((call, result)) => {

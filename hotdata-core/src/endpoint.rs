@@ -138,7 +138,10 @@ pub struct RawResponse {
 
 impl fmt::Debug for RawResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RawResponse").field("status", &self.status).field("body_len", &self.body.len()).finish()
+        f.debug_struct("RawResponse")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .finish()
     }
 }
 
@@ -255,7 +258,8 @@ pub trait Paginated: Endpoint + Clone {
 
 /// Serializes a JSON body.
 pub fn json_body<T: serde::Serialize>(body: &T) -> Result<Option<(&'static str, RequestBody)>, Error> {
-    let bytes = serde_json::to_vec(body).map_err(|e| Error::config(format!("could not encode the request body: {e}")))?;
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| Error::config(format!("could not encode the request body: {e}")))?;
     Ok(Some(("application/json", RequestBody::Bytes(Bytes::from(bytes)))))
 }
 
@@ -335,20 +339,21 @@ pub struct DynamicRequest {
 impl DynamicRequest {
     /// A request for the operation `id`, or a config error naming the unknown operation.
     pub fn new(id: &str) -> Result<Self, Error> {
-        let operation = Operation::find(id).ok_or_else(|| Error::config(format!("unknown operation `{id}`")))?;
+        let operation =
+            Operation::find(id).ok_or_else(|| Error::config(format!("unknown operation `{id}`")))?;
         Ok(Self { operation, params: Vec::new(), body: None })
     }
 
     /// Sets a parameter by its spec name. Unknown names are a config error.
     pub fn param(mut self, name: &str, value: impl Into<String>) -> Result<Self, Error> {
-        let p = self
-            .operation
-            .params
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
+        let p =
+            self.operation.params.iter().find(|p| p.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
                 let known: Vec<_> = self.operation.params.iter().map(|p| p.name).collect();
-                Error::config(format!("`{}` has no parameter `{name}` (it has: {})", self.operation.id, known.join(", ")))
+                Error::config(format!(
+                    "`{}` has no parameter `{name}` (it has: {})",
+                    self.operation.id,
+                    known.join(", ")
+                ))
             })?;
         self.params.retain(|(n, _)| *n != p.name);
         self.params.push((p.name, value.into()));
@@ -365,7 +370,10 @@ impl DynamicRequest {
     pub fn validate(&self) -> Result<(), Error> {
         for p in self.operation.params.iter().filter(|p| p.required) {
             if !self.params.iter().any(|(n, _)| *n == p.name) {
-                return Err(Error::config(format!("`{}` needs the parameter `{}`", self.operation.id, p.name)));
+                return Err(Error::config(format!(
+                    "`{}` needs the parameter `{}`",
+                    self.operation.id, p.name
+                )));
             }
         }
         if self.operation.body.is_some_and(|b| b.required) && self.body.is_none() {
@@ -427,7 +435,9 @@ impl Endpoint for DynamicRequest {
                 Ok(Some((spec.content_type, RequestBody::Bytes(Bytes::from(s.clone().into_bytes())))))
             }
             (Some(_), None) => Err(Error::config(format!("`{}` takes no body", self.operation.id))),
-            (Some(_), Some(spec)) => Err(Error::config(format!("`{}` takes a {} body", self.operation.id, spec.content_type))),
+            (Some(_), Some(spec)) => {
+                Err(Error::config(format!("`{}` takes a {} body", self.operation.id, spec.content_type)))
+            }
             (None, _) => Ok(None),
         }
     }
@@ -460,14 +470,25 @@ pub fn encode_typed(op: &'static str, body: &serde_json::Value) -> Result<serde_
 }
 
 /// Decodes a response into `T` and re-encodes it as JSON (used by [`DynamicRequest`]).
-pub fn retype_response<T: DeserializeOwned + serde::Serialize>(response: &RawResponse) -> Result<serde_json::Value, Error> {
+pub fn retype_response<T: DeserializeOwned + serde::Serialize>(
+    response: &RawResponse,
+) -> Result<serde_json::Value, Error> {
     let typed: T = decode_json(response)?;
-    serde_json::to_value(&typed).map_err(|e| Error::decode(format!("re-encoding the response: {e}"), Some(Box::new(e))))
+    serde_json::to_value(&typed)
+        .map_err(|e| Error::decode(format!("re-encoding the response: {e}"), Some(Box::new(e))))
 }
 
 /// Decodes a JSON body into `T` and re-encodes it (used by [`DynamicRequest`]).
-pub fn retype_body<T: DeserializeOwned + serde::Serialize>(op: &str, body: &serde_json::Value) -> Result<serde_json::Value, Error> {
-    let typed: T = serde_path_to_error::deserialize(body.clone())
-        .map_err(|e| Error::config(format!("the body does not fit `{op}`'s request model at `{}`: {}", e.path(), e.inner())))?;
+pub fn retype_body<T: DeserializeOwned + serde::Serialize>(
+    op: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, Error> {
+    let typed: T = serde_path_to_error::deserialize(body.clone()).map_err(|e| {
+        Error::config(format!(
+            "the body does not fit `{op}`'s request model at `{}`: {}",
+            e.path(),
+            e.inner()
+        ))
+    })?;
     serde_json::to_value(&typed).map_err(|e| Error::config(format!("could not encode the request body: {e}")))
 }

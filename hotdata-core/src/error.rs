@@ -93,7 +93,11 @@ impl Error {
 
     /// An error for a transport failure.
     pub fn transport(error: TransportError) -> Self {
-        let kind = if error.kind() == TransportErrorKind::Timeout { ErrorKind::Timeout } else { ErrorKind::Transport };
+        let kind = if error.kind() == TransportErrorKind::Timeout {
+            ErrorKind::Timeout
+        } else {
+            ErrorKind::Transport
+        };
         let mut e = Self::new(kind);
         e.0.transport_kind = Some(error.kind());
         e.0.source = Some(Box::new(error));
@@ -187,7 +191,9 @@ fn parse_envelope(body: &[u8]) -> (Option<String>, Option<String>) {
     };
     let str_of = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
     match value.get("error") {
-        Some(serde_json::Value::Object(detail)) => (str_of(detail.get("code")), str_of(detail.get("message"))),
+        Some(serde_json::Value::Object(detail)) => {
+            (str_of(detail.get("code")), str_of(detail.get("message")))
+        }
         Some(serde_json::Value::String(message)) => (str_of(value.get("code")), Some(message.clone())),
         _ => (
             str_of(value.get("code")),
@@ -213,7 +219,9 @@ impl fmt::Display for Error {
                     write!(f, ": {message}")?;
                 }
             }
-            ErrorKind::Config => write!(f, "not sent: {}", i.message.as_deref().unwrap_or("invalid configuration"))?,
+            ErrorKind::Config => {
+                write!(f, "not sent: {}", i.message.as_deref().unwrap_or("invalid configuration"))?
+            }
             ErrorKind::Credentials => f.write_str("not sent: the token provider failed")?,
             ErrorKind::Transport | ErrorKind::Timeout => {
                 let what = match i.transport_kind {
@@ -227,9 +235,11 @@ impl fmt::Display for Error {
                 };
                 f.write_str(what)?;
             }
-            ErrorKind::Decode => {
-                write!(f, "could not decode the response: {}", i.message.as_deref().unwrap_or("invalid body"))?
-            }
+            ErrorKind::Decode => write!(
+                f,
+                "could not decode the response: {}",
+                i.message.as_deref().unwrap_or("invalid body")
+            )?,
         }
         if i.attempts > 1 {
             write!(f, " (after {} attempts)", i.attempts)?;
@@ -282,21 +292,34 @@ mod tests {
     use super::*;
 
     fn response(status: u16, body: &str) -> RawResponse {
-        RawResponse { status: StatusCode::from_u16(status).unwrap(), headers: Default::default(), body: Bytes::from(body.to_owned()) }
+        RawResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: Default::default(),
+            body: Bytes::from(body.to_owned()),
+        }
     }
 
     #[test]
     fn reads_both_envelopes() {
-        let e = Error::from_response(&response(404, r#"{"error":{"code":"NOT_FOUND","message":"no such database"}}"#))
-            .with_operation("get_database");
+        let e = Error::from_response(&response(
+            404,
+            r#"{"error":{"code":"NOT_FOUND","message":"no such database"}}"#,
+        ))
+        .with_operation("get_database");
         assert_eq!(e.code(), Some("NOT_FOUND"));
         assert_eq!(e.message(), Some("no such database"));
-        assert_eq!(e.to_string(), "get_database: server answered HTTP 404 Not Found NOT_FOUND: no such database");
+        assert_eq!(
+            e.to_string(),
+            "get_database: server answered HTTP 404 Not Found NOT_FOUND: no such database"
+        );
         let e = Error::from_response(&response(401, r#"{"error":"invalid token"}"#));
         assert_eq!(e.code(), None);
         assert_eq!(e.message(), Some("invalid token"));
         assert_eq!(e.to_string(), "server answered HTTP 401 Unauthorized: invalid token");
-        let e = Error::from_response(&response(409, r#"{"result_id":"r","status":"failed","error_message":"boom"}"#));
+        let e = Error::from_response(&response(
+            409,
+            r#"{"result_id":"r","status":"failed","error_message":"boom"}"#,
+        ));
         assert_eq!(e.message(), Some("boom"));
         let e = Error::from_response(&response(502, "<html>bad gateway</html>"));
         assert_eq!(e.message(), Some("<html>bad gateway</html>"));

@@ -225,7 +225,8 @@ impl Jitter {
 
     /// The next sample, uniform in `[0, 1)`.
     pub fn sample(&self) -> f64 {
-        let mut z = self.0.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z =
+            self.0.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed).wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
@@ -257,9 +258,11 @@ mod tests {
         let policy = RetryPolicy::default().with_jitter(0.0).with_max_retries(10).with_budget(S * 1000);
         let mut st = RetryState::new(Duration::ZERO);
         let delays: Vec<_> = (0..8)
-            .map(|_| match st.decide(&policy, Idempotency::NonIdempotent, status(429, None), Duration::ZERO, 0.9) {
-                Decision::Retry(d) => d.as_millis(),
-                Decision::GiveUp => 0,
+            .map(|_| {
+                match st.decide(&policy, Idempotency::NonIdempotent, status(429, None), Duration::ZERO, 0.9) {
+                    Decision::Retry(d) => d.as_millis(),
+                    Decision::GiveUp => 0,
+                }
             })
             .collect();
         assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
@@ -290,7 +293,10 @@ mod tests {
                 Decision::Retry(_)
             ));
         }
-        assert_eq!(st.decide(&policy, Idempotency::Idempotent, status(429, None), Duration::ZERO, 0.0), Decision::GiveUp);
+        assert_eq!(
+            st.decide(&policy, Idempotency::Idempotent, status(429, None), Duration::ZERO, 0.0),
+            Decision::GiveUp
+        );
         assert_eq!(st.attempts(), 6);
         let mut st = RetryState::new(S * 10);
         assert_eq!(
@@ -304,7 +310,9 @@ mod tests {
     fn what_is_retried() {
         let p = RetryPolicy::default();
         let on = RetryPolicy::default().with_server_error_retries(true);
-        let go = |p: &RetryPolicy, i, o| matches!(RetryState::new(Duration::ZERO).decide(p, i, o, Duration::ZERO, 0.0), Decision::Retry(_));
+        let go = |p: &RetryPolicy, i, o| {
+            matches!(RetryState::new(Duration::ZERO).decide(p, i, o, Duration::ZERO, 0.0), Decision::Retry(_))
+        };
         use Idempotency::*;
         use TransportErrorKind as T;
         for i in [Idempotent, NonIdempotent, AtMostOnce] {

@@ -9,7 +9,9 @@ use bytes::Bytes;
 
 use crate::body::{AsyncBody, BlockingBody};
 use crate::runtime::{AsyncRuntime, BlockingRuntime};
-use crate::transport::{AsyncTransport, BlockingTransport, BoxFuture, HttpRequest, SendOptions, TransportError};
+use crate::transport::{
+    AsyncTransport, BlockingTransport, BoxFuture, HttpRequest, SendOptions, TransportError,
+};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -140,7 +142,11 @@ impl std::fmt::Debug for FakeTransport {
 }
 
 impl BlockingTransport for FakeTransport {
-    fn send(&self, request: HttpRequest, options: &SendOptions) -> Result<http::Response<BlockingBody>, TransportError> {
+    fn send(
+        &self,
+        request: HttpRequest,
+        options: &SendOptions,
+    ) -> Result<http::Response<BlockingBody>, TransportError> {
         self.answer(request, options).map(|r| r.map(BlockingBody::from_bytes))
     }
 }
@@ -168,7 +174,9 @@ pub fn response(status: u16, body: &str) -> http::Response<Bytes> {
 /// A response with a status, a body and one extra header.
 pub fn response_with(status: u16, body: &str, header: &str, value: &str) -> http::Response<Bytes> {
     let mut r = response(status, body);
-    if let (Ok(n), Ok(v)) = (http::HeaderName::from_bytes(header.as_bytes()), http::HeaderValue::from_str(value)) {
+    if let (Ok(n), Ok(v)) =
+        (http::HeaderName::from_bytes(header.as_bytes()), http::HeaderValue::from_str(value))
+    {
         r.headers_mut().insert(n, v);
     }
     r

@@ -165,12 +165,16 @@ impl TransportError {
     pub fn classify_io(error: &std::io::Error) -> TransportErrorKind {
         use std::io::ErrorKind as K;
         match error.kind() {
-            K::ConnectionRefused | K::NotFound | K::AddrNotAvailable | K::HostUnreachable | K::NetworkUnreachable => {
-                TransportErrorKind::Connect
-            }
-            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof | K::NotConnected => {
-                TransportErrorKind::NoResponse
-            }
+            K::ConnectionRefused
+            | K::NotFound
+            | K::AddrNotAvailable
+            | K::HostUnreachable
+            | K::NetworkUnreachable => TransportErrorKind::Connect,
+            K::ConnectionReset
+            | K::ConnectionAborted
+            | K::BrokenPipe
+            | K::UnexpectedEof
+            | K::NotConnected => TransportErrorKind::NoResponse,
             K::TimedOut | K::WouldBlock => TransportErrorKind::Timeout,
             _ => TransportErrorKind::Other,
         }

@@ -20,7 +20,9 @@ fn cfg() -> Config {
 }
 
 fn db_json(id: &str) -> String {
-    format!(r#"{{"id":"{id}","attachments":[],"default_catalog":"c","default_schema":"s","default_connection_id":"x"}}"#)
+    format!(
+        r#"{{"id":"{id}","attachments":[],"default_catalog":"c","default_schema":"s","default_connection_id":"x"}}"#
+    )
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -67,9 +69,11 @@ fn retry_after_in_both_forms_drives_the_delay() {
 
 #[test]
 fn budget_stops_retries() {
-    let transport = FakeTransport::script((0..3).map(|_| Ok(response_with(429, "{}", "retry-after", "100"))).collect());
+    let transport =
+        FakeTransport::script((0..3).map(|_| Ok(response_with(429, "{}", "retry-after", "100"))).collect());
     let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
-    let client = blocking(transport.clone(), rt.clone(), cfg().with_retry(RetryPolicy::default().with_jitter(0.0)));
+    let client =
+        blocking(transport.clone(), rt.clone(), cfg().with_retry(RetryPolicy::default().with_jitter(0.0)));
     let err = client.databases().get("db").send().unwrap_err();
     assert_eq!(rt.sleeps(), [Duration::from_secs(100)], "a second 100 s wait would pass the 120 s budget");
     assert_eq!(err.status().map(|s| s.as_u16()), Some(429));
@@ -111,9 +115,17 @@ fn finalize_is_never_resent_once_it_may_have_arrived() {
         assert_eq!(err.transport_kind(), Some(kind));
     }
     // Provably never sent: safe to send again.
-    let body = r#"{"upload_id":"up","status":"finalized","size_bytes":1,"created_at":"2026-01-01T00:00:00Z"}"#;
-    let t = FakeTransport::script(vec![Err(TransportError::from_kind(TransportErrorKind::Connect)), Ok(response(200, body))]);
-    blocking(t.clone(), rt, cfg()).uploads().finalize("up", "tok", FinalizeUploadRequest::new()).send().unwrap();
+    let body =
+        r#"{"upload_id":"up","status":"finalized","size_bytes":1,"created_at":"2026-01-01T00:00:00Z"}"#;
+    let t = FakeTransport::script(vec![
+        Err(TransportError::from_kind(TransportErrorKind::Connect)),
+        Ok(response(200, body)),
+    ]);
+    blocking(t.clone(), rt, cfg())
+        .uploads()
+        .finalize("up", "tok", FinalizeUploadRequest::new())
+        .send()
+        .unwrap();
     assert_eq!(t.requests().len(), 2);
 }
 
@@ -140,7 +152,10 @@ fn urls_headers_and_per_call_options() {
 
 #[test]
 fn database_header_and_required_params() {
-    let t = FakeTransport::script(vec![Ok(response(200, r#"{"count":0,"has_more":false,"limit":5,"offset":0,"results":[]}"#))]);
+    let t = FakeTransport::script(vec![Ok(response(
+        200,
+        r#"{"count":0,"has_more":false,"limit":5,"offset":0,"results":[]}"#,
+    ))]);
     let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
     blocking(t.clone(), rt, cfg()).results().list("db_9").limit(5).send().unwrap();
     assert_eq!(t.requests()[0].headers["x-database-id"], "db_9");
@@ -151,11 +166,20 @@ fn cursor_pagination_walks_to_the_end() {
     let t = FakeTransport::new(|r| {
         let q = r.uri.query().unwrap_or("");
         Ok(if !q.contains("cursor=") {
-            response(200, r#"{"databases":[{"id":"a","default_catalog":"c","default_schema":"s"}],"next_cursor":"c1","has_more":true}"#)
+            response(
+                200,
+                r#"{"databases":[{"id":"a","default_catalog":"c","default_schema":"s"}],"next_cursor":"c1","has_more":true}"#,
+            )
         } else if q.contains("cursor=c1") {
-            response(200, r#"{"databases":[{"id":"b","default_catalog":"c","default_schema":"s"}],"next_cursor":"c2","has_more":true}"#)
+            response(
+                200,
+                r#"{"databases":[{"id":"b","default_catalog":"c","default_schema":"s"}],"next_cursor":"c2","has_more":true}"#,
+            )
         } else {
-            response(200, r#"{"databases":[{"id":"c","default_catalog":"c","default_schema":"s"}],"next_cursor":null,"has_more":false}"#)
+            response(
+                200,
+                r#"{"databases":[{"id":"c","default_catalog":"c","default_schema":"s"}],"next_cursor":null,"has_more":false}"#,
+            )
         })
     });
     let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
@@ -170,8 +194,7 @@ fn cursor_pagination_walks_to_the_end() {
         use std::pin::Pin;
         let mut stream = aclient.databases().list().limit(1).pages();
         let mut out = Vec::new();
-        while let Some(page) =
-            poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut stream), cx)).await
+        while let Some(page) = poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut stream), cx)).await
         {
             out.push(page.unwrap().len());
         }
@@ -184,26 +207,35 @@ fn cursor_pagination_walks_to_the_end() {
 fn offset_pagination_walks_to_the_end() {
     let t = FakeTransport::new(|r| {
         let q = r.uri.query().unwrap_or("");
-        let offset: i32 = q.split('&').find_map(|p| p.strip_prefix("offset=")).map_or(0, |v| v.parse().unwrap());
+        let offset: i32 =
+            q.split('&').find_map(|p| p.strip_prefix("offset=")).map_or(0, |v| v.parse().unwrap());
         let n = (5 - offset).clamp(0, 2);
         let queries: Vec<String> = (0..n)
             .map(|i| format!(r#"{{"id":"q{}","name":"n","description":"","latest_version":1,"created_at":"t","updated_at":"t","tags":[]}}"#, offset + i))
             .collect();
         Ok(response(
             200,
-            &format!(r#"{{"count":{n},"has_more":{},"limit":2,"offset":{offset},"queries":[{}]}}"#, offset + n < 5, queries.join(",")),
+            &format!(
+                r#"{{"count":{n},"has_more":{},"limit":2,"offset":{offset},"queries":[{}]}}"#,
+                offset + n < 5,
+                queries.join(",")
+            ),
         ))
     });
     let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
     let client = blocking(t.clone(), rt, cfg());
-    let pages: Vec<usize> = client.saved_queries().list().limit(2).pages().map(|p| p.unwrap().len()).collect();
+    let pages: Vec<usize> =
+        client.saved_queries().list().limit(2).pages().map(|p| p.unwrap().len()).collect();
     assert_eq!(pages, [2, 2, 1]);
 }
 
 #[test]
 fn pagination_stops_at_the_first_error() {
     let t = FakeTransport::script(vec![
-        Ok(response(200, r#"{"jobs":[{"id":"j","job_type":"noop","status":"succeeded","attempts":1,"created_at":"t"}]}"#)),
+        Ok(response(
+            200,
+            r#"{"jobs":[{"id":"j","job_type":"noop","status":"succeeded","attempts":1,"created_at":"t"}]}"#,
+        )),
         Ok(response(500, r#"{"error":{"code":"INTERNAL","message":"boom"}}"#)),
     ]);
     let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
@@ -217,13 +249,19 @@ fn pagination_stops_at_the_first_error() {
 fn async_token_provider_is_refused_by_the_blocking_client() {
     struct P;
     impl hotdata_core::AsyncTokenProvider for P {
-        fn token(&self) -> hotdata_core::BoxFuture<'_, Result<hotdata_core::SecretString, hotdata_core::BoxError>> {
+        fn token(
+            &self,
+        ) -> hotdata_core::BoxFuture<'_, Result<hotdata_core::SecretString, hotdata_core::BoxError>> {
             Box::pin(async { Ok("t".into()) })
         }
     }
     let t = FakeTransport::script(vec![]);
     let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
-    let err = blocking(t.clone(), rt.clone(), cfg().with_async_token_provider(P)).databases().get("d").send().unwrap_err();
+    let err = blocking(t.clone(), rt.clone(), cfg().with_async_token_provider(P))
+        .databases()
+        .get("d")
+        .send()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(t.requests().is_empty());
     let t = FakeTransport::script(vec![Ok(response(200, &db_json("d")))]);
@@ -251,7 +289,8 @@ fn every_operation_is_described() {
     use hotdata_core::{Idempotency, ops};
     assert_eq!(ops::ALL.len(), 63);
     assert_eq!(ops::ALL.iter().filter(|o| o.workspace_scoped).count(), 60);
-    let once: Vec<_> = ops::ALL.iter().filter(|o| o.idempotency == Idempotency::AtMostOnce).map(|o| o.id).collect();
+    let once: Vec<_> =
+        ops::ALL.iter().filter(|o| o.idempotency == Idempotency::AtMostOnce).map(|o| o.id).collect();
     assert_eq!(once, ["finalize_upload_handler"]);
     let ids: std::collections::HashSet<_> = ops::ALL.iter().map(|o| o.id).collect();
     assert_eq!(ids.len(), 63);

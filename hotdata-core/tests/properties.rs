@@ -101,7 +101,8 @@ fn column_definitions_and_profiles() {
     assert_eq!(d, ColumnDefinition::from("BIGINT"));
     let d: ColumnDefinition = serde_json::from_str(r#"{"type":"DECIMAL","precision":38,"scale":2}"#).unwrap();
     assert!(matches!(d, ColumnDefinition::Spec(_)));
-    let p: ColumnProfileDetail = serde_json::from_str(r#"{"type":"boolean","true_count":1,"false_count":2}"#).unwrap();
+    let p: ColumnProfileDetail =
+        serde_json::from_str(r#"{"type":"boolean","true_count":1,"false_count":2}"#).unwrap();
     assert_eq!(p.type_name(), "boolean");
     let p: ColumnProfileDetail = serde_json::from_str(r#"{"type":"geo","cells":4}"#).unwrap();
     assert!(matches!(p, ColumnProfileDetail::Other(_)));

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use futures_core::Stream;
 use hotdata_core::{
-    AsyncBody, AsyncClient, AsyncRuntime, AsyncTransport, BoxFuture, Config, HttpRequest, SendOptions, TransportError,
-    TransportErrorKind,
+    AsyncBody, AsyncClient, AsyncRuntime, AsyncTransport, BoxFuture, Config, HttpRequest, SendOptions,
+    TransportError, TransportErrorKind,
 };
 
 pub use hotdata_core;

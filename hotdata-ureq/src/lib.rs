@@ -26,8 +26,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use hotdata_core::{
-    BlockingBody, BlockingClient, BlockingRuntime, BlockingTransport, Config, HttpRequest, SendOptions, TransportError,
-    TransportErrorKind,
+    BlockingBody, BlockingClient, BlockingRuntime, BlockingTransport, Config, HttpRequest, SendOptions,
+    TransportError, TransportErrorKind,
 };
 
 pub use hotdata_core;
@@ -76,7 +76,11 @@ impl UreqTransport {
 }
 
 impl BlockingTransport for UreqTransport {
-    fn send(&self, request: HttpRequest, options: &SendOptions) -> Result<http::Response<BlockingBody>, TransportError> {
+    fn send(
+        &self,
+        request: HttpRequest,
+        options: &SendOptions,
+    ) -> Result<http::Response<BlockingBody>, TransportError> {
         let (parts, body) = request.into_parts();
         let request = http::Request::from_parts(parts, body.as_bytes().to_vec());
         let request = self.agent.configure_request(request).timeout_global(options.timeout).build();
@@ -103,7 +107,9 @@ impl BlockingTransport for UreqTransport {
 
 fn body_error(e: std::io::Error) -> TransportError {
     let kind = if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock)
-        || e.get_ref().and_then(|inner| inner.downcast_ref::<ureq::Error>()).is_some_and(|u| matches!(u, ureq::Error::Timeout(_)))
+        || e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+            .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)))
     {
         TransportErrorKind::Timeout
     } else {

@@ -7,8 +7,8 @@
 use crate::client::{Call, Client};
 #[allow(unused_imports)]
 use crate::endpoint::{
-    BodySpec, Endpoint, HeaderWriter, Idempotency, Operation, Param, ParamLocation, QueryWriter,
-    RawResponse, ResponseSpec, decode_json, encode_path_segment, retype_body, retype_response,
+    BodySpec, Endpoint, HeaderWriter, Idempotency, Operation, Param, ParamLocation, QueryWriter, RawResponse,
+    ResponseSpec, decode_json, encode_path_segment, retype_body, retype_response,
 };
 #[allow(unused_imports)]
 use crate::models::*;
@@ -104,10 +104,7 @@ pub mod models {
     impl CreateSecretRequest {
         /// A `CreateSecretRequest` with its required fields; optional fields start omitted.
         pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-            Self {
-                name: name.into(),
-                value: value.into(),
-            }
+            Self { name: name.into(), value: value.into() }
         }
     }
 
@@ -347,9 +344,7 @@ pub mod models {
     impl UpdateSecretRequest {
         /// A `UpdateSecretRequest` with its required fields; optional fields start omitted.
         pub fn new(value: impl Into<String>) -> Self {
-            Self {
-                value: value.into(),
-            }
+            Self { value: value.into() }
         }
     }
 
@@ -444,11 +439,7 @@ pub static GET_CONNECTION_TYPE: Operation = Operation {
     path: "/v1/connection-types/{name}",
     tag: "Connection Types",
     summary: "Get connection type details",
-    params: &[Param {
-        name: "name",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "name", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
         ResponseSpec {
@@ -476,19 +467,10 @@ pub static PURGE_CONNECTION_CACHE: Operation = Operation {
     path: "/v1/connections/{connection_id}/cache",
     tag: "Connections",
     summary: "Purge connection cache",
-    params: &[Param {
-        name: "connection_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "connection_id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
-        ResponseSpec {
-            status: 204,
-            schema: None,
-            content_types: &[],
-            headers: &[],
-        },
+        ResponseSpec { status: 204, schema: None, content_types: &[], headers: &[] },
         ResponseSpec {
             status: 400,
             schema: Some("ApiErrorResponse"),
@@ -520,11 +502,7 @@ pub static CHECK_CONNECTION_HEALTH: Operation = Operation {
     path: "/v1/connections/{connection_id}/health",
     tag: "Connections",
     summary: "Check connection health",
-    params: &[Param {
-        name: "connection_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "connection_id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
         ResponseSpec {
@@ -553,30 +531,13 @@ pub static PURGE_TABLE_CACHE: Operation = Operation {
     tag: "Connections",
     summary: "Purge table cache",
     params: &[
-        Param {
-            name: "connection_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "schema",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "table",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "connection_id", location: ParamLocation::Path, required: true },
+        Param { name: "schema", location: ParamLocation::Path, required: true },
+        Param { name: "table", location: ParamLocation::Path, required: true },
     ],
     body: None,
     responses: &[
-        ResponseSpec {
-            status: 204,
-            schema: None,
-            content_types: &[],
-            headers: &[],
-        },
+        ResponseSpec { status: 204, schema: None, content_types: &[], headers: &[] },
         ResponseSpec {
             status: 404,
             schema: Some("ApiErrorResponse"),
@@ -596,11 +557,7 @@ pub static LIST_UPLOADS: Operation = Operation {
     path: "/v1/files",
     tag: "Uploads",
     summary: "List uploads",
-    params: &[Param {
-        name: "status",
-        location: ParamLocation::Query,
-        required: false,
-    }],
+    params: &[Param { name: "status", location: ParamLocation::Query, required: false }],
     body: None,
     responses: &[ResponseSpec {
         status: 200,
@@ -621,11 +578,7 @@ pub static UPLOAD_FILE: Operation = Operation {
     tag: "Uploads",
     summary: "Upload file",
     params: &[],
-    body: Some(BodySpec {
-        content_type: "application/octet-stream",
-        schema: None,
-        required: true,
-    }),
+    body: Some(BodySpec { content_type: "application/octet-stream", schema: None, required: true }),
     responses: &[
         ResponseSpec {
             status: 201,
@@ -653,11 +606,7 @@ pub static REFRESH: Operation = Operation {
     tag: "Refresh",
     summary: "Refresh connection data",
     params: &[],
-    body: Some(BodySpec {
-        content_type: "application/json",
-        schema: Some("RefreshRequest"),
-        required: true,
-    }),
+    body: Some(BodySpec { content_type: "application/json", schema: Some("RefreshRequest"), required: true }),
     responses: &[
         ResponseSpec {
             status: 200,
@@ -742,11 +691,7 @@ pub static GET_SECRET: Operation = Operation {
     path: "/v1/secrets/{name}",
     tag: "Secrets",
     summary: "Get secret",
-    params: &[Param {
-        name: "name",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "name", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
         ResponseSpec {
@@ -774,11 +719,7 @@ pub static UPDATE_SECRET: Operation = Operation {
     path: "/v1/secrets/{name}",
     tag: "Secrets",
     summary: "Update secret",
-    params: &[Param {
-        name: "name",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "name", location: ParamLocation::Path, required: true }],
     body: Some(BodySpec {
         content_type: "application/json",
         schema: Some("UpdateSecretRequest"),
@@ -810,19 +751,10 @@ pub static DELETE_SECRET: Operation = Operation {
     path: "/v1/secrets/{name}",
     tag: "Secrets",
     summary: "Delete secret",
-    params: &[Param {
-        name: "name",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "name", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
-        ResponseSpec {
-            status: 204,
-            schema: None,
-            content_types: &[],
-            headers: &[],
-        },
+        ResponseSpec { status: 204, schema: None, content_types: &[], headers: &[] },
         ResponseSpec {
             status: 404,
             schema: Some("ApiErrorResponse"),
@@ -838,9 +770,7 @@ pub static DELETE_SECRET: Operation = Operation {
 /// `GET /v1/connection-types`: List connection types.
 ///
 /// Required parameters are constructor arguments; optional ones have setters.
-#[deprecated(
-    note = "retired on the hosted Hotdata service; self-hosted servers may still serve it"
-)]
+#[deprecated(note = "retired on the hosted Hotdata service; self-hosted servers may still serve it")]
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ListConnectionTypes {}
@@ -876,9 +806,7 @@ impl Endpoint for ListConnectionTypes {
 /// `GET /v1/connection-types/{name}`: Get connection type details.
 ///
 /// Required parameters are constructor arguments; optional ones have setters.
-#[deprecated(
-    note = "retired on the hosted Hotdata service; self-hosted servers may still serve it"
-)]
+#[deprecated(note = "retired on the hosted Hotdata service; self-hosted servers may still serve it")]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GetConnectionType {
@@ -917,9 +845,7 @@ impl Endpoint for GetConnectionType {
 /// `DELETE /v1/connections/{connection_id}/cache`: Purge connection cache.
 ///
 /// Required parameters are constructor arguments; optional ones have setters.
-#[deprecated(
-    note = "retired on the hosted Hotdata service; self-hosted servers may still serve it"
-)]
+#[deprecated(note = "retired on the hosted Hotdata service; self-hosted servers may still serve it")]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PurgeConnectionCache {
@@ -931,9 +857,7 @@ pub struct PurgeConnectionCache {
 impl PurgeConnectionCache {
     /// Builds the request from its required parameters.
     pub fn new(connection_id: impl Into<String>) -> Self {
-        Self {
-            connection_id: connection_id.into(),
-        }
+        Self { connection_id: connection_id.into() }
     }
 }
 
@@ -946,10 +870,7 @@ impl Endpoint for PurgeConnectionCache {
     }
 
     fn path(&self) -> String {
-        format!(
-            "/v1/connections/{}/cache",
-            encode_path_segment(&self.connection_id)
-        )
+        format!("/v1/connections/{}/cache", encode_path_segment(&self.connection_id))
     }
 
     fn parse(&self, response: &RawResponse) -> Result<Self::Output, crate::Error> {
@@ -963,9 +884,7 @@ impl Endpoint for PurgeConnectionCache {
 /// `GET /v1/connections/{connection_id}/health`: Check connection health.
 ///
 /// Required parameters are constructor arguments; optional ones have setters.
-#[deprecated(
-    note = "retired on the hosted Hotdata service; self-hosted servers may still serve it"
-)]
+#[deprecated(note = "retired on the hosted Hotdata service; self-hosted servers may still serve it")]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CheckConnectionHealth {
@@ -977,9 +896,7 @@ pub struct CheckConnectionHealth {
 impl CheckConnectionHealth {
     /// Builds the request from its required parameters.
     pub fn new(connection_id: impl Into<String>) -> Self {
-        Self {
-            connection_id: connection_id.into(),
-        }
+        Self { connection_id: connection_id.into() }
     }
 }
 
@@ -992,10 +909,7 @@ impl Endpoint for CheckConnectionHealth {
     }
 
     fn path(&self) -> String {
-        format!(
-            "/v1/connections/{}/health",
-            encode_path_segment(&self.connection_id)
-        )
+        format!("/v1/connections/{}/health", encode_path_segment(&self.connection_id))
     }
 
     fn parse(&self, response: &RawResponse) -> Result<Self::Output, crate::Error> {
@@ -1009,9 +923,7 @@ impl Endpoint for CheckConnectionHealth {
 /// `DELETE /v1/connections/{connection_id}/tables/{schema}/{table}/cache`: Purge table cache.
 ///
 /// Required parameters are constructor arguments; optional ones have setters.
-#[deprecated(
-    note = "retired on the hosted Hotdata service; self-hosted servers may still serve it"
-)]
+#[deprecated(note = "retired on the hosted Hotdata service; self-hosted servers may still serve it")]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PurgeTableCache {
@@ -1031,11 +943,7 @@ impl PurgeTableCache {
         schema: impl Into<String>,
         table: impl Into<String>,
     ) -> Self {
-        Self {
-            connection_id: connection_id.into(),
-            schema: schema.into(),
-            table: table.into(),
-        }
+        Self { connection_id: connection_id.into(), schema: schema.into(), table: table.into() }
     }
 }
 
@@ -1067,9 +975,7 @@ impl Endpoint for PurgeTableCache {
 /// `GET /v1/files`: List uploads.
 ///
 /// Required parameters are constructor arguments; optional ones have setters.
-#[deprecated(
-    note = "retired on the hosted Hotdata service; self-hosted servers may still serve it"
-)]
+#[deprecated(note = "retired on the hosted Hotdata service; self-hosted servers may still serve it")]
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ListUploads {
@@ -1119,9 +1025,7 @@ impl Endpoint for ListUploads {
 /// `POST /v1/files`: Upload file.
 ///
 /// Required parameters are constructor arguments; optional ones have setters.
-#[deprecated(
-    note = "retired on the hosted Hotdata service; self-hosted servers may still serve it"
-)]
+#[deprecated(note = "retired on the hosted Hotdata service; self-hosted servers may still serve it")]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UploadFile {
@@ -1164,9 +1068,7 @@ impl Endpoint for UploadFile {
 /// `POST /v1/refresh`: Refresh connection data.
 ///
 /// Required parameters are constructor arguments; optional ones have setters.
-#[deprecated(
-    note = "retired on the hosted Hotdata service; self-hosted servers may still serve it"
-)]
+#[deprecated(note = "retired on the hosted Hotdata service; self-hosted servers may still serve it")]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Refresh {
@@ -1209,9 +1111,7 @@ impl Endpoint for Refresh {
 /// `GET /v1/secrets`: List secrets.
 ///
 /// Required parameters are constructor arguments; optional ones have setters.
-#[deprecated(
-    note = "retired on the hosted Hotdata service; self-hosted servers may still serve it"
-)]
+#[deprecated(note = "retired on the hosted Hotdata service; self-hosted servers may still serve it")]
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ListSecrets {}
@@ -1247,9 +1147,7 @@ impl Endpoint for ListSecrets {
 /// `POST /v1/secrets`: Create secret.
 ///
 /// Required parameters are constructor arguments; optional ones have setters.
-#[deprecated(
-    note = "retired on the hosted Hotdata service; self-hosted servers may still serve it"
-)]
+#[deprecated(note = "retired on the hosted Hotdata service; self-hosted servers may still serve it")]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CreateSecret {
@@ -1292,9 +1190,7 @@ impl Endpoint for CreateSecret {
 /// `GET /v1/secrets/{name}`: Get secret.
 ///
 /// Required parameters are constructor arguments; optional ones have setters.
-#[deprecated(
-    note = "retired on the hosted Hotdata service; self-hosted servers may still serve it"
-)]
+#[deprecated(note = "retired on the hosted Hotdata service; self-hosted servers may still serve it")]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GetSecret {
@@ -1333,9 +1229,7 @@ impl Endpoint for GetSecret {
 /// `PUT /v1/secrets/{name}`: Update secret.
 ///
 /// Required parameters are constructor arguments; optional ones have setters.
-#[deprecated(
-    note = "retired on the hosted Hotdata service; self-hosted servers may still serve it"
-)]
+#[deprecated(note = "retired on the hosted Hotdata service; self-hosted servers may still serve it")]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UpdateSecret {
@@ -1349,10 +1243,7 @@ pub struct UpdateSecret {
 impl UpdateSecret {
     /// Builds the request from its required parameters.
     pub fn new(name: impl Into<String>, body: UpdateSecretRequest) -> Self {
-        Self {
-            name: name.into(),
-            body,
-        }
+        Self { name: name.into(), body }
     }
 }
 
@@ -1383,9 +1274,7 @@ impl Endpoint for UpdateSecret {
 /// `DELETE /v1/secrets/{name}`: Delete secret.
 ///
 /// Required parameters are constructor arguments; optional ones have setters.
-#[deprecated(
-    note = "retired on the hosted Hotdata service; self-hosted servers may still serve it"
-)]
+#[deprecated(note = "retired on the hosted Hotdata service; self-hosted servers may still serve it")]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeleteSecret {
@@ -1547,8 +1436,7 @@ impl<M: Clone> LegacyConnections<'_, M> {
         schema: impl Into<String>,
         table: impl Into<String>,
     ) -> Call<M, PurgeTableCache> {
-        self.client
-            .call(PurgeTableCache::new(connection_id, schema, table))
+        self.client.call(PurgeTableCache::new(connection_id, schema, table))
     }
 }
 
@@ -1636,11 +1524,7 @@ impl<M: Clone> LegacySecrets<'_, M> {
     ///
     /// Sends [`legacy::UpdateSecret`](crate::legacy::UpdateSecret) (operation `update_secret`).
     #[deprecated(note = "retired on the hosted Hotdata service")]
-    pub fn update(
-        &self,
-        name: impl Into<String>,
-        body: UpdateSecretRequest,
-    ) -> Call<M, UpdateSecret> {
+    pub fn update(&self, name: impl Into<String>, body: UpdateSecretRequest) -> Call<M, UpdateSecret> {
         self.client.call(UpdateSecret::new(name, body))
     }
 

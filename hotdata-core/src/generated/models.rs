@@ -18,10 +18,7 @@ pub struct AddManagedSchemaRequest {
 impl AddManagedSchemaRequest {
     /// A `AddManagedSchemaRequest` with its required fields; optional fields start omitted.
     pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            tables: Default::default(),
-        }
+        Self { name: name.into(), tables: Default::default() }
     }
     /// Sets `tables`.
     pub fn tables(mut self, value: Vec<AddManagedTableDecl>) -> Self {
@@ -180,10 +177,7 @@ pub struct AttachDatabaseCatalogRequest {
 impl AttachDatabaseCatalogRequest {
     /// A `AttachDatabaseCatalogRequest` with its required fields; optional fields start omitted.
     pub fn new(connection_id: impl Into<String>) -> Self {
-        Self {
-            alias: Default::default(),
-            connection_id: connection_id.into(),
-        }
+        Self { alias: Default::default(), connection_id: connection_id.into() }
     }
     /// Sets `alias`.
     pub fn alias(mut self, value: impl Into<String>) -> Self {
@@ -469,11 +463,7 @@ pub struct ColumnTypeSpec {
 impl ColumnTypeSpec {
     /// A `ColumnTypeSpec` with its required fields; optional fields start omitted.
     pub fn new(r#type: impl Into<String>) -> Self {
-        Self {
-            precision: Default::default(),
-            scale: Default::default(),
-            r#type: r#type.into(),
-        }
+        Self { precision: Default::default(), scale: Default::default(), r#type: r#type.into() }
     }
     /// Sets `precision`.
     pub fn precision(mut self, value: i32) -> Self {
@@ -953,12 +943,7 @@ pub struct CreateSavedQueryRequest {
 impl CreateSavedQueryRequest {
     /// A `CreateSavedQueryRequest` with its required fields; optional fields start omitted.
     pub fn new(name: impl Into<String>, sql: impl Into<String>) -> Self {
-        Self {
-            description: Default::default(),
-            name: name.into(),
-            sql: sql.into(),
-            tags: Default::default(),
-        }
+        Self { description: Default::default(), name: name.into(), sql: sql.into(), tags: Default::default() }
     }
     /// Sets `description`.
     pub fn description(mut self, value: impl Into<String>) -> Self {
@@ -1106,10 +1091,7 @@ pub struct CreateWorkspaceRequest {
 impl CreateWorkspaceRequest {
     /// A `CreateWorkspaceRequest` with its required fields; optional fields start omitted.
     pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            organization_public_id: Default::default(),
-        }
+        Self { name: name.into(), organization_public_id: Default::default() }
     }
     /// Sets `organization_public_id`.
     pub fn organization_public_id(mut self, value: impl Into<String>) -> Self {
@@ -1195,10 +1177,7 @@ pub struct DatabaseDefaultSchemaDecl {
 impl DatabaseDefaultSchemaDecl {
     /// A `DatabaseDefaultSchemaDecl` with its required fields; optional fields start omitted.
     pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            tables: Default::default(),
-        }
+        Self { name: name.into(), tables: Default::default() }
     }
     /// Sets `tables`.
     pub fn tables(mut self, value: Vec<DatabaseDefaultTableDecl>) -> Self {
@@ -1396,9 +1375,7 @@ pub struct ExecuteSavedQueryRequest {
 impl ExecuteSavedQueryRequest {
     /// A `ExecuteSavedQueryRequest` with its required fields; optional fields start omitted.
     pub fn new() -> Self {
-        Self {
-            version: Default::default(),
-        }
+        Self { version: Default::default() }
     }
     /// Sets `version`.
     pub fn version(mut self, value: i32) -> Self {
@@ -1424,10 +1401,7 @@ pub struct FinalizeUploadPart {
 impl FinalizeUploadPart {
     /// A `FinalizeUploadPart` with its required fields; optional fields start omitted.
     pub fn new(e_tag: impl Into<String>, part_number: i32) -> Self {
-        Self {
-            e_tag: e_tag.into(),
-            part_number,
-        }
+        Self { e_tag: e_tag.into(), part_number }
     }
 }
 
@@ -1442,9 +1416,7 @@ pub struct FinalizeUploadRequest {
 impl FinalizeUploadRequest {
     /// A `FinalizeUploadRequest` with its required fields; optional fields start omitted.
     pub fn new() -> Self {
-        Self {
-            parts: Default::default(),
-        }
+        Self { parts: Default::default() }
     }
     /// Sets `parts`.
     pub fn parts(mut self, value: Vec<FinalizeUploadPart>) -> Self {
@@ -1492,11 +1464,7 @@ pub struct ForkDatabaseRequest {
 impl ForkDatabaseRequest {
     /// A `ForkDatabaseRequest` with its required fields; optional fields start omitted.
     pub fn new() -> Self {
-        Self {
-            description: Default::default(),
-            expires_at: Default::default(),
-            name: Default::default(),
-        }
+        Self { description: Default::default(), expires_at: Default::default(), name: Default::default() }
     }
     /// Sets `description`.
     pub fn description(mut self, value: impl Into<String>) -> Self {
@@ -2586,10 +2554,7 @@ pub struct TablePartitionKey {
 impl TablePartitionKey {
     /// A `TablePartitionKey` with its required fields; optional fields start omitted.
     pub fn new(column: impl Into<String>, transform: impl Into<String>) -> Self {
-        Self {
-            column: column.into(),
-            transform: transform.into(),
-        }
+        Self { column: column.into(), transform: transform.into() }
     }
 }
 
@@ -2629,11 +2594,7 @@ pub struct TableSortKey {
 impl TableSortKey {
     /// A `TableSortKey` with its required fields; optional fields start omitted.
     pub fn new(column: impl Into<String>) -> Self {
-        Self {
-            column: column.into(),
-            direction: Default::default(),
-            nulls: Default::default(),
-        }
+        Self { column: column.into(), direction: Default::default(), nulls: Default::default() }
     }
     /// Sets `direction`.
     pub fn direction(mut self, value: impl Into<String>) -> Self {
@@ -2771,9 +2732,7 @@ pub struct UpdateManagedTableRequest {
 impl UpdateManagedTableRequest {
     /// A `UpdateManagedTableRequest` with its required fields; optional fields start omitted.
     pub fn new() -> Self {
-        Self {
-            constant_per_key: Default::default(),
-        }
+        Self { constant_per_key: Default::default() }
     }
     /// Sets `constant_per_key`.
     pub fn constant_per_key(mut self, value: Vec<String>) -> Self {
@@ -2914,10 +2873,7 @@ pub struct UpsertDatabaseContextRequest {
 impl UpsertDatabaseContextRequest {
     /// A `UpsertDatabaseContextRequest` with its required fields; optional fields start omitted.
     pub fn new(content: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            content: content.into(),
-            name: name.into(),
-        }
+        Self { content: content.into(), name: name.into() }
     }
 }
 

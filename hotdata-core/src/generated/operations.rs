@@ -3,9 +3,8 @@
 //! `Operation` descriptors (method, path, parameters, body, responses, idempotency).
 
 use crate::endpoint::{
-    BodySpec, Endpoint, HeaderWriter, Idempotency, Operation, Paginated, Param, ParamLocation,
-    QueryWriter, RawResponse, ResponseSpec, decode_json, encode_path_segment, retype_body,
-    retype_response,
+    BodySpec, Endpoint, HeaderWriter, Idempotency, Operation, Paginated, Param, ParamLocation, QueryWriter,
+    RawResponse, ResponseSpec, decode_json, encode_path_segment, retype_body, retype_response,
 };
 use crate::models::*;
 use http::Method;
@@ -142,11 +141,7 @@ pub static GET_CONNECTION: Operation = Operation {
     path: "/v1/connections/{connection_id}",
     tag: "Connections",
     summary: "Get connection",
-    params: &[Param {
-        name: "connection_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "connection_id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
         ResponseSpec {
@@ -174,19 +169,10 @@ pub static DELETE_CONNECTION: Operation = Operation {
     path: "/v1/connections/{connection_id}",
     tag: "Connections",
     summary: "Delete connection",
-    params: &[Param {
-        name: "connection_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "connection_id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
-        ResponseSpec {
-            status: 204,
-            schema: None,
-            content_types: &[],
-            headers: &[],
-        },
+        ResponseSpec { status: 204, schema: None, content_types: &[], headers: &[] },
         ResponseSpec {
             status: 404,
             schema: Some("ApiErrorResponse"),
@@ -212,11 +198,7 @@ pub static ADD_MANAGED_SCHEMA: Operation = Operation {
     path: "/v1/connections/{connection_id}/schemas",
     tag: "Connections",
     summary: "Add managed schema",
-    params: &[Param {
-        name: "connection_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "connection_id", location: ParamLocation::Path, required: true }],
     body: Some(BodySpec {
         content_type: "application/json",
         schema: Some("AddManagedSchemaRequest"),
@@ -261,16 +243,8 @@ pub static ADD_MANAGED_TABLE: Operation = Operation {
     tag: "Connections",
     summary: "Add managed table",
     params: &[
-        Param {
-            name: "connection_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "schema",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "connection_id", location: ParamLocation::Path, required: true },
+        Param { name: "schema", location: ParamLocation::Path, required: true },
     ],
     body: Some(BodySpec {
         content_type: "application/json",
@@ -316,30 +290,13 @@ pub static DELETE_MANAGED_TABLE: Operation = Operation {
     tag: "Connections",
     summary: "Delete managed table",
     params: &[
-        Param {
-            name: "connection_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "schema",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "table",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "connection_id", location: ParamLocation::Path, required: true },
+        Param { name: "schema", location: ParamLocation::Path, required: true },
+        Param { name: "table", location: ParamLocation::Path, required: true },
     ],
     body: None,
     responses: &[
-        ResponseSpec {
-            status: 204,
-            schema: None,
-            content_types: &[],
-            headers: &[],
-        },
+        ResponseSpec { status: 204, schema: None, content_types: &[], headers: &[] },
         ResponseSpec {
             status: 400,
             schema: Some("ApiErrorResponse"),
@@ -366,21 +323,9 @@ pub static SET_MANAGED_TABLE_CONSTANT_PER_KEY: Operation = Operation {
     tag: "Connections",
     summary: "Declare which columns are constant per key",
     params: &[
-        Param {
-            name: "connection_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "schema",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "table",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "connection_id", location: ParamLocation::Path, required: true },
+        Param { name: "schema", location: ParamLocation::Path, required: true },
+        Param { name: "table", location: ParamLocation::Path, required: true },
     ],
     body: Some(BodySpec {
         content_type: "application/json",
@@ -426,21 +371,9 @@ pub static LOAD_MANAGED_TABLE: Operation = Operation {
     tag: "Connections",
     summary: "Load managed table from inline data, upload, or query result",
     params: &[
-        Param {
-            name: "connection_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "schema",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "table",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "connection_id", location: ParamLocation::Path, required: true },
+        Param { name: "schema", location: ParamLocation::Path, required: true },
+        Param { name: "table", location: ParamLocation::Path, required: true },
     ],
     body: Some(BodySpec {
         content_type: "application/json",
@@ -498,21 +431,9 @@ pub static LIST_INDEXES: Operation = Operation {
     tag: "Indexes",
     summary: "List indexes on a table",
     params: &[
-        Param {
-            name: "connection_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "schema",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "table",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "connection_id", location: ParamLocation::Path, required: true },
+        Param { name: "schema", location: ParamLocation::Path, required: true },
+        Param { name: "table", location: ParamLocation::Path, required: true },
     ],
     body: None,
     responses: &[
@@ -548,21 +469,9 @@ pub static CREATE_INDEX: Operation = Operation {
     tag: "Indexes",
     summary: "Create an index on a table",
     params: &[
-        Param {
-            name: "connection_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "schema",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "table",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "connection_id", location: ParamLocation::Path, required: true },
+        Param { name: "schema", location: ParamLocation::Path, required: true },
+        Param { name: "table", location: ParamLocation::Path, required: true },
     ],
     body: Some(BodySpec {
         content_type: "application/json",
@@ -614,35 +523,14 @@ pub static DELETE_INDEX: Operation = Operation {
     tag: "Indexes",
     summary: "Delete an index",
     params: &[
-        Param {
-            name: "connection_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "schema",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "table",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "index_name",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "connection_id", location: ParamLocation::Path, required: true },
+        Param { name: "schema", location: ParamLocation::Path, required: true },
+        Param { name: "table", location: ParamLocation::Path, required: true },
+        Param { name: "index_name", location: ParamLocation::Path, required: true },
     ],
     body: None,
     responses: &[
-        ResponseSpec {
-            status: 204,
-            schema: None,
-            content_types: &[],
-            headers: &[],
-        },
+        ResponseSpec { status: 204, schema: None, content_types: &[], headers: &[] },
         ResponseSpec {
             status: 404,
             schema: Some("ApiErrorResponse"),
@@ -675,21 +563,9 @@ pub static GET_TABLE_PROFILE: Operation = Operation {
     tag: "Connections",
     summary: "Get table profile",
     params: &[
-        Param {
-            name: "connection_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "schema",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "table",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "connection_id", location: ParamLocation::Path, required: true },
+        Param { name: "schema", location: ParamLocation::Path, required: true },
+        Param { name: "table", location: ParamLocation::Path, required: true },
     ],
     body: None,
     responses: &[
@@ -719,26 +595,10 @@ pub static LIST_DATABASES: Operation = Operation {
     tag: "Databases",
     summary: "List databases",
     params: &[
-        Param {
-            name: "limit",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "cursor",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "search",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "batch",
-            location: ParamLocation::Query,
-            required: false,
-        },
+        Param { name: "limit", location: ParamLocation::Query, required: false },
+        Param { name: "cursor", location: ParamLocation::Query, required: false },
+        Param { name: "search", location: ParamLocation::Query, required: false },
+        Param { name: "batch", location: ParamLocation::Query, required: false },
     ],
     body: None,
     responses: &[ResponseSpec {
@@ -847,11 +707,7 @@ pub static GET_DATABASE_BATCH: Operation = Operation {
     path: "/v1/databases/bulk/{batch_id}",
     tag: "Databases",
     summary: "Get a database batch",
-    params: &[Param {
-        name: "batch_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "batch_id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
         ResponseSpec {
@@ -879,11 +735,7 @@ pub static DELETE_DATABASE_BATCH: Operation = Operation {
     path: "/v1/databases/bulk/{batch_id}",
     tag: "Databases",
     summary: "Delete a database batch",
-    params: &[Param {
-        name: "batch_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "batch_id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
         ResponseSpec {
@@ -917,11 +769,7 @@ pub static LOOKUP_DATABASE_BY_NAME: Operation = Operation {
     path: "/v1/databases/by-name",
     tag: "Databases",
     summary: "Look up a database by name",
-    params: &[Param {
-        name: "name",
-        location: ParamLocation::Query,
-        required: true,
-    }],
+    params: &[Param { name: "name", location: ParamLocation::Query, required: true }],
     body: None,
     responses: &[
         ResponseSpec {
@@ -962,16 +810,8 @@ pub static COUNT_DATABASES: Operation = Operation {
     tag: "Databases",
     summary: "Count databases",
     params: &[
-        Param {
-            name: "search",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "batch",
-            location: ParamLocation::Query,
-            required: false,
-        },
+        Param { name: "search", location: ParamLocation::Query, required: false },
+        Param { name: "batch", location: ParamLocation::Query, required: false },
     ],
     body: None,
     responses: &[ResponseSpec {
@@ -992,11 +832,7 @@ pub static GET_DATABASE: Operation = Operation {
     path: "/v1/databases/{database_id}",
     tag: "Databases",
     summary: "Get database",
-    params: &[Param {
-        name: "database_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "database_id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
         ResponseSpec {
@@ -1024,19 +860,10 @@ pub static DELETE_DATABASE: Operation = Operation {
     path: "/v1/databases/{database_id}",
     tag: "Databases",
     summary: "Delete database",
-    params: &[Param {
-        name: "database_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "database_id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
-        ResponseSpec {
-            status: 204,
-            schema: None,
-            content_types: &[],
-            headers: &[],
-        },
+        ResponseSpec { status: 204, schema: None, content_types: &[], headers: &[] },
         ResponseSpec {
             status: 404,
             schema: Some("ApiErrorResponse"),
@@ -1062,23 +889,14 @@ pub static ATTACH_DATABASE_CATALOG: Operation = Operation {
     path: "/v1/databases/{database_id}/catalogs",
     tag: "Databases",
     summary: "Attach catalog to database",
-    params: &[Param {
-        name: "database_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "database_id", location: ParamLocation::Path, required: true }],
     body: Some(BodySpec {
         content_type: "application/json",
         schema: Some("AttachDatabaseCatalogRequest"),
         required: true,
     }),
     responses: &[
-        ResponseSpec {
-            status: 204,
-            schema: None,
-            content_types: &[],
-            headers: &[],
-        },
+        ResponseSpec { status: 204, schema: None, content_types: &[], headers: &[] },
         ResponseSpec {
             status: 400,
             schema: Some("ApiErrorResponse"),
@@ -1111,25 +929,12 @@ pub static DETACH_DATABASE_CATALOG: Operation = Operation {
     tag: "Databases",
     summary: "Detach catalog from database",
     params: &[
-        Param {
-            name: "database_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "connection_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "database_id", location: ParamLocation::Path, required: true },
+        Param { name: "connection_id", location: ParamLocation::Path, required: true },
     ],
     body: None,
     responses: &[
-        ResponseSpec {
-            status: 204,
-            schema: None,
-            content_types: &[],
-            headers: &[],
-        },
+        ResponseSpec { status: 204, schema: None, content_types: &[], headers: &[] },
         ResponseSpec {
             status: 400,
             schema: Some("ApiErrorResponse"),
@@ -1155,11 +960,7 @@ pub static LIST_DATABASE_CONTEXTS: Operation = Operation {
     path: "/v1/databases/{database_id}/context",
     tag: "Database Context",
     summary: "List database contexts",
-    params: &[Param {
-        name: "database_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "database_id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
         ResponseSpec {
@@ -1187,11 +988,7 @@ pub static UPSERT_DATABASE_CONTEXT: Operation = Operation {
     path: "/v1/databases/{database_id}/context",
     tag: "Database Context",
     summary: "Create or update database context",
-    params: &[Param {
-        name: "database_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "database_id", location: ParamLocation::Path, required: true }],
     body: Some(BodySpec {
         content_type: "application/json",
         schema: Some("UpsertDatabaseContextRequest"),
@@ -1230,16 +1027,8 @@ pub static GET_DATABASE_CONTEXT: Operation = Operation {
     tag: "Database Context",
     summary: "Get one database context",
     params: &[
-        Param {
-            name: "database_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "name",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "database_id", location: ParamLocation::Path, required: true },
+        Param { name: "name", location: ParamLocation::Path, required: true },
     ],
     body: None,
     responses: &[
@@ -1275,25 +1064,12 @@ pub static DELETE_DATABASE_CONTEXT: Operation = Operation {
     tag: "Database Context",
     summary: "Delete database context",
     params: &[
-        Param {
-            name: "database_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "name",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "database_id", location: ParamLocation::Path, required: true },
+        Param { name: "name", location: ParamLocation::Path, required: true },
     ],
     body: None,
     responses: &[
-        ResponseSpec {
-            status: 204,
-            schema: None,
-            content_types: &[],
-            headers: &[],
-        },
+        ResponseSpec { status: 204, schema: None, content_types: &[], headers: &[] },
         ResponseSpec {
             status: 400,
             schema: Some("ApiErrorResponse"),
@@ -1319,11 +1095,7 @@ pub static FORK_DATABASE: Operation = Operation {
     path: "/v1/databases/{database_id}/fork",
     tag: "Databases",
     summary: "Fork database",
-    params: &[Param {
-        name: "database_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "database_id", location: ParamLocation::Path, required: true }],
     body: Some(BodySpec {
         content_type: "application/json",
         schema: Some("ForkDatabaseRequest"),
@@ -1368,16 +1140,8 @@ pub static GET_DATABASE_LINEAGE: Operation = Operation {
     tag: "Databases",
     summary: "Get database lineage",
     params: &[
-        Param {
-            name: "database_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "forks_limit",
-            location: ParamLocation::Query,
-            required: false,
-        },
+        Param { name: "database_id", location: ParamLocation::Path, required: true },
+        Param { name: "forks_limit", location: ParamLocation::Query, required: false },
     ],
     body: None,
     responses: &[
@@ -1406,11 +1170,7 @@ pub static ADD_DATABASE_SCHEMA: Operation = Operation {
     path: "/v1/databases/{database_id}/schemas",
     tag: "Databases",
     summary: "Add schema to database default catalog",
-    params: &[Param {
-        name: "database_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "database_id", location: ParamLocation::Path, required: true }],
     body: Some(BodySpec {
         content_type: "application/json",
         schema: Some("AddManagedSchemaRequest"),
@@ -1455,16 +1215,8 @@ pub static ADD_DATABASE_TABLE: Operation = Operation {
     tag: "Databases",
     summary: "Add table to database default catalog",
     params: &[
-        Param {
-            name: "database_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "schema",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "database_id", location: ParamLocation::Path, required: true },
+        Param { name: "schema", location: ParamLocation::Path, required: true },
     ],
     body: Some(BodySpec {
         content_type: "application/json",
@@ -1510,21 +1262,9 @@ pub static SET_DATABASE_TABLE_CONSTANT_PER_KEY: Operation = Operation {
     tag: "Databases",
     summary: "Declare which columns are constant per key",
     params: &[
-        Param {
-            name: "database_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "schema",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "table",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "database_id", location: ParamLocation::Path, required: true },
+        Param { name: "schema", location: ParamLocation::Path, required: true },
+        Param { name: "table", location: ParamLocation::Path, required: true },
     ],
     body: Some(BodySpec {
         content_type: "application/json",
@@ -1570,21 +1310,9 @@ pub static LOAD_DATABASE_TABLE: Operation = Operation {
     tag: "Databases",
     summary: "Load database table from inline data, upload, or query result",
     params: &[
-        Param {
-            name: "database_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "schema",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "table",
-            location: ParamLocation::Path,
-            required: true,
-        },
+        Param { name: "database_id", location: ParamLocation::Path, required: true },
+        Param { name: "schema", location: ParamLocation::Path, required: true },
+        Param { name: "table", location: ParamLocation::Path, required: true },
     ],
     body: Some(BodySpec {
         content_type: "application/json",
@@ -1699,11 +1427,7 @@ pub static GET_EMBEDDING_PROVIDER: Operation = Operation {
     path: "/v1/embedding-providers/{id}",
     tag: "Embedding Providers",
     summary: "Get embedding provider",
-    params: &[Param {
-        name: "id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
         ResponseSpec {
@@ -1731,11 +1455,7 @@ pub static UPDATE_EMBEDDING_PROVIDER: Operation = Operation {
     path: "/v1/embedding-providers/{id}",
     tag: "Embedding Providers",
     summary: "Update embedding provider",
-    params: &[Param {
-        name: "id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "id", location: ParamLocation::Path, required: true }],
     body: Some(BodySpec {
         content_type: "application/json",
         schema: Some("UpdateEmbeddingProviderRequest"),
@@ -1767,19 +1487,10 @@ pub static DELETE_EMBEDDING_PROVIDER: Operation = Operation {
     path: "/v1/embedding-providers/{id}",
     tag: "Embedding Providers",
     summary: "Delete embedding provider",
-    params: &[Param {
-        name: "id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
-        ResponseSpec {
-            status: 204,
-            schema: None,
-            content_types: &[],
-            headers: &[],
-        },
+        ResponseSpec { status: 204, schema: None, content_types: &[], headers: &[] },
         ResponseSpec {
             status: 404,
             schema: Some("ApiErrorResponse"),
@@ -1800,41 +1511,13 @@ pub static LIST_INDEXES_COLLECTION: Operation = Operation {
     tag: "Indexes",
     summary: "List indexes across tables in a database",
     params: &[
-        Param {
-            name: "connection_id",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "schema",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "table",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "index_type",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "limit",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "cursor",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "X-Database-Id",
-            location: ParamLocation::Header,
-            required: true,
-        },
+        Param { name: "connection_id", location: ParamLocation::Query, required: false },
+        Param { name: "schema", location: ParamLocation::Query, required: false },
+        Param { name: "table", location: ParamLocation::Query, required: false },
+        Param { name: "index_type", location: ParamLocation::Query, required: false },
+        Param { name: "limit", location: ParamLocation::Query, required: false },
+        Param { name: "cursor", location: ParamLocation::Query, required: false },
+        Param { name: "X-Database-Id", location: ParamLocation::Header, required: true },
     ],
     body: None,
     responses: &[
@@ -1876,36 +1559,12 @@ pub static INFORMATION_SCHEMA: Operation = Operation {
     tag: "Information Schema",
     summary: "List tables",
     params: &[
-        Param {
-            name: "connection_id",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "schema",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "table",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "include_columns",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "limit",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "cursor",
-            location: ParamLocation::Query,
-            required: false,
-        },
+        Param { name: "connection_id", location: ParamLocation::Query, required: false },
+        Param { name: "schema", location: ParamLocation::Query, required: false },
+        Param { name: "table", location: ParamLocation::Query, required: false },
+        Param { name: "include_columns", location: ParamLocation::Query, required: false },
+        Param { name: "limit", location: ParamLocation::Query, required: false },
+        Param { name: "cursor", location: ParamLocation::Query, required: false },
     ],
     body: None,
     responses: &[
@@ -1941,26 +1600,10 @@ pub static LIST_JOBS: Operation = Operation {
     tag: "Jobs",
     summary: "List jobs",
     params: &[
-        Param {
-            name: "job_type",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "status",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "limit",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "offset",
-            location: ParamLocation::Query,
-            required: false,
-        },
+        Param { name: "job_type", location: ParamLocation::Query, required: false },
+        Param { name: "status", location: ParamLocation::Query, required: false },
+        Param { name: "limit", location: ParamLocation::Query, required: false },
+        Param { name: "offset", location: ParamLocation::Query, required: false },
     ],
     body: None,
     responses: &[ResponseSpec {
@@ -1981,11 +1624,7 @@ pub static GET_JOB: Operation = Operation {
     path: "/v1/jobs/{id}",
     tag: "Jobs",
     summary: "Get job status",
-    params: &[Param {
-        name: "id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
         ResponseSpec {
@@ -2020,16 +1659,8 @@ pub static LIST_SAVED_QUERIES: Operation = Operation {
     tag: "Saved Queries",
     summary: "List saved queries",
     params: &[
-        Param {
-            name: "limit",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "offset",
-            location: ParamLocation::Query,
-            required: false,
-        },
+        Param { name: "limit", location: ParamLocation::Query, required: false },
+        Param { name: "offset", location: ParamLocation::Query, required: false },
     ],
     body: None,
     responses: &[ResponseSpec {
@@ -2082,11 +1713,7 @@ pub static GET_SAVED_QUERY: Operation = Operation {
     path: "/v1/queries/{id}",
     tag: "Saved Queries",
     summary: "Get saved query",
-    params: &[Param {
-        name: "id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
         ResponseSpec {
@@ -2114,11 +1741,7 @@ pub static UPDATE_SAVED_QUERY: Operation = Operation {
     path: "/v1/queries/{id}",
     tag: "Saved Queries",
     summary: "Update saved query",
-    params: &[Param {
-        name: "id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "id", location: ParamLocation::Path, required: true }],
     body: Some(BodySpec {
         content_type: "application/json",
         schema: Some("UpdateSavedQueryRequest"),
@@ -2156,19 +1779,10 @@ pub static DELETE_SAVED_QUERY: Operation = Operation {
     path: "/v1/queries/{id}",
     tag: "Saved Queries",
     summary: "Delete saved query",
-    params: &[Param {
-        name: "id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
-        ResponseSpec {
-            status: 204,
-            schema: None,
-            content_types: &[],
-            headers: &[],
-        },
+        ResponseSpec { status: 204, schema: None, content_types: &[], headers: &[] },
         ResponseSpec {
             status: 404,
             schema: Some("ApiErrorResponse"),
@@ -2189,16 +1803,8 @@ pub static EXECUTE_SAVED_QUERY: Operation = Operation {
     tag: "Saved Queries",
     summary: "Execute saved query",
     params: &[
-        Param {
-            name: "id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "X-Database-Id",
-            location: ParamLocation::Header,
-            required: true,
-        },
+        Param { name: "id", location: ParamLocation::Path, required: true },
+        Param { name: "X-Database-Id", location: ParamLocation::Header, required: true },
     ],
     body: Some(BodySpec {
         content_type: "application/json",
@@ -2238,21 +1844,9 @@ pub static LIST_SAVED_QUERY_VERSIONS: Operation = Operation {
     tag: "Saved Queries",
     summary: "List saved query versions",
     params: &[
-        Param {
-            name: "id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "limit",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "offset",
-            location: ParamLocation::Query,
-            required: false,
-        },
+        Param { name: "id", location: ParamLocation::Path, required: true },
+        Param { name: "limit", location: ParamLocation::Query, required: false },
+        Param { name: "offset", location: ParamLocation::Query, required: false },
     ],
     body: None,
     responses: &[
@@ -2281,16 +1875,8 @@ pub static QUERY: Operation = Operation {
     path: "/v1/query",
     tag: "Query",
     summary: "Execute SQL query",
-    params: &[Param {
-        name: "X-Database-Id",
-        location: ParamLocation::Header,
-        required: false,
-    }],
-    body: Some(BodySpec {
-        content_type: "application/json",
-        schema: Some("QueryRequest"),
-        required: true,
-    }),
+    params: &[Param { name: "X-Database-Id", location: ParamLocation::Header, required: false }],
+    body: Some(BodySpec { content_type: "application/json", schema: Some("QueryRequest"), required: true }),
     responses: &[
         ResponseSpec {
             status: 200,
@@ -2354,31 +1940,11 @@ pub static LIST_QUERY_RUNS: Operation = Operation {
     tag: "Query Runs",
     summary: "List query runs",
     params: &[
-        Param {
-            name: "limit",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "cursor",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "status",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "saved_query_id",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "X-Database-Id",
-            location: ParamLocation::Header,
-            required: true,
-        },
+        Param { name: "limit", location: ParamLocation::Query, required: false },
+        Param { name: "cursor", location: ParamLocation::Query, required: false },
+        Param { name: "status", location: ParamLocation::Query, required: false },
+        Param { name: "saved_query_id", location: ParamLocation::Query, required: false },
+        Param { name: "X-Database-Id", location: ParamLocation::Header, required: true },
     ],
     body: None,
     responses: &[
@@ -2414,16 +1980,8 @@ pub static GET_QUERY_RUN: Operation = Operation {
     tag: "Query Runs",
     summary: "Get query run",
     params: &[
-        Param {
-            name: "id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "X-Database-Id",
-            location: ParamLocation::Header,
-            required: true,
-        },
+        Param { name: "id", location: ParamLocation::Path, required: true },
+        Param { name: "X-Database-Id", location: ParamLocation::Header, required: true },
     ],
     body: None,
     responses: &[
@@ -2459,21 +2017,9 @@ pub static LIST_RESULTS: Operation = Operation {
     tag: "Results",
     summary: "List results",
     params: &[
-        Param {
-            name: "limit",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "offset",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "X-Database-Id",
-            location: ParamLocation::Header,
-            required: true,
-        },
+        Param { name: "limit", location: ParamLocation::Query, required: false },
+        Param { name: "offset", location: ParamLocation::Query, required: false },
+        Param { name: "X-Database-Id", location: ParamLocation::Header, required: true },
     ],
     body: None,
     responses: &[
@@ -2509,31 +2055,11 @@ pub static GET_RESULT: Operation = Operation {
     tag: "Results",
     summary: "Get result",
     params: &[
-        Param {
-            name: "id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "offset",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "limit",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "format",
-            location: ParamLocation::Query,
-            required: false,
-        },
-        Param {
-            name: "X-Database-Id",
-            location: ParamLocation::Header,
-            required: true,
-        },
+        Param { name: "id", location: ParamLocation::Path, required: true },
+        Param { name: "offset", location: ParamLocation::Query, required: false },
+        Param { name: "limit", location: ParamLocation::Query, required: false },
+        Param { name: "format", location: ParamLocation::Query, required: false },
+        Param { name: "X-Database-Id", location: ParamLocation::Header, required: true },
     ],
     body: None,
     responses: &[
@@ -2681,16 +2207,8 @@ pub static FINALIZE_UPLOAD_HANDLER: Operation = Operation {
     tag: "Uploads",
     summary: "Finalize upload",
     params: &[
-        Param {
-            name: "upload_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "X-Upload-Finalize-Token",
-            location: ParamLocation::Header,
-            required: true,
-        },
+        Param { name: "upload_id", location: ParamLocation::Path, required: true },
+        Param { name: "X-Upload-Finalize-Token", location: ParamLocation::Header, required: true },
     ],
     body: Some(BodySpec {
         content_type: "application/json",
@@ -2730,16 +2248,8 @@ pub static MINT_UPLOAD_PARTS_HANDLER: Operation = Operation {
     tag: "Uploads",
     summary: "Mint upload part URLs",
     params: &[
-        Param {
-            name: "upload_id",
-            location: ParamLocation::Path,
-            required: true,
-        },
-        Param {
-            name: "X-Upload-Finalize-Token",
-            location: ParamLocation::Header,
-            required: true,
-        },
+        Param { name: "upload_id", location: ParamLocation::Path, required: true },
+        Param { name: "X-Upload-Finalize-Token", location: ParamLocation::Header, required: true },
     ],
     body: Some(BodySpec {
         content_type: "application/json",
@@ -2784,11 +2294,7 @@ pub static GET_USAGE: Operation = Operation {
     path: "/v1/usage",
     tag: "Usage",
     summary: "Get workspace usage snapshot",
-    params: &[Param {
-        name: "since",
-        location: ParamLocation::Query,
-        required: false,
-    }],
+    params: &[Param { name: "since", location: ParamLocation::Query, required: false }],
     body: None,
     responses: &[ResponseSpec {
         status: 200,
@@ -2808,11 +2314,7 @@ pub static LIST_WORKSPACES: Operation = Operation {
     path: "/v1/workspaces",
     tag: "Workspaces",
     summary: "List workspaces",
-    params: &[Param {
-        name: "organization_public_id",
-        location: ParamLocation::Query,
-        required: false,
-    }],
+    params: &[Param { name: "organization_public_id", location: ParamLocation::Query, required: false }],
     body: None,
     responses: &[
         ResponseSpec {
@@ -2908,19 +2410,10 @@ pub static DELETE_WORKSPACE: Operation = Operation {
     path: "/v1/workspaces/{public_id}",
     tag: "Workspaces",
     summary: "Delete a workspace",
-    params: &[Param {
-        name: "public_id",
-        location: ParamLocation::Path,
-        required: true,
-    }],
+    params: &[Param { name: "public_id", location: ParamLocation::Path, required: true }],
     body: None,
     responses: &[
-        ResponseSpec {
-            status: 204,
-            schema: None,
-            content_types: &[],
-            headers: &[],
-        },
+        ResponseSpec { status: 204, schema: None, content_types: &[], headers: &[] },
         ResponseSpec {
             status: 401,
             schema: Some("Error"),
@@ -3031,9 +2524,7 @@ pub struct GetConnection {
 impl GetConnection {
     /// Builds the request from its required parameters.
     pub fn new(connection_id: impl Into<String>) -> Self {
-        Self {
-            connection_id: connection_id.into(),
-        }
+        Self { connection_id: connection_id.into() }
     }
 }
 
@@ -3045,10 +2536,7 @@ impl Endpoint for GetConnection {
     }
 
     fn path(&self) -> String {
-        format!(
-            "/v1/connections/{}",
-            encode_path_segment(&self.connection_id)
-        )
+        format!("/v1/connections/{}", encode_path_segment(&self.connection_id))
     }
 
     fn parse(&self, response: &RawResponse) -> Result<Self::Output, crate::Error> {
@@ -3072,9 +2560,7 @@ pub struct DeleteConnection {
 impl DeleteConnection {
     /// Builds the request from its required parameters.
     pub fn new(connection_id: impl Into<String>) -> Self {
-        Self {
-            connection_id: connection_id.into(),
-        }
+        Self { connection_id: connection_id.into() }
     }
 }
 
@@ -3086,10 +2572,7 @@ impl Endpoint for DeleteConnection {
     }
 
     fn path(&self) -> String {
-        format!(
-            "/v1/connections/{}",
-            encode_path_segment(&self.connection_id)
-        )
+        format!("/v1/connections/{}", encode_path_segment(&self.connection_id))
     }
 
     fn parse(&self, response: &RawResponse) -> Result<Self::Output, crate::Error> {
@@ -3115,10 +2598,7 @@ pub struct AddManagedSchema {
 impl AddManagedSchema {
     /// Builds the request from its required parameters.
     pub fn new(connection_id: impl Into<String>, body: AddManagedSchemaRequest) -> Self {
-        Self {
-            connection_id: connection_id.into(),
-            body,
-        }
+        Self { connection_id: connection_id.into(), body }
     }
 }
 
@@ -3130,10 +2610,7 @@ impl Endpoint for AddManagedSchema {
     }
 
     fn path(&self) -> String {
-        format!(
-            "/v1/connections/{}/schemas",
-            encode_path_segment(&self.connection_id)
-        )
+        format!("/v1/connections/{}/schemas", encode_path_segment(&self.connection_id))
     }
 
     fn body(&self) -> Result<Option<(&'static str, crate::RequestBody)>, crate::Error> {
@@ -3169,11 +2646,7 @@ impl AddManagedTable {
         schema: impl Into<String>,
         body: AddManagedTableRequest,
     ) -> Self {
-        Self {
-            connection_id: connection_id.into(),
-            schema: schema.into(),
-            body,
-        }
+        Self { connection_id: connection_id.into(), schema: schema.into(), body }
     }
 }
 
@@ -3225,11 +2698,7 @@ impl DeleteManagedTable {
         schema: impl Into<String>,
         table: impl Into<String>,
     ) -> Self {
-        Self {
-            connection_id: connection_id.into(),
-            schema: schema.into(),
-            table: table.into(),
-        }
+        Self { connection_id: connection_id.into(), schema: schema.into(), table: table.into() }
     }
 }
 
@@ -3281,12 +2750,7 @@ impl SetManagedTableConstantPerKey {
         table: impl Into<String>,
         body: UpdateManagedTableRequest,
     ) -> Self {
-        Self {
-            connection_id: connection_id.into(),
-            schema: schema.into(),
-            table: table.into(),
-            body,
-        }
+        Self { connection_id: connection_id.into(), schema: schema.into(), table: table.into(), body }
     }
 }
 
@@ -3342,12 +2806,7 @@ impl LoadManagedTable {
         table: impl Into<String>,
         body: LoadManagedTableRequest,
     ) -> Self {
-        Self {
-            connection_id: connection_id.into(),
-            schema: schema.into(),
-            table: table.into(),
-            body,
-        }
+        Self { connection_id: connection_id.into(), schema: schema.into(), table: table.into(), body }
     }
 }
 
@@ -3401,11 +2860,7 @@ impl ListIndexes {
         schema: impl Into<String>,
         table: impl Into<String>,
     ) -> Self {
-        Self {
-            connection_id: connection_id.into(),
-            schema: schema.into(),
-            table: table.into(),
-        }
+        Self { connection_id: connection_id.into(), schema: schema.into(), table: table.into() }
     }
 }
 
@@ -3457,12 +2912,7 @@ impl CreateIndex {
         table: impl Into<String>,
         body: CreateIndexRequest,
     ) -> Self {
-        Self {
-            connection_id: connection_id.into(),
-            schema: schema.into(),
-            table: table.into(),
-            body,
-        }
+        Self { connection_id: connection_id.into(), schema: schema.into(), table: table.into(), body }
     }
 }
 
@@ -3574,11 +3024,7 @@ impl GetTableProfile {
         schema: impl Into<String>,
         table: impl Into<String>,
     ) -> Self {
-        Self {
-            connection_id: connection_id.into(),
-            schema: schema.into(),
-            table: table.into(),
-        }
+        Self { connection_id: connection_id.into(), schema: schema.into(), table: table.into() }
     }
 }
 
@@ -3625,12 +3071,7 @@ pub struct ListDatabases {
 impl ListDatabases {
     /// Builds the request from its required parameters.
     pub fn new() -> Self {
-        Self {
-            limit: None,
-            cursor: None,
-            search: None,
-            batch: None,
-        }
+        Self { limit: None, cursor: None, search: None, batch: None }
     }
     /// Sets the optional parameter `limit`.
     pub fn limit(mut self, value: i32) -> Self {
@@ -3799,9 +3240,7 @@ pub struct GetDatabaseBatch {
 impl GetDatabaseBatch {
     /// Builds the request from its required parameters.
     pub fn new(batch_id: impl Into<String>) -> Self {
-        Self {
-            batch_id: batch_id.into(),
-        }
+        Self { batch_id: batch_id.into() }
     }
 }
 
@@ -3837,9 +3276,7 @@ pub struct DeleteDatabaseBatch {
 impl DeleteDatabaseBatch {
     /// Builds the request from its required parameters.
     pub fn new(batch_id: impl Into<String>) -> Self {
-        Self {
-            batch_id: batch_id.into(),
-        }
+        Self { batch_id: batch_id.into() }
     }
 }
 
@@ -3917,10 +3354,7 @@ pub struct CountDatabases {
 impl CountDatabases {
     /// Builds the request from its required parameters.
     pub fn new() -> Self {
-        Self {
-            search: None,
-            batch: None,
-        }
+        Self { search: None, batch: None }
     }
     /// Sets the optional parameter `search`.
     pub fn search(mut self, value: impl Into<String>) -> Self {
@@ -3975,9 +3409,7 @@ pub struct GetDatabase {
 impl GetDatabase {
     /// Builds the request from its required parameters.
     pub fn new(database_id: impl Into<String>) -> Self {
-        Self {
-            database_id: database_id.into(),
-        }
+        Self { database_id: database_id.into() }
     }
 }
 
@@ -4013,9 +3445,7 @@ pub struct DeleteDatabase {
 impl DeleteDatabase {
     /// Builds the request from its required parameters.
     pub fn new(database_id: impl Into<String>) -> Self {
-        Self {
-            database_id: database_id.into(),
-        }
+        Self { database_id: database_id.into() }
     }
 }
 
@@ -4053,10 +3483,7 @@ pub struct AttachDatabaseCatalog {
 impl AttachDatabaseCatalog {
     /// Builds the request from its required parameters.
     pub fn new(database_id: impl Into<String>, body: AttachDatabaseCatalogRequest) -> Self {
-        Self {
-            database_id: database_id.into(),
-            body,
-        }
+        Self { database_id: database_id.into(), body }
     }
 }
 
@@ -4068,10 +3495,7 @@ impl Endpoint for AttachDatabaseCatalog {
     }
 
     fn path(&self) -> String {
-        format!(
-            "/v1/databases/{}/catalogs",
-            encode_path_segment(&self.database_id)
-        )
+        format!("/v1/databases/{}/catalogs", encode_path_segment(&self.database_id))
     }
 
     fn body(&self) -> Result<Option<(&'static str, crate::RequestBody)>, crate::Error> {
@@ -4101,10 +3525,7 @@ pub struct DetachDatabaseCatalog {
 impl DetachDatabaseCatalog {
     /// Builds the request from its required parameters.
     pub fn new(database_id: impl Into<String>, connection_id: impl Into<String>) -> Self {
-        Self {
-            database_id: database_id.into(),
-            connection_id: connection_id.into(),
-        }
+        Self { database_id: database_id.into(), connection_id: connection_id.into() }
     }
 }
 
@@ -4144,9 +3565,7 @@ pub struct ListDatabaseContexts {
 impl ListDatabaseContexts {
     /// Builds the request from its required parameters.
     pub fn new(database_id: impl Into<String>) -> Self {
-        Self {
-            database_id: database_id.into(),
-        }
+        Self { database_id: database_id.into() }
     }
 }
 
@@ -4158,10 +3577,7 @@ impl Endpoint for ListDatabaseContexts {
     }
 
     fn path(&self) -> String {
-        format!(
-            "/v1/databases/{}/context",
-            encode_path_segment(&self.database_id)
-        )
+        format!("/v1/databases/{}/context", encode_path_segment(&self.database_id))
     }
 
     fn parse(&self, response: &RawResponse) -> Result<Self::Output, crate::Error> {
@@ -4187,10 +3603,7 @@ pub struct UpsertDatabaseContext {
 impl UpsertDatabaseContext {
     /// Builds the request from its required parameters.
     pub fn new(database_id: impl Into<String>, body: UpsertDatabaseContextRequest) -> Self {
-        Self {
-            database_id: database_id.into(),
-            body,
-        }
+        Self { database_id: database_id.into(), body }
     }
 }
 
@@ -4202,10 +3615,7 @@ impl Endpoint for UpsertDatabaseContext {
     }
 
     fn path(&self) -> String {
-        format!(
-            "/v1/databases/{}/context",
-            encode_path_segment(&self.database_id)
-        )
+        format!("/v1/databases/{}/context", encode_path_segment(&self.database_id))
     }
 
     fn body(&self) -> Result<Option<(&'static str, crate::RequestBody)>, crate::Error> {
@@ -4235,10 +3645,7 @@ pub struct GetDatabaseContext {
 impl GetDatabaseContext {
     /// Builds the request from its required parameters.
     pub fn new(database_id: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            database_id: database_id.into(),
-            name: name.into(),
-        }
+        Self { database_id: database_id.into(), name: name.into() }
     }
 }
 
@@ -4280,10 +3687,7 @@ pub struct DeleteDatabaseContext {
 impl DeleteDatabaseContext {
     /// Builds the request from its required parameters.
     pub fn new(database_id: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            database_id: database_id.into(),
-            name: name.into(),
-        }
+        Self { database_id: database_id.into(), name: name.into() }
     }
 }
 
@@ -4325,10 +3729,7 @@ pub struct ForkDatabase {
 impl ForkDatabase {
     /// Builds the request from its required parameters.
     pub fn new(database_id: impl Into<String>, body: ForkDatabaseRequest) -> Self {
-        Self {
-            database_id: database_id.into(),
-            body,
-        }
+        Self { database_id: database_id.into(), body }
     }
 }
 
@@ -4340,10 +3741,7 @@ impl Endpoint for ForkDatabase {
     }
 
     fn path(&self) -> String {
-        format!(
-            "/v1/databases/{}/fork",
-            encode_path_segment(&self.database_id)
-        )
+        format!("/v1/databases/{}/fork", encode_path_segment(&self.database_id))
     }
 
     fn body(&self) -> Result<Option<(&'static str, crate::RequestBody)>, crate::Error> {
@@ -4373,10 +3771,7 @@ pub struct GetDatabaseLineage {
 impl GetDatabaseLineage {
     /// Builds the request from its required parameters.
     pub fn new(database_id: impl Into<String>) -> Self {
-        Self {
-            database_id: database_id.into(),
-            forks_limit: None,
-        }
+        Self { database_id: database_id.into(), forks_limit: None }
     }
     /// Sets the optional parameter `forks_limit`.
     pub fn forks_limit(mut self, value: i32) -> Self {
@@ -4393,10 +3788,7 @@ impl Endpoint for GetDatabaseLineage {
     }
 
     fn path(&self) -> String {
-        format!(
-            "/v1/databases/{}/lineage",
-            encode_path_segment(&self.database_id)
-        )
+        format!("/v1/databases/{}/lineage", encode_path_segment(&self.database_id))
     }
 
     fn query(&self, query: &mut QueryWriter) {
@@ -4428,10 +3820,7 @@ pub struct AddDatabaseSchema {
 impl AddDatabaseSchema {
     /// Builds the request from its required parameters.
     pub fn new(database_id: impl Into<String>, body: AddManagedSchemaRequest) -> Self {
-        Self {
-            database_id: database_id.into(),
-            body,
-        }
+        Self { database_id: database_id.into(), body }
     }
 }
 
@@ -4443,10 +3832,7 @@ impl Endpoint for AddDatabaseSchema {
     }
 
     fn path(&self) -> String {
-        format!(
-            "/v1/databases/{}/schemas",
-            encode_path_segment(&self.database_id)
-        )
+        format!("/v1/databases/{}/schemas", encode_path_segment(&self.database_id))
     }
 
     fn body(&self) -> Result<Option<(&'static str, crate::RequestBody)>, crate::Error> {
@@ -4482,11 +3868,7 @@ impl AddDatabaseTable {
         schema: impl Into<String>,
         body: AddManagedTableRequest,
     ) -> Self {
-        Self {
-            database_id: database_id.into(),
-            schema: schema.into(),
-            body,
-        }
+        Self { database_id: database_id.into(), schema: schema.into(), body }
     }
 }
 
@@ -4541,12 +3923,7 @@ impl SetDatabaseTableConstantPerKey {
         table: impl Into<String>,
         body: UpdateManagedTableRequest,
     ) -> Self {
-        Self {
-            database_id: database_id.into(),
-            schema: schema.into(),
-            table: table.into(),
-            body,
-        }
+        Self { database_id: database_id.into(), schema: schema.into(), table: table.into(), body }
     }
 }
 
@@ -4602,12 +3979,7 @@ impl LoadDatabaseTable {
         table: impl Into<String>,
         body: LoadManagedTableRequest,
     ) -> Self {
-        Self {
-            database_id: database_id.into(),
-            schema: schema.into(),
-            table: table.into(),
-            body,
-        }
+        Self { database_id: database_id.into(), schema: schema.into(), table: table.into(), body }
     }
 }
 
@@ -4764,10 +4136,7 @@ pub struct UpdateEmbeddingProvider {
 impl UpdateEmbeddingProvider {
     /// Builds the request from its required parameters.
     pub fn new(id: impl Into<String>, body: UpdateEmbeddingProviderRequest) -> Self {
-        Self {
-            id: id.into(),
-            body,
-        }
+        Self { id: id.into(), body }
     }
 }
 
@@ -5100,12 +4469,7 @@ pub struct ListJobs {
 impl ListJobs {
     /// Builds the request from its required parameters.
     pub fn new() -> Self {
-        Self {
-            job_type: None,
-            status: None,
-            limit: None,
-            offset: None,
-        }
+        Self { job_type: None, status: None, limit: None, offset: None }
     }
     /// Sets the optional parameter `job_type`.
     pub fn job_type(mut self, value: JobType) -> Self {
@@ -5167,18 +4531,12 @@ impl Paginated for ListJobs {
     type Item = JobStatusResponse;
 
     fn next_page(&self, output: &Self::Output) -> Option<Self> {
-        let short = self
-            .limit
-            .is_some_and(|limit| output.jobs.len() < limit.max(0) as usize);
+        let short = self.limit.is_some_and(|limit| output.jobs.len() < limit.max(0) as usize);
         if output.jobs.is_empty() || short {
             return None;
         }
         let mut next = self.clone();
-        next.offset = Some(
-            self.offset
-                .unwrap_or(0)
-                .saturating_add(output.jobs.len() as i32),
-        );
+        next.offset = Some(self.offset.unwrap_or(0).saturating_add(output.jobs.len() as i32));
         Some(next)
     }
 
@@ -5238,10 +4596,7 @@ pub struct ListSavedQueries {
 impl ListSavedQueries {
     /// Builds the request from its required parameters.
     pub fn new() -> Self {
-        Self {
-            limit: None,
-            offset: None,
-        }
+        Self { limit: None, offset: None }
     }
     /// Sets the optional parameter `limit`.
     pub fn limit(mut self, value: i32) -> Self {
@@ -5291,11 +4646,7 @@ impl Paginated for ListSavedQueries {
             return None;
         }
         let mut next = self.clone();
-        next.offset = Some(
-            self.offset
-                .unwrap_or(0)
-                .saturating_add(output.queries.len() as i32),
-        );
+        next.offset = Some(self.offset.unwrap_or(0).saturating_add(output.queries.len() as i32));
         Some(next)
     }
 
@@ -5395,10 +4746,7 @@ pub struct UpdateSavedQuery {
 impl UpdateSavedQuery {
     /// Builds the request from its required parameters.
     pub fn new(id: impl Into<String>, body: UpdateSavedQueryRequest) -> Self {
-        Self {
-            id: id.into(),
-            body,
-        }
+        Self { id: id.into(), body }
     }
 }
 
@@ -5482,11 +4830,7 @@ impl ExecuteSavedQuery {
         x_database_id: impl Into<String>,
         body: ExecuteSavedQueryRequest,
     ) -> Self {
-        Self {
-            id: id.into(),
-            x_database_id: x_database_id.into(),
-            body,
-        }
+        Self { id: id.into(), x_database_id: x_database_id.into(), body }
     }
 }
 
@@ -5534,11 +4878,7 @@ pub struct ListSavedQueryVersions {
 impl ListSavedQueryVersions {
     /// Builds the request from its required parameters.
     pub fn new(id: impl Into<String>) -> Self {
-        Self {
-            id: id.into(),
-            limit: None,
-            offset: None,
-        }
+        Self { id: id.into(), limit: None, offset: None }
     }
     /// Sets the optional parameter `limit`.
     pub fn limit(mut self, value: i32) -> Self {
@@ -5588,11 +4928,7 @@ impl Paginated for ListSavedQueryVersions {
             return None;
         }
         let mut next = self.clone();
-        next.offset = Some(
-            self.offset
-                .unwrap_or(0)
-                .saturating_add(output.versions.len() as i32),
-        );
+        next.offset = Some(self.offset.unwrap_or(0).saturating_add(output.versions.len() as i32));
         Some(next)
     }
 
@@ -5616,10 +4952,7 @@ pub struct Query {
 impl Query {
     /// Builds the request from its required parameters.
     pub fn new(body: QueryRequest) -> Self {
-        Self {
-            x_database_id: None,
-            body,
-        }
+        Self { x_database_id: None, body }
     }
     /// Sets the optional parameter `X-Database-Id`.
     pub fn x_database_id(mut self, value: impl Into<String>) -> Self {
@@ -5780,10 +5113,7 @@ pub struct GetQueryRun {
 impl GetQueryRun {
     /// Builds the request from its required parameters.
     pub fn new(id: impl Into<String>, x_database_id: impl Into<String>) -> Self {
-        Self {
-            id: id.into(),
-            x_database_id: x_database_id.into(),
-        }
+        Self { id: id.into(), x_database_id: x_database_id.into() }
     }
 }
 
@@ -5827,11 +5157,7 @@ pub struct ListResults {
 impl ListResults {
     /// Builds the request from its required parameters.
     pub fn new(x_database_id: impl Into<String>) -> Self {
-        Self {
-            limit: None,
-            offset: None,
-            x_database_id: x_database_id.into(),
-        }
+        Self { limit: None, offset: None, x_database_id: x_database_id.into() }
     }
     /// Sets the optional parameter `limit`.
     pub fn limit(mut self, value: i32) -> Self {
@@ -5885,11 +5211,7 @@ impl Paginated for ListResults {
             return None;
         }
         let mut next = self.clone();
-        next.offset = Some(
-            self.offset
-                .unwrap_or(0)
-                .saturating_add(output.results.len() as i32),
-        );
+        next.offset = Some(self.offset.unwrap_or(0).saturating_add(output.results.len() as i32));
         Some(next)
     }
 
@@ -5919,13 +5241,7 @@ pub struct GetResult {
 impl GetResult {
     /// Builds the request from its required parameters.
     pub fn new(id: impl Into<String>, x_database_id: impl Into<String>) -> Self {
-        Self {
-            id: id.into(),
-            offset: None,
-            limit: None,
-            format: None,
-            x_database_id: x_database_id.into(),
-        }
+        Self { id: id.into(), offset: None, limit: None, format: None, x_database_id: x_database_id.into() }
     }
     /// Sets the optional parameter `offset`.
     pub fn offset(mut self, value: i32) -> Self {
@@ -6080,11 +5396,7 @@ impl FinalizeUpload {
         x_upload_finalize_token: impl Into<String>,
         body: FinalizeUploadRequest,
     ) -> Self {
-        Self {
-            upload_id: upload_id.into(),
-            x_upload_finalize_token: x_upload_finalize_token.into(),
-            body,
-        }
+        Self { upload_id: upload_id.into(), x_upload_finalize_token: x_upload_finalize_token.into(), body }
     }
 }
 
@@ -6096,10 +5408,7 @@ impl Endpoint for FinalizeUpload {
     }
 
     fn path(&self) -> String {
-        format!(
-            "/v1/uploads/{}/finalize",
-            encode_path_segment(&self.upload_id)
-        )
+        format!("/v1/uploads/{}/finalize", encode_path_segment(&self.upload_id))
     }
 
     fn headers(&self, headers: &mut HeaderWriter) {
@@ -6139,11 +5448,7 @@ impl MintUploadParts {
         x_upload_finalize_token: impl Into<String>,
         body: MintUploadPartsRequest,
     ) -> Self {
-        Self {
-            upload_id: upload_id.into(),
-            x_upload_finalize_token: x_upload_finalize_token.into(),
-            body,
-        }
+        Self { upload_id: upload_id.into(), x_upload_finalize_token: x_upload_finalize_token.into(), body }
     }
 }
 
@@ -6234,9 +5539,7 @@ pub struct ListWorkspaces {
 impl ListWorkspaces {
     /// Builds the request from its required parameters.
     pub fn new() -> Self {
-        Self {
-            organization_public_id: None,
-        }
+        Self { organization_public_id: None }
     }
     /// Sets the optional parameter `organization_public_id`.
     pub fn organization_public_id(mut self, value: impl Into<String>) -> Self {
@@ -6323,9 +5626,7 @@ pub struct DeleteWorkspace {
 impl DeleteWorkspace {
     /// Builds the request from its required parameters.
     pub fn new(public_id: impl Into<String>) -> Self {
-        Self {
-            public_id: public_id.into(),
-        }
+        Self { public_id: public_id.into() }
     }
 }
 
@@ -6383,12 +5684,8 @@ pub(crate) fn decode_typed(
         ("delete_database", 204) => Ok(serde_json::Value::Null),
         ("attach_database_catalog", 204) => Ok(serde_json::Value::Null),
         ("detach_database_catalog", 204) => Ok(serde_json::Value::Null),
-        ("list_database_contexts", 200) => {
-            retype_response::<ListDatabaseContextsResponse>(response)
-        }
-        ("upsert_database_context", 200) => {
-            retype_response::<UpsertDatabaseContextResponse>(response)
-        }
+        ("list_database_contexts", 200) => retype_response::<ListDatabaseContextsResponse>(response),
+        ("upsert_database_context", 200) => retype_response::<UpsertDatabaseContextResponse>(response),
         ("get_database_context", 200) => retype_response::<GetDatabaseContextResponse>(response),
         ("delete_database_context", 204) => Ok(serde_json::Value::Null),
         ("fork_database", 201) => retype_response::<CreateDatabaseResponse>(response),
@@ -6400,16 +5697,10 @@ pub(crate) fn decode_typed(
         }
         ("load_database_table", 200) => retype_response::<LoadManagedTableResponse>(response),
         ("load_database_table", 202) => retype_response::<SubmitJobResponse>(response),
-        ("list_embedding_providers", 200) => {
-            retype_response::<ListEmbeddingProvidersResponse>(response)
-        }
-        ("create_embedding_provider", 201) => {
-            retype_response::<CreateEmbeddingProviderResponse>(response)
-        }
+        ("list_embedding_providers", 200) => retype_response::<ListEmbeddingProvidersResponse>(response),
+        ("create_embedding_provider", 201) => retype_response::<CreateEmbeddingProviderResponse>(response),
         ("get_embedding_provider", 200) => retype_response::<EmbeddingProviderResponse>(response),
-        ("update_embedding_provider", 200) => {
-            retype_response::<UpdateEmbeddingProviderResponse>(response)
-        }
+        ("update_embedding_provider", 200) => retype_response::<UpdateEmbeddingProviderResponse>(response),
         ("delete_embedding_provider", 204) => Ok(serde_json::Value::Null),
         ("list_indexes_collection", 200) => retype_response::<ListIndexesPageResponse>(response),
         ("information_schema", 200) => retype_response::<InformationSchemaResponse>(response),
@@ -6421,9 +5712,7 @@ pub(crate) fn decode_typed(
         ("update_saved_query", 200) => retype_response::<SavedQueryDetail>(response),
         ("delete_saved_query", 204) => Ok(serde_json::Value::Null),
         ("execute_saved_query", 200) => retype_response::<QueryResponse>(response),
-        ("list_saved_query_versions", 200) => {
-            retype_response::<ListSavedQueryVersionsResponse>(response)
-        }
+        ("list_saved_query_versions", 200) => retype_response::<ListSavedQueryVersionsResponse>(response),
         ("query", 200) => retype_response::<QueryResponse>(response),
         ("query", 202) => retype_response::<AsyncQueryResponse>(response),
         ("list_query_runs", 200) => retype_response::<ListQueryRunsResponse>(response),
@@ -6431,9 +5720,7 @@ pub(crate) fn decode_typed(
         ("list_results", 200) => retype_response::<ListResultsResponse>(response),
         ("get_result", 200) => retype_response::<GetResultResponse>(response),
         ("get_result", 202) => retype_response::<GetResultResponse>(response),
-        ("create_upload_session_handler", 201) => {
-            retype_response::<UploadSessionResponse>(response)
-        }
+        ("create_upload_session_handler", 201) => retype_response::<UploadSessionResponse>(response),
         ("create_upload_sessions_batch_handler", 201) => {
             retype_response::<BatchCreateUploadResponse>(response)
         }

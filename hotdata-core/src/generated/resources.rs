@@ -129,8 +129,7 @@ impl<M: Clone> Connections<'_, M> {
         schema: impl Into<String>,
         body: AddManagedTableRequest,
     ) -> Call<M, AddManagedTable> {
-        self.client
-            .call(AddManagedTable::new(connection_id, schema, body))
+        self.client.call(AddManagedTable::new(connection_id, schema, body))
     }
 
     /// `DELETE /v1/connections/{connection_id}/schemas/{schema}/tables/{table}`: Delete managed table.
@@ -142,8 +141,7 @@ impl<M: Clone> Connections<'_, M> {
         schema: impl Into<String>,
         table: impl Into<String>,
     ) -> Call<M, DeleteManagedTable> {
-        self.client
-            .call(DeleteManagedTable::new(connection_id, schema, table))
+        self.client.call(DeleteManagedTable::new(connection_id, schema, table))
     }
 
     /// `PUT /v1/connections/{connection_id}/schemas/{schema}/tables/{table}/constant-per-key`: Declare which columns are constant per key.
@@ -156,12 +154,7 @@ impl<M: Clone> Connections<'_, M> {
         table: impl Into<String>,
         body: UpdateManagedTableRequest,
     ) -> Call<M, SetManagedTableConstantPerKey> {
-        self.client.call(SetManagedTableConstantPerKey::new(
-            connection_id,
-            schema,
-            table,
-            body,
-        ))
+        self.client.call(SetManagedTableConstantPerKey::new(connection_id, schema, table, body))
     }
 
     /// `POST /v1/connections/{connection_id}/schemas/{schema}/tables/{table}/loads`: Load managed table from inline data, upload, or query result.
@@ -174,8 +167,7 @@ impl<M: Clone> Connections<'_, M> {
         table: impl Into<String>,
         body: LoadManagedTableRequest,
     ) -> Call<M, LoadManagedTable> {
-        self.client
-            .call(LoadManagedTable::new(connection_id, schema, table, body))
+        self.client.call(LoadManagedTable::new(connection_id, schema, table, body))
     }
 
     /// `GET /v1/connections/{connection_id}/tables/{schema}/{table}/profile`: Get table profile.
@@ -187,8 +179,7 @@ impl<M: Clone> Connections<'_, M> {
         schema: impl Into<String>,
         table: impl Into<String>,
     ) -> Call<M, GetTableProfile> {
-        self.client
-            .call(GetTableProfile::new(connection_id, schema, table))
+        self.client.call(GetTableProfile::new(connection_id, schema, table))
     }
 }
 
@@ -216,8 +207,7 @@ impl<M: Clone> DatabaseContext<'_, M> {
         database_id: impl Into<String>,
         body: UpsertDatabaseContextRequest,
     ) -> Call<M, UpsertDatabaseContext> {
-        self.client
-            .call(UpsertDatabaseContext::new(database_id, body))
+        self.client.call(UpsertDatabaseContext::new(database_id, body))
     }
 
     /// `GET /v1/databases/{database_id}/context/{name}`: Get one database context.
@@ -239,8 +229,7 @@ impl<M: Clone> DatabaseContext<'_, M> {
         database_id: impl Into<String>,
         name: impl Into<String>,
     ) -> Call<M, DeleteDatabaseContext> {
-        self.client
-            .call(DeleteDatabaseContext::new(database_id, name))
+        self.client.call(DeleteDatabaseContext::new(database_id, name))
     }
 }
 
@@ -324,8 +313,7 @@ impl<M: Clone> Databases<'_, M> {
         database_id: impl Into<String>,
         body: AttachDatabaseCatalogRequest,
     ) -> Call<M, AttachDatabaseCatalog> {
-        self.client
-            .call(AttachDatabaseCatalog::new(database_id, body))
+        self.client.call(AttachDatabaseCatalog::new(database_id, body))
     }
 
     /// `DELETE /v1/databases/{database_id}/catalogs/{connection_id}`: Detach catalog from database.
@@ -336,18 +324,13 @@ impl<M: Clone> Databases<'_, M> {
         database_id: impl Into<String>,
         connection_id: impl Into<String>,
     ) -> Call<M, DetachDatabaseCatalog> {
-        self.client
-            .call(DetachDatabaseCatalog::new(database_id, connection_id))
+        self.client.call(DetachDatabaseCatalog::new(database_id, connection_id))
     }
 
     /// `POST /v1/databases/{database_id}/fork`: Fork database.
     ///
     /// Sends [`ops::ForkDatabase`](crate::ops::ForkDatabase) (operation `fork_database`).
-    pub fn fork(
-        &self,
-        database_id: impl Into<String>,
-        body: ForkDatabaseRequest,
-    ) -> Call<M, ForkDatabase> {
+    pub fn fork(&self, database_id: impl Into<String>, body: ForkDatabaseRequest) -> Call<M, ForkDatabase> {
         self.client.call(ForkDatabase::new(database_id, body))
     }
 
@@ -378,8 +361,7 @@ impl<M: Clone> Databases<'_, M> {
         schema: impl Into<String>,
         body: AddManagedTableRequest,
     ) -> Call<M, AddDatabaseTable> {
-        self.client
-            .call(AddDatabaseTable::new(database_id, schema, body))
+        self.client.call(AddDatabaseTable::new(database_id, schema, body))
     }
 
     /// `PUT /v1/databases/{database_id}/schemas/{schema}/tables/{table}/constant-per-key`: Declare which columns are constant per key.
@@ -392,12 +374,7 @@ impl<M: Clone> Databases<'_, M> {
         table: impl Into<String>,
         body: UpdateManagedTableRequest,
     ) -> Call<M, SetDatabaseTableConstantPerKey> {
-        self.client.call(SetDatabaseTableConstantPerKey::new(
-            database_id,
-            schema,
-            table,
-            body,
-        ))
+        self.client.call(SetDatabaseTableConstantPerKey::new(database_id, schema, table, body))
     }
 
     /// `POST /v1/databases/{database_id}/schemas/{schema}/tables/{table}/loads`: Load database table from inline data, upload, or query result.
@@ -410,8 +387,7 @@ impl<M: Clone> Databases<'_, M> {
         table: impl Into<String>,
         body: LoadManagedTableRequest,
     ) -> Call<M, LoadDatabaseTable> {
-        self.client
-            .call(LoadDatabaseTable::new(database_id, schema, table, body))
+        self.client.call(LoadDatabaseTable::new(database_id, schema, table, body))
     }
 }
 
@@ -482,8 +458,7 @@ impl<M: Clone> Indexes<'_, M> {
         schema: impl Into<String>,
         table: impl Into<String>,
     ) -> Call<M, ListIndexes> {
-        self.client
-            .call(ListIndexes::new(connection_id, schema, table))
+        self.client.call(ListIndexes::new(connection_id, schema, table))
     }
 
     /// `POST /v1/connections/{connection_id}/tables/{schema}/{table}/indexes`: Create an index on a table.
@@ -496,8 +471,7 @@ impl<M: Clone> Indexes<'_, M> {
         table: impl Into<String>,
         body: CreateIndexRequest,
     ) -> Call<M, CreateIndex> {
-        self.client
-            .call(CreateIndex::new(connection_id, schema, table, body))
+        self.client.call(CreateIndex::new(connection_id, schema, table, body))
     }
 
     /// `DELETE /v1/connections/{connection_id}/tables/{schema}/{table}/indexes/{index_name}`: Delete an index.
@@ -510,8 +484,7 @@ impl<M: Clone> Indexes<'_, M> {
         table: impl Into<String>,
         index_name: impl Into<String>,
     ) -> Call<M, DeleteIndex> {
-        self.client
-            .call(DeleteIndex::new(connection_id, schema, table, index_name))
+        self.client.call(DeleteIndex::new(connection_id, schema, table, index_name))
     }
 
     /// `GET /v1/indexes`: List indexes across tables in a database.
@@ -582,11 +555,7 @@ impl<M: Clone> QueryRuns<'_, M> {
     /// `GET /v1/query-runs/{id}`: Get query run.
     ///
     /// Sends [`ops::GetQueryRun`](crate::ops::GetQueryRun) (operation `get_query_run`).
-    pub fn get(
-        &self,
-        id: impl Into<String>,
-        x_database_id: impl Into<String>,
-    ) -> Call<M, GetQueryRun> {
+    pub fn get(&self, id: impl Into<String>, x_database_id: impl Into<String>) -> Call<M, GetQueryRun> {
         self.client.call(GetQueryRun::new(id, x_database_id))
     }
 }
@@ -610,11 +579,7 @@ impl<M: Clone> Results<'_, M> {
     /// `GET /v1/results/{id}`: Get result.
     ///
     /// Sends [`ops::GetResult`](crate::ops::GetResult) (operation `get_result`).
-    pub fn get(
-        &self,
-        id: impl Into<String>,
-        x_database_id: impl Into<String>,
-    ) -> Call<M, GetResult> {
+    pub fn get(&self, id: impl Into<String>, x_database_id: impl Into<String>) -> Call<M, GetResult> {
         self.client.call(GetResult::new(id, x_database_id))
     }
 }
@@ -652,11 +617,7 @@ impl<M: Clone> SavedQueries<'_, M> {
     /// `PUT /v1/queries/{id}`: Update saved query.
     ///
     /// Sends [`ops::UpdateSavedQuery`](crate::ops::UpdateSavedQuery) (operation `update_saved_query`).
-    pub fn update(
-        &self,
-        id: impl Into<String>,
-        body: UpdateSavedQueryRequest,
-    ) -> Call<M, UpdateSavedQuery> {
+    pub fn update(&self, id: impl Into<String>, body: UpdateSavedQueryRequest) -> Call<M, UpdateSavedQuery> {
         self.client.call(UpdateSavedQuery::new(id, body))
     }
 
@@ -676,8 +637,7 @@ impl<M: Clone> SavedQueries<'_, M> {
         x_database_id: impl Into<String>,
         body: ExecuteSavedQueryRequest,
     ) -> Call<M, ExecuteSavedQuery> {
-        self.client
-            .call(ExecuteSavedQuery::new(id, x_database_id, body))
+        self.client.call(ExecuteSavedQuery::new(id, x_database_id, body))
     }
 
     /// `GET /v1/queries/{id}/versions`: List saved query versions.
@@ -723,11 +683,7 @@ impl<M: Clone> Uploads<'_, M> {
         x_upload_finalize_token: impl Into<String>,
         body: FinalizeUploadRequest,
     ) -> Call<M, FinalizeUpload> {
-        self.client.call(FinalizeUpload::new(
-            upload_id,
-            x_upload_finalize_token,
-            body,
-        ))
+        self.client.call(FinalizeUpload::new(upload_id, x_upload_finalize_token, body))
     }
 
     /// `POST /v1/uploads/{upload_id}/parts`: Mint upload part URLs.
@@ -739,11 +695,7 @@ impl<M: Clone> Uploads<'_, M> {
         x_upload_finalize_token: impl Into<String>,
         body: MintUploadPartsRequest,
     ) -> Call<M, MintUploadParts> {
-        self.client.call(MintUploadParts::new(
-            upload_id,
-            x_upload_finalize_token,
-            body,
-        ))
+        self.client.call(MintUploadParts::new(upload_id, x_upload_finalize_token, body))
     }
 }
 

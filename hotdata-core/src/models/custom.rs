@@ -3,8 +3,9 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::generated::models::{
-    BooleanProfileDetail, BulkCreateDatabasesResult, CategoricalProfileDetail, ColumnTypeSpec, IndexInfoResponse,
-    JobStatus, JobType, LoadManagedTableResponse, NumericProfileDetail, TemporalProfileDetail, TextProfileDetail,
+    BooleanProfileDetail, BulkCreateDatabasesResult, CategoricalProfileDetail, ColumnTypeSpec,
+    IndexInfoResponse, JobStatus, JobType, LoadManagedTableResponse, NumericProfileDetail,
+    TemporalProfileDetail, TextProfileDetail,
 };
 
 /// A column's type in a load request: a type name (`"BIGINT"`), or a spec with precision

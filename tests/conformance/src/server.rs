@@ -104,8 +104,10 @@ impl TestServer {
                             async move {
                                 let (parts, body) = req.into_parts();
                                 let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                                let target = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
-                                let request = Seen { method: parts.method, target, headers: parts.headers, body };
+                                let target =
+                                    parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                                let request =
+                                    Seen { method: parts.method, target, headers: parts.headers, body };
                                 let n = {
                                     let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
                                     s.push(request.clone());
@@ -118,7 +120,9 @@ impl TestServer {
                                             tokio::time::sleep(d).await;
                                             reply = *next;
                                         }
-                                        Reply::Reset => return Err::<http::Response<Full<Bytes>>, _>("reset"),
+                                        Reply::Reset => {
+                                            return Err::<http::Response<Full<Bytes>>, _>("reset");
+                                        }
                                         Reply::Respond { status, headers, body } => {
                                             let mut r = http::Response::builder().status(status);
                                             for (k, v) in headers {

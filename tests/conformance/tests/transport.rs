@@ -7,6 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hotdata_conformance::server::{Reply, TestServer};
+
+/// The bring-your-own-stack example, run through the same tests as the two backends.
+#[path = "../../../examples/hyper_transport.rs"]
+mod hyper_transport;
 use hotdata_core::{Config, DynamicRequest, Error, ErrorKind, RetryPolicy, SecretString, TransportErrorKind};
 use serde_json::{Value, json};
 
@@ -17,7 +21,12 @@ fn config(server: &TestServer) -> Config {
 }
 
 /// Runs `request` through the given backend with `config`.
-fn send(backend: &str, config: Config, request: DynamicRequest, timeout: Option<Duration>) -> Result<Value, Error> {
+fn send(
+    backend: &str,
+    config: Config,
+    request: DynamicRequest,
+    timeout: Option<Duration>,
+) -> Result<Value, Error> {
     match backend {
         "ureq" => {
             let call = hotdata_ureq::client(config).call(request);
@@ -27,7 +36,12 @@ fn send(backend: &str, config: Config, request: DynamicRequest, timeout: Option<
         _ => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                let call = hotdata_reqwest::client(config).call(request);
+                let client = if backend == "hyper" {
+                    hyper_transport::client(config)
+                } else {
+                    hotdata_reqwest::client(config)
+                };
+                let call = client.call(request);
                 let call = if let Some(t) = timeout { call.timeout(Some(t)) } else { call };
                 call.await
             })
@@ -35,7 +49,7 @@ fn send(backend: &str, config: Config, request: DynamicRequest, timeout: Option<
     }
 }
 
-const BACKENDS: [&str; 2] = ["ureq", "reqwest"];
+const BACKENDS: [&str; 3] = ["ureq", "reqwest", "hyper"];
 
 fn database(id: &str) -> Value {
     json!({"id": id, "name": "db", "attachments": [], "created_at": "2026-01-01T00:00:00Z", "default_catalog": "c",
@@ -63,7 +77,10 @@ fn sends_exact_headers() {
         assert_eq!(r.header("authorization"), Some(format!("Bearer {KEY}").as_str()));
         assert_eq!(r.header("x-workspace-id"), Some("ws_1"));
         assert_eq!(r.header("accept"), Some("application/json"));
-        assert_eq!(r.header("user-agent"), Some(format!("hotdata-rs/{} ({backend})", hotdata_core::VERSION).as_str()));
+        assert_eq!(
+            r.header("user-agent"),
+            Some(format!("hotdata-rs/{} ({backend})", hotdata_core::VERSION).as_str())
+        );
         assert_eq!(r.header("content-type"), None, "{backend}: no body, no content type");
         assert_eq!(r.header("accept-encoding"), None, "{backend}");
         assert!(r.body.is_empty());
@@ -92,26 +109,44 @@ fn retries_429_with_retry_after_seconds_and_date() {
     for backend in BACKENDS {
         let server = TestServer::start(|_, n| {
             if n == 0 {
-                Reply::json(429, json!({"error": {"code": "OVERLOADED", "message": "busy"}})).header("retry-after", "1")
+                Reply::json(429, json!({"error": {"code": "OVERLOADED", "message": "busy"}}))
+                    .header("retry-after", "1")
             } else {
                 ok_database()
             }
         });
         let t0 = Instant::now();
-        send(backend, config(&server).with_retry(RetryPolicy::default().with_jitter(0.0)), get_database("db_1"), None)
-            .unwrap();
+        send(
+            backend,
+            config(&server).with_retry(RetryPolicy::default().with_jitter(0.0)),
+            get_database("db_1"),
+            None,
+        )
+        .unwrap();
         assert_eq!(server.seen().len(), 2, "{backend}");
         assert!(t0.elapsed() >= Duration::from_millis(950), "{backend}: waited {:?}", t0.elapsed());
 
         let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(2));
         let server = TestServer::start(move |_, n| {
-            if n == 0 { Reply::json(429, json!({"error": "slow down"})).header("retry-after", &date) } else { ok_database() }
+            if n == 0 {
+                Reply::json(429, json!({"error": "slow down"})).header("retry-after", &date)
+            } else {
+                ok_database()
+            }
         });
         let t0 = Instant::now();
-        send(backend, config(&server).with_retry(RetryPolicy::default().with_jitter(0.0)), get_database("db_1"), None)
-            .unwrap();
+        send(
+            backend,
+            config(&server).with_retry(RetryPolicy::default().with_jitter(0.0)),
+            get_database("db_1"),
+            None,
+        )
+        .unwrap();
         assert_eq!(server.seen().len(), 2, "{backend}");
-        assert!(t0.elapsed() >= Duration::from_millis(500), "{backend}: an HTTP-date Retry-After is honoured");
+        assert!(
+            t0.elapsed() >= Duration::from_millis(500),
+            "{backend}: an HTTP-date Retry-After is honoured"
+        );
     }
 }
 
@@ -119,17 +154,26 @@ fn retries_429_with_retry_after_seconds_and_date() {
 fn gives_up_on_persistent_429_with_the_server_error() {
     for backend in BACKENDS {
         let server = TestServer::start(|_, _| {
-            Reply::json(429, json!({"error": {"code": "OVERLOADED", "message": "busy"}})).header("retry-after", "0")
+            Reply::json(429, json!({"error": {"code": "OVERLOADED", "message": "busy"}}))
+                .header("retry-after", "0")
         });
-        let err = send(backend, config(&server).with_retry(RetryPolicy::default().with_max_retries(2)), get_database("x"), None)
-            .unwrap_err();
+        let err = send(
+            backend,
+            config(&server).with_retry(RetryPolicy::default().with_max_retries(2)),
+            get_database("x"),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(server.seen().len(), 3, "{backend}: 1 attempt + 2 retries");
         assert_eq!(err.kind(), ErrorKind::Api);
         assert_eq!(err.status().map(|s| s.as_u16()), Some(429));
         assert_eq!(err.code(), Some("OVERLOADED"));
         assert_eq!(err.operation(), Some("get_database"));
         assert_eq!(err.attempts(), 3);
-        assert_eq!(err.to_string(), "get_database: server answered HTTP 429 Too Many Requests OVERLOADED: busy (after 3 attempts)");
+        assert_eq!(
+            err.to_string(),
+            "get_database: server answered HTTP 429 Too Many Requests OVERLOADED: busy (after 3 attempts)"
+        );
     }
 }
 
@@ -144,7 +188,10 @@ fn reset_before_response_is_retried_but_finalize_is_never_resent() {
             if n == 0 {
                 Reply::Reset
             } else {
-                Reply::json(202, json!({"query_run_id": "qr_1", "status": "running", "status_url": "/v1/query-runs/qr_1"}))
+                Reply::json(
+                    202,
+                    json!({"query_run_id": "qr_1", "status": "running", "status_url": "/v1/query-runs/qr_1"}),
+                )
             }
         });
         let query = DynamicRequest::new("query").unwrap().body(json!({"sql": "select 1"}));
@@ -177,7 +224,11 @@ fn connect_failures_are_retried_then_reported() {
         let config = Config::new(KEY)
             .with_workspace_id("w")
             .with_base_url(format!("http://127.0.0.1:{port}"))
-            .with_retry(RetryPolicy::default().with_max_retries(1).with_backoff(Duration::from_millis(1), Duration::from_millis(1)));
+            .with_retry(
+                RetryPolicy::default()
+                    .with_max_retries(1)
+                    .with_backoff(Duration::from_millis(1), Duration::from_millis(1)),
+            );
         let err = send(backend, config, get_database("x"), None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Transport, "{backend}: {err:?}");
         assert_eq!(err.transport_kind(), Some(TransportErrorKind::Connect), "{backend}");
@@ -221,10 +272,14 @@ fn error_envelopes_are_read() {
         assert!(err.is_not_found());
         assert_eq!(err.code(), Some("NOT_FOUND"));
         assert_eq!(err.message(), Some("database db_x not found"));
-        assert_eq!(err.to_string(), "get_database: server answered HTTP 404 Not Found NOT_FOUND: database db_x not found");
+        assert_eq!(
+            err.to_string(),
+            "get_database: server answered HTTP 404 Not Found NOT_FOUND: database db_x not found"
+        );
 
         let server = TestServer::start(|_, _| Reply::json(401, json!({"error": "invalid API key"})));
-        let err = send(backend, config(&server), DynamicRequest::new("list_workspaces").unwrap(), None).unwrap_err();
+        let err = send(backend, config(&server), DynamicRequest::new("list_workspaces").unwrap(), None)
+            .unwrap_err();
         assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
         assert_eq!(err.code(), None);
         assert_eq!(err.message(), Some("invalid API key"));
@@ -271,9 +326,18 @@ fn large_json_bodies_round_trip() {
 
         let big_sql = "select ".to_owned() + &"1, ".repeat(1_000_000) + "1";
         let server = TestServer::start(|_, _| {
-            Reply::json(202, json!({"query_run_id": "qr", "status": "queued", "status_url": "/v1/query-runs/qr"}))
+            Reply::json(
+                202,
+                json!({"query_run_id": "qr", "status": "queued", "status_url": "/v1/query-runs/qr"}),
+            )
         });
-        send(backend, config(&server), DynamicRequest::new("query").unwrap().body(json!({"sql": big_sql})), None).unwrap();
+        send(
+            backend,
+            config(&server),
+            DynamicRequest::new("query").unwrap().body(json!({"sql": big_sql})),
+            None,
+        )
+        .unwrap();
         let sent: Value = serde_json::from_slice(&server.seen()[0].body).unwrap();
         assert_eq!(sent["sql"].as_str().map(str::len), Some(big_sql.len()), "{backend}");
     }
@@ -299,7 +363,11 @@ fn missing_workspace_or_key_fails_before_sending() {
 fn token_provider_is_asked_per_attempt_and_its_failure_sends_nothing() {
     for backend in BACKENDS {
         let server = TestServer::start(|_, n| {
-            if n == 0 { Reply::json(429, json!({"error": "busy"})).header("retry-after", "0") } else { ok_database() }
+            if n == 0 {
+                Reply::json(429, json!({"error": "busy"})).header("retry-after", "0")
+            } else {
+                ok_database()
+            }
         });
         let calls = Arc::new(AtomicUsize::new(0));
         let c = calls.clone();
