@@ -20,3 +20,8 @@ impl std::str::FromStr for Backend {
         }
     }
 }
+
+/// The README's code blocks, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}

@@ -9,7 +9,7 @@
 //! # async fn run() -> Result<(), hotdata_core::Error> {
 //! let client = hotdata_reqwest::from_env(); // HOTDATA_API_KEY, HOTDATA_WORKSPACE_ID, HOTDATA_API_URL
 //! let db = client.databases().get("db_123").await?;
-//! println!("{}", db.name);
+//! println!("{:?}", db.name);
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]

@@ -10,7 +10,7 @@
 //! let client = hotdata_ureq::from_env(); // HOTDATA_API_KEY, HOTDATA_WORKSPACE_ID, HOTDATA_API_URL
 //! for page in client.databases().list().limit(50).pages() {
 //!     for db in page? {
-//!         println!("{} {}", db.id, db.name);
+//!         println!("{} {:?}", db.id, db.name);
 //!     }
 //! }
 //! # Ok(()) }
