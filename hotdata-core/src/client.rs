@@ -17,7 +17,7 @@
 //! ```
 
 use std::fmt;
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,7 +26,7 @@ use std::time::Duration;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
 use http::{HeaderMap, Method, Uri};
 
-use crate::body::RequestBody;
+use crate::body::{AsyncBody, BlockingBody, RequestBody};
 use crate::config::{Config, Credentials, SecretString};
 use crate::endpoint::{Endpoint, HeaderWriter, Operation, Paginated, QueryWriter, RawResponse};
 use crate::error::Error;
@@ -223,6 +223,14 @@ impl<M, E> Call<M, E> {
         self
     }
 
+    fn prepare(&self) -> Result<Prepared, Error>
+    where
+        E: Endpoint,
+    {
+        prepare(&self.client.shared, &self.endpoint, &self.options)
+            .map_err(|e| e.with_operation(self.endpoint.operation().id))
+    }
+
     fn with_endpoint(&self, endpoint: E) -> Self
     where
         M: Clone,
@@ -324,16 +332,40 @@ fn missing_credentials() -> Error {
 
 // ---- the attempt loop, shared by both modes ------------------------------------------------
 
+/// The status and headers of an attempt's answer, whatever has been read of its body.
+pub(crate) trait ResponseHead {
+    fn head_status(&self) -> http::StatusCode;
+    fn head_headers(&self) -> &HeaderMap;
+}
+
+impl ResponseHead for RawResponse {
+    fn head_status(&self) -> http::StatusCode {
+        self.status
+    }
+    fn head_headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+impl<B> ResponseHead for http::Response<B> {
+    fn head_status(&self) -> http::StatusCode {
+        self.status()
+    }
+    fn head_headers(&self) -> &HeaderMap {
+        self.headers()
+    }
+}
+
 /// What to do after an attempt.
 enum Step {
-    /// The call is over.
-    Done(Result<RawResponse, Error>),
+    /// The call is over: report this attempt's result.
+    Done,
     /// Sleep this long, then attempt again.
     Sleep(Duration),
 }
 
 /// Retry bookkeeping and observability for one call: the part of the loop that is the same
-/// for blocking and async drivers.
+/// for blocking and async drivers, and for buffered and streamed answers.
 struct Attempts<'a> {
     prepared: &'a Prepared,
     state: RetryState,
@@ -350,9 +382,10 @@ impl<'a> Attempts<'a> {
         self.started = now;
     }
 
-    fn finish_attempt(
+    /// Records an attempt's outcome (a response head, or a transport failure) and decides.
+    fn finish_attempt<T: ResponseHead>(
         &mut self,
-        result: Result<RawResponse, TransportError>,
+        result: &Result<T, TransportError>,
         now: Duration,
         wall: std::time::SystemTime,
     ) -> Step {
@@ -360,22 +393,24 @@ impl<'a> Attempts<'a> {
         let attempt = self.state.attempts() + 1;
         let elapsed_ms = now.saturating_sub(self.started).as_millis() as u64;
         let path = p.uri.path();
-        let outcome = match &result {
-            Ok(raw) => {
+        let outcome = match result {
+            Ok(response) => {
+                let status = response.head_status();
                 tracing::debug!(
                     target: "hotdata",
-                    operation = p.op.id, method = %p.method, path, status = raw.status.as_u16(), attempt, elapsed_ms,
+                    operation = p.op.id, method = %p.method, path, status = status.as_u16(), attempt, elapsed_ms,
                     "attempt finished"
                 );
-                let retry_after = raw
-                    .headers
+                if status.is_success() {
+                    self.state.record_success();
+                    return Step::Done;
+                }
+                let retry_after = response
+                    .head_headers()
                     .get(http::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, wall));
-                if raw.status.is_success() {
-                    return Step::Done(result.map_err(Error::transport));
-                }
-                Outcome::Status { status: raw.status, retry_after }
+                Outcome::Status { status, retry_after }
             }
             Err(e) => {
                 tracing::debug!(
@@ -394,23 +429,28 @@ impl<'a> Attempts<'a> {
                 );
                 Step::Sleep(delay)
             }
-            Decision::GiveUp => {
-                Step::Done(result.map_err(|e| Error::transport(e).with_attempts(self.state.attempts())))
-            }
+            Decision::GiveUp => Step::Done,
         }
     }
 
-    fn attempts(&self) -> u32 {
-        self.state.attempts()
+    /// The call's result once [`Step::Done`]: transport errors become [`Error`]s carrying
+    /// the operation and the number of attempts.
+    fn conclude<T>(&self, result: Result<T, TransportError>) -> Result<T, Error> {
+        let attempts = self.state.attempts();
+        result.map_err(|e| {
+            let e = Error::transport(e).with_operation(self.prepared.op.id);
+            if attempts > 1 { e.with_attempts(attempts) } else { e }
+        })
     }
 }
 
+/// Decodes a buffered answer with the endpoint, naming the operation and attempts in errors.
 fn finish<E: Endpoint>(
     endpoint: &E,
-    op: &'static Operation,
     attempts: u32,
     result: Result<RawResponse, Error>,
 ) -> Result<E::Output, Error> {
+    let op = endpoint.operation();
     let raw = result.map_err(|e| e.with_operation(op.id))?;
     endpoint.parse(&raw).map_err(|e| {
         let e = e.with_operation(op.id);
@@ -432,45 +472,60 @@ impl Blocking {
         }
     }
 
-    fn run(&self, shared: &Shared, prepared: &Prepared) -> (u32, Result<RawResponse, Error>) {
+    /// Runs the attempt loop; `read` turns each response into what the call keeps (a
+    /// buffered body, or the streaming response itself), inside the attempt.
+    fn run<T: ResponseHead>(
+        &self,
+        shared: &Shared,
+        prepared: &Prepared,
+        read: impl Fn(http::Response<BlockingBody>) -> Result<T, TransportError>,
+    ) -> (u32, Result<T, Error>) {
         let rt = &*self.runtime;
         let mut attempts = Attempts::new(prepared, &shared.jitter, rt.now());
         loop {
             let request = match self.token(&shared.config.credentials).and_then(|t| prepared.request(&t)) {
                 Ok(r) => r,
-                Err(e) => return (attempts.attempts(), Err(e)),
+                Err(e) => return (attempts.state.attempts(), Err(e.with_operation(prepared.op.id))),
             };
             attempts.begin(rt.now());
-            let result = self.transport.send(request, &prepared.send).and_then(|response| {
-                let (parts, body) = response.into_parts();
-                let body = collect_blocking(body)?;
-                Ok(RawResponse { status: parts.status, headers: parts.headers, body })
-            });
-            match attempts.finish_attempt(result, rt.now(), rt.wall_clock()) {
-                Step::Done(r) => return (attempts.attempts(), r),
-                Step::Sleep(d) => rt.sleep(d),
+            let result = self.transport.send(request, &prepared.send).and_then(&read);
+            match attempts.finish_attempt(&result, rt.now(), rt.wall_clock()) {
+                Step::Done => return (attempts.state.attempts(), attempts.conclude(result)),
+                Step::Sleep(d) => {
+                    drop(result);
+                    rt.sleep(d)
+                }
             }
         }
     }
 }
 
+fn read_blocking(response: http::Response<BlockingBody>) -> Result<RawResponse, TransportError> {
+    let (parts, body) = response.into_parts();
+    Ok(RawResponse { status: parts.status, headers: parts.headers, body: collect_blocking(body)? })
+}
+
 impl<E: Endpoint> Call<Blocking, E> {
     /// Sends the call, retrying as the policy allows, and decodes the answer.
     pub fn send(self) -> Result<E::Output, Error> {
-        let op = self.endpoint.operation();
-        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options)
-            .map_err(|e| e.with_operation(op.id))?;
-        let (attempts, result) = self.client.mode.run(&self.client.shared, &prepared);
-        finish(&self.endpoint, op, attempts, result)
+        let prepared = self.prepare()?;
+        let (attempts, result) = self.client.mode.run(&self.client.shared, &prepared, read_blocking);
+        finish(&self.endpoint, attempts, result)
     }
 
-    /// Sends the call and returns the raw answer (any status), for callers that decode
-    /// themselves. Retries still apply.
+    /// Sends the call and returns the raw answer (any status) with its body read, for
+    /// callers that decode themselves. Retries still apply.
     pub fn send_raw(self) -> Result<RawResponse, Error> {
-        let op = self.endpoint.operation();
-        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options)
-            .map_err(|e| e.with_operation(op.id))?;
-        self.client.mode.run(&self.client.shared, &prepared).1.map_err(|e| e.with_operation(op.id))
+        let prepared = self.prepare()?;
+        self.client.mode.run(&self.client.shared, &prepared, read_blocking).1
+    }
+
+    /// Sends the call and returns the answer (any status) as soon as its head arrives, with
+    /// the body still to read: for large or streamed answers. Retries apply until a head is
+    /// received; the body is then the caller's.
+    pub fn send_streaming(self) -> Result<http::Response<BlockingBody>, Error> {
+        let prepared = self.prepare()?;
+        self.client.mode.run(&self.client.shared, &prepared, Ok).1
     }
 }
 
@@ -522,53 +577,71 @@ impl Async {
         }
     }
 
-    async fn run(&self, shared: &Shared, prepared: &Prepared) -> (u32, Result<RawResponse, Error>) {
+    /// Runs the attempt loop; `read` turns each response into what the call keeps (a
+    /// buffered body, or the streaming response itself), inside the attempt.
+    async fn run<T, F, Fut>(&self, shared: &Shared, prepared: &Prepared, read: F) -> (u32, Result<T, Error>)
+    where
+        T: ResponseHead,
+        F: Fn(http::Response<AsyncBody>) -> Fut,
+        Fut: Future<Output = Result<T, TransportError>>,
+    {
         let rt = &*self.runtime;
         let mut attempts = Attempts::new(prepared, &shared.jitter, rt.now());
         loop {
             let request =
                 match self.token(&shared.config.credentials).await.and_then(|t| prepared.request(&t)) {
                     Ok(r) => r,
-                    Err(e) => return (attempts.attempts(), Err(e)),
+                    Err(e) => return (attempts.state.attempts(), Err(e.with_operation(prepared.op.id))),
                 };
             attempts.begin(rt.now());
             let result = match self.transport.send(request, &prepared.send).await {
-                Ok(response) => {
-                    let (parts, body) = response.into_parts();
-                    body.collect().await.map(|body| RawResponse {
-                        status: parts.status,
-                        headers: parts.headers,
-                        body,
-                    })
-                }
+                Ok(response) => read(response).await,
                 Err(e) => Err(e),
             };
-            match attempts.finish_attempt(result, rt.now(), rt.wall_clock()) {
-                Step::Done(r) => return (attempts.attempts(), r),
-                Step::Sleep(d) => rt.sleep(d).await,
+            match attempts.finish_attempt(&result, rt.now(), rt.wall_clock()) {
+                Step::Done => return (attempts.state.attempts(), attempts.conclude(result)),
+                Step::Sleep(d) => {
+                    drop(result);
+                    rt.sleep(d).await
+                }
             }
         }
     }
 }
 
+async fn read_async(response: http::Response<AsyncBody>) -> Result<RawResponse, TransportError> {
+    let (parts, body) = response.into_parts();
+    Ok(RawResponse { status: parts.status, headers: parts.headers, body: body.collect().await? })
+}
+
+async fn keep_async(
+    response: http::Response<AsyncBody>,
+) -> Result<http::Response<AsyncBody>, TransportError> {
+    Ok(response)
+}
+
 impl<E: Endpoint> Call<Async, E> {
-    /// Sends the call and returns the raw answer (any status), for callers that decode
-    /// themselves. Retries still apply.
+    /// Sends the call and returns the raw answer (any status) with its body read, for
+    /// callers that decode themselves. Retries still apply.
     pub async fn send_raw(self) -> Result<RawResponse, Error> {
-        let op = self.endpoint.operation();
-        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options)
-            .map_err(|e| e.with_operation(op.id))?;
-        self.client.mode.run(&self.client.shared, &prepared).await.1.map_err(|e| e.with_operation(op.id))
+        let prepared = self.prepare()?;
+        self.client.mode.run(&self.client.shared, &prepared, read_async).await.1
+    }
+
+    /// Sends the call and returns the answer (any status) as soon as its head arrives, with
+    /// the body still to read: for large or streamed answers. Retries apply until a head is
+    /// received; the body is then the caller's.
+    pub async fn send_streaming(self) -> Result<http::Response<AsyncBody>, Error> {
+        let prepared = self.prepare()?;
+        self.client.mode.run(&self.client.shared, &prepared, keep_async).await.1
     }
 
     /// Sends the call, retrying as the policy allows, and decodes the answer (the same as
     /// `.await` on the call).
     pub async fn send(self) -> Result<E::Output, Error> {
-        let op = self.endpoint.operation();
-        let prepared = prepare(&self.client.shared, &self.endpoint, &self.options)
-            .map_err(|e| e.with_operation(op.id))?;
-        let (attempts, result) = self.client.mode.run(&self.client.shared, &prepared).await;
-        finish(&self.endpoint, op, attempts, result)
+        let prepared = self.prepare()?;
+        let (attempts, result) = self.client.mode.run(&self.client.shared, &prepared, read_async).await;
+        finish(&self.endpoint, attempts, result)
     }
 }
 

@@ -140,6 +140,11 @@ impl RetryState {
         self.attempts
     }
 
+    /// Records an attempt that succeeded (nothing to decide).
+    pub fn record_success(&mut self) {
+        self.attempts += 1;
+    }
+
     /// Records an attempt's outcome and decides whether to try again.
     ///
     /// `now` is the monotonic time after the attempt; `jitter_sample` is uniform in `[0, 1)`.
