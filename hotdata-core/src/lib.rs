@@ -70,6 +70,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 pub mod body;
 pub mod client;
 pub mod config;

@@ -1,0 +1,314 @@
+//! Arrow IPC streams decoded as they arrive (feature `arrow`).
+//!
+//! [`ArrowDecoder`] is a push decoder over arrow-ipc's `StreamDecoder`: hand it the body's
+//! chunks as they come off the transport, of any size (each chunk becomes an Arrow buffer
+//! without a copy), and take record batches out as soon as each is complete. The schema is
+//! known as soon as its message has been read, before the first batch. At the end of the
+//! body, [`ArrowDecoder::finish`] fails unless the stream's end-of-stream marker was seen, so
+//! a body cut anywhere (mid-message or between messages) is an error, never a silently
+//! short result.
+//!
+//! [`ArrowBatches`] (blocking, an `Iterator`) and [`ArrowBatchStream`] (async, a `Stream`)
+//! drive the decoder from a response body, holding about one batch in memory at a time.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::StreamDecoder;
+use arrow_schema::SchemaRef;
+use bytes::Bytes;
+use futures_core::Stream;
+
+use crate::body::{AsyncBody, BlockingBody};
+use crate::error::Error;
+
+/// The media type of an Arrow IPC stream.
+pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+
+/// A push decoder for one Arrow IPC stream. See the [module docs](self).
+#[derive(Debug, Default)]
+pub struct ArrowDecoder {
+    inner: StreamDecoder,
+    pending: VecDeque<Buffer>,
+    batches: u64,
+    rows: u64,
+    bytes: u64,
+    failed: bool,
+}
+
+fn arrow_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::decode(format!("Arrow stream: {what}: {e}"), Some(Box::new(e)))
+}
+
+impl ArrowDecoder {
+    /// A decoder at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Hands the decoder the next chunk of the stream (zero-copy). Empty chunks are fine.
+    pub fn push(&mut self, chunk: Bytes) {
+        if !chunk.is_empty() {
+            self.bytes += chunk.len() as u64;
+            self.pending.push_back(Buffer::from(chunk));
+        }
+    }
+
+    /// The next complete batch from what was pushed, or `None` when more input is needed.
+    /// After an error the decoder stays failed.
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, Error> {
+        if self.failed {
+            return Err(Error::decode("Arrow stream: decoding already failed", None));
+        }
+        while let Some(front) = self.pending.front_mut() {
+            let decoded = self.inner.decode(front);
+            if front.is_empty() {
+                self.pending.pop_front();
+            }
+            match decoded {
+                Ok(Some(batch)) => {
+                    self.batches += 1;
+                    self.rows += batch.num_rows() as u64;
+                    return Ok(Some(batch));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.failed = true;
+                    return Err(arrow_error("invalid data", e));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The stream's schema, once its message has been read.
+    pub fn schema(&self) -> Option<SchemaRef> {
+        self.inner.schema()
+    }
+
+    /// Declares the end of the input. Fails if a message was cut, if no schema arrived, or if
+    /// the end-of-stream marker was never seen; batches still pending are an error too (take
+    /// them with [`ArrowDecoder::next_batch`] first).
+    pub fn finish(&mut self) -> Result<(), Error> {
+        if self.failed {
+            return Err(Error::decode("Arrow stream: decoding already failed", None));
+        }
+        if !self.pending.is_empty() {
+            return Err(Error::decode("Arrow stream: finish called with undecoded input", None));
+        }
+        self.failed = true;
+        self.inner.finish().map_err(|e| arrow_error(&format!("truncated after {} bytes", self.bytes), e))?;
+        if self.inner.schema().is_none() {
+            return Err(Error::decode(format!("Arrow stream: no schema in {} bytes", self.bytes), None));
+        }
+        // Past its end-of-stream marker the decoder refuses any byte: that is how we know the
+        // marker was seen, and not just a message boundary.
+        let mut probe = Buffer::from(vec![0u8]);
+        match self.inner.decode(&mut probe) {
+            Err(_) => {
+                self.failed = false;
+                Ok(())
+            }
+            Ok(_) => Err(Error::decode(
+                format!("Arrow stream: truncated after {} bytes (no end-of-stream marker)", self.bytes),
+                None,
+            )),
+        }
+    }
+
+    /// Batches decoded so far.
+    pub fn batches_decoded(&self) -> u64 {
+        self.batches
+    }
+
+    /// Rows decoded so far.
+    pub fn rows_decoded(&self) -> u64 {
+        self.rows
+    }
+
+    /// Bytes pushed so far.
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes
+    }
+}
+
+/// Decodes a whole stream held in memory (tests, small results).
+pub fn decode_all(bytes: Bytes) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+    let mut decoder = ArrowDecoder::new();
+    decoder.push(bytes);
+    let mut batches = Vec::new();
+    while let Some(b) = decoder.next_batch()? {
+        batches.push(b);
+    }
+    decoder.finish()?;
+    let schema = decoder.schema().ok_or_else(|| Error::decode("Arrow stream: no schema", None))?;
+    Ok((schema, batches))
+}
+
+/// Record batches decoded from a blocking response body as it is read: an `Iterator`.
+/// The schema is read when it is built. Memory: the batch being decoded, plus one chunk.
+pub struct ArrowBatches {
+    body: BlockingBody,
+    decoder: ArrowDecoder,
+    peeked: Option<RecordBatch>,
+    done: bool,
+}
+
+impl std::fmt::Debug for ArrowBatches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArrowBatches").field("decoder", &self.decoder).finish_non_exhaustive()
+    }
+}
+
+impl ArrowBatches {
+    /// Starts decoding `body`, reading until the schema is known.
+    pub fn open(body: BlockingBody) -> Result<Self, Error> {
+        let mut this = Self { body, decoder: ArrowDecoder::new(), peeked: None, done: false };
+        while this.decoder.schema().is_none() {
+            match this.pull()? {
+                Some(batch) => this.peeked = Some(batch),
+                None => break,
+            }
+        }
+        if this.decoder.schema().is_none() {
+            return Err(Error::decode("Arrow stream: the body ended before its schema", None));
+        }
+        Ok(this)
+    }
+
+    /// The schema of the stream.
+    pub fn schema(&self) -> SchemaRef {
+        self.decoder.schema().unwrap_or_else(|| std::sync::Arc::new(arrow_schema::Schema::empty()))
+    }
+
+    /// The decoder's counters (rows, batches, bytes so far).
+    pub fn decoder(&self) -> &ArrowDecoder {
+        &self.decoder
+    }
+
+    fn pull(&mut self) -> Result<Option<RecordBatch>, Error> {
+        loop {
+            if let Some(batch) = self.decoder.next_batch()? {
+                return Ok(Some(batch));
+            }
+            match self.body.next() {
+                Some(Ok(chunk)) => self.decoder.push(chunk),
+                Some(Err(e)) => return Err(Error::transport(e)),
+                None => {
+                    self.done = true;
+                    self.decoder.finish()?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for ArrowBatches {
+    type Item = Result<RecordBatch, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(b) = self.peeked.take() {
+            return Some(Ok(b));
+        }
+        if self.done {
+            return None;
+        }
+        match self.pull() {
+            Ok(b) => b.map(Ok),
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Record batches decoded from an async response body as it is read: a `Stream`.
+pub struct ArrowBatchStream {
+    body: AsyncBody,
+    decoder: ArrowDecoder,
+    peeked: Option<RecordBatch>,
+    done: bool,
+}
+
+impl std::fmt::Debug for ArrowBatchStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArrowBatchStream").field("decoder", &self.decoder).finish_non_exhaustive()
+    }
+}
+
+impl ArrowBatchStream {
+    /// Starts decoding `body`, reading until the schema is known.
+    pub async fn open(body: AsyncBody) -> Result<Self, Error> {
+        let mut this = Self { body, decoder: ArrowDecoder::new(), peeked: None, done: false };
+        while this.decoder.schema().is_none() {
+            match std::future::poll_fn(|cx| this.poll_pull(cx)).await? {
+                Some(batch) => this.peeked = Some(batch),
+                None => break,
+            }
+        }
+        if this.decoder.schema().is_none() {
+            return Err(Error::decode("Arrow stream: the body ended before its schema", None));
+        }
+        Ok(this)
+    }
+
+    /// The schema of the stream.
+    pub fn schema(&self) -> SchemaRef {
+        self.decoder.schema().unwrap_or_else(|| std::sync::Arc::new(arrow_schema::Schema::empty()))
+    }
+
+    /// The decoder's counters (rows, batches, bytes so far).
+    pub fn decoder(&self) -> &ArrowDecoder {
+        &self.decoder
+    }
+
+    fn poll_pull(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<RecordBatch>, Error>> {
+        loop {
+            if let Some(batch) = self.decoder.next_batch()? {
+                return Poll::Ready(Ok(Some(batch)));
+            }
+            match Pin::new(&mut self.body).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => self.decoder.push(chunk),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(Error::transport(e))),
+                Poll::Ready(None) => {
+                    self.done = true;
+                    self.decoder.finish()?;
+                    return Poll::Ready(Ok(None));
+                }
+            }
+        }
+    }
+
+    /// The next batch, or `None` at the end of the stream.
+    pub async fn next_batch(&mut self) -> Option<Result<RecordBatch, Error>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl Stream for ArrowBatchStream {
+    type Item = Result<RecordBatch, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(b) = this.peeked.take() {
+            return Poll::Ready(Some(Ok(b)));
+        }
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match this.poll_pull(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(b)) => Poll::Ready(b.map(Ok)),
+            Poll::Ready(Err(e)) => {
+                this.done = true;
+                Poll::Ready(Some(Err(e)))
+            }
+        }
+    }
+}

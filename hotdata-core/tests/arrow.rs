@@ -1,0 +1,307 @@
+//! The push decoder: any chunking decodes to the same batches, every strict prefix is an
+//! error, and every Arrow type the server may send comes through.
+#![cfg(feature = "arrow")]
+
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringDictionaryBuilder};
+use arrow_array::types::Int32Type;
+use arrow_array::*;
+use arrow_ipc::writer::StreamWriter;
+use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
+use bytes::Bytes;
+use hotdata_core::arrow::{ArrowBatches, ArrowDecoder, decode_all};
+use hotdata_core::{BlockingBody, ErrorKind};
+use proptest::prelude::*;
+
+fn encode(schema: &Schema, batches: &[RecordBatch]) -> Bytes {
+    let mut out = Vec::new();
+    let mut w = StreamWriter::try_new(&mut out, schema).unwrap();
+    for b in batches {
+        w.write(b).unwrap();
+    }
+    w.finish().unwrap();
+    drop(w);
+    Bytes::from(out)
+}
+
+/// Every type the API can put in a result: primitives, nulls, time zones, decimals, large
+/// strings and binaries, dictionaries, nested lists and structs.
+fn all_types(rows: usize, seed: i64) -> (Schema, RecordBatch) {
+    let n = rows;
+    let opt = |i: usize| (!i.is_multiple_of(3)).then_some(i as i64 + seed);
+    let mut dict = StringDictionaryBuilder::<Int32Type>::new();
+    let mut list = ListBuilder::new(arrow_array::builder::Int64Builder::new());
+    for i in 0..n {
+        dict.append_value(["red", "green", "blue"][i % 3]);
+        if i.is_multiple_of(4) {
+            list.append_null();
+        } else {
+            for j in 0..(i % 3) {
+                list.values().append_value((i * 10 + j) as i64);
+            }
+            list.append(true);
+        }
+    }
+    let struct_fields =
+        Fields::from(vec![Field::new("a", DataType::Int32, true), Field::new("b", DataType::Utf8, true)]);
+    let columns: Vec<(Field, ArrayRef)> = vec![
+        (
+            Field::new("bool", DataType::Boolean, true),
+            Arc::new(BooleanArray::from_iter((0..n).map(|i| (!i.is_multiple_of(5)).then_some(i % 2 == 0)))),
+        ),
+        (
+            Field::new("i8", DataType::Int8, true),
+            Arc::new(Int8Array::from_iter((0..n).map(|i| opt(i).map(|v| v as i8)))),
+        ),
+        (
+            Field::new("i16", DataType::Int16, false),
+            Arc::new(Int16Array::from_iter_values((0..n).map(|i| i as i16))),
+        ),
+        (
+            Field::new("i32", DataType::Int32, true),
+            Arc::new(Int32Array::from_iter((0..n).map(|i| opt(i).map(|v| v as i32)))),
+        ),
+        (
+            Field::new("i64", DataType::Int64, true),
+            Arc::new(Int64Array::from_iter((0..n).map(|i| opt(i).map(|v| v * 1_000_000_007)))),
+        ),
+        (
+            Field::new("u8", DataType::UInt8, false),
+            Arc::new(UInt8Array::from_iter_values((0..n).map(|i| i as u8))),
+        ),
+        (
+            Field::new("u16", DataType::UInt16, false),
+            Arc::new(UInt16Array::from_iter_values((0..n).map(|i| i as u16))),
+        ),
+        (
+            Field::new("u32", DataType::UInt32, false),
+            Arc::new(UInt32Array::from_iter_values((0..n).map(|i| i as u32))),
+        ),
+        (
+            Field::new("u64", DataType::UInt64, false),
+            Arc::new(UInt64Array::from_iter_values((0..n).map(|i| u64::MAX - i as u64))),
+        ),
+        (
+            Field::new("f32", DataType::Float32, true),
+            Arc::new(Float32Array::from_iter((0..n).map(|i| opt(i).map(|v| v as f32 / 3.0)))),
+        ),
+        (
+            Field::new("f64", DataType::Float64, true),
+            Arc::new(Float64Array::from_iter((0..n).map(|i| opt(i).map(|v| v as f64 / 7.0)))),
+        ),
+        (
+            Field::new("utf8", DataType::Utf8, true),
+            Arc::new(StringArray::from_iter((0..n).map(|i| opt(i).map(|v| format!("s{v}ü"))))),
+        ),
+        (
+            Field::new("large_utf8", DataType::LargeUtf8, true),
+            Arc::new(LargeStringArray::from_iter(
+                (0..n).map(|i| opt(i).map(|v| "x".repeat((v % 50) as usize))),
+            )),
+        ),
+        (
+            Field::new("binary", DataType::Binary, true),
+            Arc::new(BinaryArray::from_iter((0..n).map(|i| opt(i).map(|v| v.to_le_bytes().to_vec())))),
+        ),
+        (
+            Field::new("large_binary", DataType::LargeBinary, true),
+            Arc::new(LargeBinaryArray::from_iter((0..n).map(|i| opt(i).map(|v| vec![v as u8; 3])))),
+        ),
+        (
+            Field::new("date32", DataType::Date32, true),
+            Arc::new(Date32Array::from_iter((0..n).map(|i| opt(i).map(|v| v as i32)))),
+        ),
+        (
+            Field::new("ts_utc", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+            Arc::new(TimestampMicrosecondArray::from_iter((0..n).map(opt)).with_timezone("UTC")),
+        ),
+        (
+            Field::new(
+                "ts_paris",
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("Europe/Paris".into())),
+                true,
+            ),
+            Arc::new(TimestampNanosecondArray::from_iter((0..n).map(opt)).with_timezone("Europe/Paris")),
+        ),
+        (
+            Field::new("ts_naive", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+            Arc::new(TimestampMillisecondArray::from_iter((0..n).map(opt))),
+        ),
+        (
+            Field::new("dec128", DataType::Decimal128(38, 2), true),
+            Arc::new(
+                Decimal128Array::from_iter((0..n).map(|i| opt(i).map(|v| v as i128 * 10i128.pow(30))))
+                    .with_precision_and_scale(38, 2)
+                    .unwrap(),
+            ),
+        ),
+        (
+            Field::new(
+                "dict",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                false,
+            ),
+            Arc::new(dict.finish()),
+        ),
+        (
+            Field::new("list", DataType::List(Arc::new(Field::new("item", DataType::Int64, true))), true),
+            Arc::new(list.finish()),
+        ),
+        (
+            Field::new("struct", DataType::Struct(struct_fields.clone()), true),
+            Arc::new(StructArray::new(
+                struct_fields,
+                vec![
+                    Arc::new(Int32Array::from_iter((0..n).map(|i| opt(i).map(|v| v as i32)))) as ArrayRef,
+                    Arc::new(StringArray::from_iter((0..n).map(|i| opt(i).map(|v| v.to_string()))))
+                        as ArrayRef,
+                ],
+                None,
+            )),
+        ),
+        (Field::new("null", DataType::Null, true), Arc::new(NullArray::new(n))),
+    ];
+    let schema = Schema::new(columns.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>());
+    let batch = RecordBatch::try_new(Arc::new(schema.clone()), columns.into_iter().map(|(_, c)| c).collect())
+        .unwrap();
+    (schema, batch)
+}
+
+fn stream(batches: usize) -> (Schema, Vec<RecordBatch>, Bytes) {
+    let (schema, _) = all_types(1, 0);
+    let list: Vec<_> = (0..batches).map(|i| all_types(5 + i * 7, i as i64).1).collect();
+    let bytes = encode(&schema, &list);
+    (schema, list, bytes)
+}
+
+fn decode_chunked(
+    bytes: &Bytes,
+    cuts: &[usize],
+) -> Result<(Option<arrow_schema::SchemaRef>, Vec<RecordBatch>), hotdata_core::Error> {
+    let mut d = ArrowDecoder::new();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+    points.sort();
+    points.push(bytes.len());
+    for p in points {
+        d.push(bytes.slice(start..p.max(start)));
+        start = p.max(start);
+        while let Some(b) = d.next_batch()? {
+            out.push(b);
+        }
+    }
+    d.finish()?;
+    Ok((d.schema(), out))
+}
+
+#[test]
+fn every_type_round_trips() {
+    let (schema, batches, bytes) = stream(3);
+    let (got_schema, got) = decode_all(bytes).unwrap();
+    assert_eq!(got_schema.as_ref(), &schema);
+    assert_eq!(got, batches);
+}
+
+#[test]
+fn empty_result_keeps_its_schema() {
+    let (schema, _) = all_types(1, 0);
+    let (got_schema, got) = decode_all(encode(&schema, &[])).unwrap();
+    assert_eq!(got_schema.as_ref(), &schema);
+    assert!(got.is_empty());
+}
+
+#[test]
+fn many_small_batches_and_a_few_huge_ones() {
+    let schema = Schema::new(vec![
+        Field::new("v", DataType::Int64, false),
+        Field::new("s", DataType::LargeUtf8, false),
+    ]);
+    let make = |n: usize, k: i64| {
+        RecordBatch::try_new(
+            Arc::new(schema.clone()),
+            vec![
+                Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| i * k))),
+                Arc::new(LargeStringArray::from_iter_values((0..n).map(|i| format!("row {i}")))),
+            ],
+        )
+        .unwrap()
+    };
+    let mut batches: Vec<_> = (0..2000).map(|i| make(1 + i % 3, i as i64)).collect();
+    batches.push(make(1_000_000, 3));
+    batches.push(make(300_000, 5));
+    let bytes = encode(&schema, &batches);
+    // Transport-sized chunks.
+    let cuts: Vec<usize> = (1..bytes.len() / 65_536).map(|i| i * 65_536).collect();
+    let (_, got) = decode_chunked(&bytes, &cuts).unwrap();
+    assert_eq!(got.len(), batches.len());
+    assert_eq!(
+        got.iter().map(|b| b.num_rows()).sum::<usize>(),
+        batches.iter().map(|b| b.num_rows()).sum::<usize>()
+    );
+    assert_eq!(got.last(), batches.last());
+}
+
+#[test]
+fn one_byte_chunks_and_empty_chunks() {
+    let (schema, batches, bytes) = stream(2);
+    let mut d = ArrowDecoder::new();
+    let mut got = Vec::new();
+    for i in 0..bytes.len() {
+        d.push(Bytes::new());
+        d.push(bytes.slice(i..i + 1));
+        while let Some(b) = d.next_batch().unwrap() {
+            got.push(b);
+        }
+    }
+    d.finish().unwrap();
+    assert_eq!(d.schema().unwrap().as_ref(), &schema);
+    assert_eq!(got, batches);
+}
+
+#[test]
+fn every_strict_prefix_is_an_error() {
+    let (_, _, bytes) = stream(2);
+    for len in 0..bytes.len() {
+        let r = decode_chunked(&bytes.slice(..len), &[]);
+        let err =
+            r.err().unwrap_or_else(|| panic!("a {len}-byte prefix of {} decoded without error", bytes.len()));
+        assert_eq!(err.kind(), ErrorKind::Decode);
+    }
+}
+
+#[test]
+fn blocking_reader_streams_batches_and_reports_truncation() {
+    let (schema, batches, bytes) = stream(3);
+    let chunks: Vec<_> = bytes.chunks(100).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let reader = ArrowBatches::open(BlockingBody::from_chunks(chunks.into_iter())).unwrap();
+    assert_eq!(reader.schema().as_ref(), &schema);
+    let got: Vec<_> = reader.collect::<Result<_, _>>().unwrap();
+    assert_eq!(got, batches);
+
+    let cut = bytes.slice(..bytes.len() - 20);
+    let reader = ArrowBatches::open(BlockingBody::from_bytes(cut)).unwrap();
+    let results: Vec<_> = reader.collect();
+    assert!(results.last().unwrap().is_err(), "a truncated stream ends in an error");
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 2);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn any_chunking_decodes_the_same(cuts in proptest::collection::vec(any::<usize>(), 0..40)) {
+        let (schema, batches, bytes) = stream(3);
+        let (got_schema, got) = decode_chunked(&bytes, &cuts).unwrap();
+        let got_schema = got_schema.unwrap();
+        prop_assert_eq!(got_schema.as_ref(), &schema);
+        prop_assert_eq!(got, batches);
+    }
+
+    #[test]
+    fn any_truncation_is_an_error(len_frac in 0.0f64..1.0, cuts in proptest::collection::vec(any::<usize>(), 0..10)) {
+        let (_, _, bytes) = stream(2);
+        let len = ((bytes.len() as f64) * len_frac) as usize;
+        prop_assert!(decode_chunked(&bytes.slice(..len.min(bytes.len() - 1)), &cuts).is_err());
+    }
+}
