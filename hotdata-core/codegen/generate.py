@@ -750,7 +750,7 @@ class Gen:
                     ty += "Resource"
                 rdoc = RESOURCE_DOCS.get(res, res)
                 out.append(f"/// {rdoc}\n///\n/// Obtained from the client; each method returns a [`Call`] to send.\n"
-                           f"#[derive(Debug)]\npub struct {ty}<'a, M> {{\n    client: &'a Client<M>,\n}}\n\n")
+                           f"#[derive(Debug)]\npub struct {ty}<'a, M> {{\n    pub(crate) client: &'a Client<M>,\n}}\n\n")
                 out.append(f"{allow}impl<M: Clone> {ty}<'_, M> {{\n")
                 acc = res if not self.legacy else f"legacy_{res}"
                 client_methods.append(f"    /// {rdoc}\n    pub fn {acc}(&self) -> {ty}<'_, M> {{\n        {ty} {{ client: self }}\n    }}\n\n")

@@ -23,7 +23,11 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::body::{AsyncBody, BlockingBody};
+use crate::client::{Async, Blocking, Call};
 use crate::error::Error;
+use crate::models::ResultsFormatQuery;
+use crate::resources::Results;
+use crate::results::{ResultDownload, ResultFetch, ResultMeta};
 
 /// The media type of an Arrow IPC stream.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
@@ -151,6 +155,7 @@ pub fn decode_all(bytes: Bytes) -> Result<(SchemaRef, Vec<RecordBatch>), Error> 
 /// Record batches decoded from a blocking response body as it is read: an `Iterator`.
 /// The schema is read when it is built. Memory: the batch being decoded, plus one chunk.
 pub struct ArrowBatches {
+    meta: ResultMeta,
     body: BlockingBody,
     decoder: ArrowDecoder,
     peeked: Option<RecordBatch>,
@@ -166,7 +171,13 @@ impl std::fmt::Debug for ArrowBatches {
 impl ArrowBatches {
     /// Starts decoding `body`, reading until the schema is known.
     pub fn open(body: BlockingBody) -> Result<Self, Error> {
-        let mut this = Self { body, decoder: ArrowDecoder::new(), peeked: None, done: false };
+        let mut this = Self {
+            meta: ResultMeta::default(),
+            body,
+            decoder: ArrowDecoder::new(),
+            peeked: None,
+            done: false,
+        };
         while this.decoder.schema().is_none() {
             match this.pull()? {
                 Some(batch) => this.peeked = Some(batch),
@@ -177,6 +188,11 @@ impl ArrowBatches {
             return Err(Error::decode("Arrow stream: the body ended before its schema", None));
         }
         Ok(this)
+    }
+
+    /// What the response headers said (total rows, next page), when read from a result.
+    pub fn meta(&self) -> &ResultMeta {
+        &self.meta
     }
 
     /// The schema of the stream.
@@ -229,6 +245,7 @@ impl Iterator for ArrowBatches {
 
 /// Record batches decoded from an async response body as it is read: a `Stream`.
 pub struct ArrowBatchStream {
+    meta: ResultMeta,
     body: AsyncBody,
     decoder: ArrowDecoder,
     peeked: Option<RecordBatch>,
@@ -244,7 +261,13 @@ impl std::fmt::Debug for ArrowBatchStream {
 impl ArrowBatchStream {
     /// Starts decoding `body`, reading until the schema is known.
     pub async fn open(body: AsyncBody) -> Result<Self, Error> {
-        let mut this = Self { body, decoder: ArrowDecoder::new(), peeked: None, done: false };
+        let mut this = Self {
+            meta: ResultMeta::default(),
+            body,
+            decoder: ArrowDecoder::new(),
+            peeked: None,
+            done: false,
+        };
         while this.decoder.schema().is_none() {
             match std::future::poll_fn(|cx| this.poll_pull(cx)).await? {
                 Some(batch) => this.peeked = Some(batch),
@@ -255,6 +278,11 @@ impl ArrowBatchStream {
             return Err(Error::decode("Arrow stream: the body ended before its schema", None));
         }
         Ok(this)
+    }
+
+    /// What the response headers said (total rows, next page), when read from a result.
+    pub fn meta(&self) -> &ResultMeta {
+        &self.meta
     }
 
     /// The schema of the stream.
@@ -310,5 +338,99 @@ impl Stream for ArrowBatchStream {
                 Poll::Ready(Some(Err(e)))
             }
         }
+    }
+}
+
+/// A whole Arrow result in memory.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ArrowResult {
+    /// The schema.
+    pub schema: SchemaRef,
+    /// The batches, in order.
+    pub batches: Vec<RecordBatch>,
+    /// What the response headers said.
+    pub meta: ResultMeta,
+}
+
+impl ArrowResult {
+    /// Rows in all batches.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+fn require_arrow(call: &Call<impl Sized, ResultDownload>) -> Result<(), Error> {
+    if call.request().format == ResultsFormatQuery::Arrow {
+        Ok(())
+    } else {
+        Err(Error::config(format!("Arrow decoding asked of a `{}` download", call.request().format)))
+    }
+}
+
+impl<M: Clone> Results<'_, M> {
+    /// `GET /v1/results/{id}?format=arrow`: the result as Arrow record batches, whole
+    /// ([`Call::arrow`]) or streamed ([`Call::arrow_stream`]).
+    pub fn arrow(&self, id: impl Into<String>, database_id: impl Into<String>) -> Call<M, ResultDownload> {
+        self.download(id, database_id, ResultsFormatQuery::Arrow)
+    }
+}
+
+impl Call<Blocking, ResultDownload> {
+    /// The result as record batches decoded off the socket as they arrive.
+    pub fn arrow_stream(self) -> Result<ResultFetch<ArrowBatches>, Error> {
+        require_arrow(&self)?;
+        match self.open()? {
+            ResultFetch::Ready(d) => {
+                let mut batches = ArrowBatches::open(d.body)?;
+                batches.meta = d.meta;
+                Ok(ResultFetch::Ready(batches))
+            }
+            ResultFetch::NotReady(n) => Ok(ResultFetch::NotReady(n)),
+        }
+    }
+
+    /// The whole result as record batches.
+    pub fn arrow(self) -> Result<ResultFetch<ArrowResult>, Error> {
+        Ok(match self.arrow_stream()? {
+            ResultFetch::Ready(stream) => {
+                let schema = stream.schema();
+                let meta = stream.meta.clone();
+                let batches = stream.collect::<Result<Vec<_>, _>>()?;
+                ResultFetch::Ready(ArrowResult { schema, batches, meta })
+            }
+            ResultFetch::NotReady(n) => ResultFetch::NotReady(n),
+        })
+    }
+}
+
+impl Call<Async, ResultDownload> {
+    /// The result as a `Stream` of record batches decoded off the socket as they arrive.
+    pub async fn arrow_stream(self) -> Result<ResultFetch<ArrowBatchStream>, Error> {
+        require_arrow(&self)?;
+        match self.open().await? {
+            ResultFetch::Ready(d) => {
+                let mut batches = ArrowBatchStream::open(d.body).await?;
+                batches.meta = d.meta;
+                Ok(ResultFetch::Ready(batches))
+            }
+            ResultFetch::NotReady(n) => Ok(ResultFetch::NotReady(n)),
+        }
+    }
+
+    /// The whole result as record batches.
+    pub async fn arrow(self) -> Result<ResultFetch<ArrowResult>, Error> {
+        Ok(match self.arrow_stream().await? {
+            ResultFetch::Ready(mut stream) => {
+                let schema = stream.schema();
+                let meta = stream.meta.clone();
+                let mut batches = Vec::new();
+                while let Some(b) = stream.next_batch().await {
+                    batches.push(b?);
+                }
+                ResultFetch::Ready(ArrowResult { schema, batches, meta })
+            }
+            ResultFetch::NotReady(n) => ResultFetch::NotReady(n),
+        })
     }
 }

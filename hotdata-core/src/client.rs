@@ -268,7 +268,7 @@ fn prepare<E: Endpoint>(shared: &Shared, endpoint: &E, options: &CallOptions) ->
 
     let mut headers = HeaderMap::new();
     headers.insert(USER_AGENT, shared.user_agent.clone());
-    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    headers.insert(ACCEPT, HeaderValue::from_static(endpoint.accept()));
     if op.workspace_scoped {
         let ws = options.workspace_id.as_deref().or(config.workspace_id.as_deref()).ok_or_else(|| {
             Error::config(

@@ -234,6 +234,11 @@ pub trait Endpoint: Sized {
     /// Writes the header parameters (besides authentication and workspace).
     fn headers(&self, _headers: &mut HeaderWriter) {}
 
+    /// The media type asked for in `Accept`.
+    fn accept(&self) -> &'static str {
+        "application/json"
+    }
+
     /// The body and its content type.
     fn body(&self) -> Result<Option<(&'static str, RequestBody)>, Error> {
         Ok(None)

@@ -34,6 +34,10 @@ pub enum ErrorKind {
     Api,
     /// The server's answer could not be decoded.
     Decode,
+    /// A stored result failed to be produced (HTTP 409 on a result); the message says why.
+    ResultFailed,
+    /// A local I/O operation of the SDK failed (writing a download, reading a file).
+    Io,
 }
 
 /// An error from a Hotdata call. See the [module docs](self).
@@ -119,6 +123,19 @@ impl Error {
             .and_then(parse_retry_after_seconds);
         e.0.body = Some(response.body.slice(..response.body.len().min(64 * 1024)));
         e
+    }
+
+    /// A local I/O failure while `doing` something.
+    pub fn io(doing: &str, source: std::io::Error) -> Self {
+        let mut e = Self::new(ErrorKind::Io);
+        e.0.message = Some(format!("{doing}: {source}"));
+        e.0.source = Some(Box::new(source));
+        e
+    }
+
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.0.kind = kind;
+        self
     }
 
     /// Records the operation this error belongs to (kept if already set).
@@ -235,6 +252,10 @@ impl fmt::Display for Error {
                 };
                 f.write_str(what)?;
             }
+            ErrorKind::ResultFailed => {
+                write!(f, "the result failed: {}", i.message.as_deref().unwrap_or("no reason given"))?
+            }
+            ErrorKind::Io => write!(f, "{}", i.message.as_deref().unwrap_or("I/O error"))?,
             ErrorKind::Decode => write!(
                 f,
                 "could not decode the response: {}",

@@ -79,6 +79,7 @@ pub mod endpoint;
 pub mod error;
 mod generated;
 pub mod models;
+pub mod results;
 pub mod retry;
 pub mod runtime;
 #[cfg(any(test, feature = "test-util"))]

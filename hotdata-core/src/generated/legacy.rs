@@ -1378,7 +1378,7 @@ impl<M> Client<M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct LegacyConnectionTypes<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 #[allow(deprecated)]
@@ -1405,7 +1405,7 @@ impl<M: Clone> LegacyConnectionTypes<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct LegacyConnections<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 #[allow(deprecated)]
@@ -1445,7 +1445,7 @@ impl<M: Clone> LegacyConnections<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct LegacyFiles<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 #[allow(deprecated)]
@@ -1472,7 +1472,7 @@ impl<M: Clone> LegacyFiles<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct LegacyRefresh<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 #[allow(deprecated)]
@@ -1491,7 +1491,7 @@ impl<M: Clone> LegacyRefresh<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct LegacySecrets<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 #[allow(deprecated)]

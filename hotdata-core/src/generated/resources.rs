@@ -77,7 +77,7 @@ impl<M> Client<M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct Connections<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 impl<M: Clone> Connections<'_, M> {
@@ -188,7 +188,7 @@ impl<M: Clone> Connections<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct DatabaseContext<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 impl<M: Clone> DatabaseContext<'_, M> {
@@ -238,7 +238,7 @@ impl<M: Clone> DatabaseContext<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct Databases<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 impl<M: Clone> Databases<'_, M> {
@@ -396,7 +396,7 @@ impl<M: Clone> Databases<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct EmbeddingProviders<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 impl<M: Clone> EmbeddingProviders<'_, M> {
@@ -445,7 +445,7 @@ impl<M: Clone> EmbeddingProviders<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct Indexes<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 impl<M: Clone> Indexes<'_, M> {
@@ -500,7 +500,7 @@ impl<M: Clone> Indexes<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct InformationSchemaResource<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 impl<M: Clone> InformationSchemaResource<'_, M> {
@@ -517,7 +517,7 @@ impl<M: Clone> InformationSchemaResource<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct Jobs<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 impl<M: Clone> Jobs<'_, M> {
@@ -541,7 +541,7 @@ impl<M: Clone> Jobs<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct QueryRuns<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 impl<M: Clone> QueryRuns<'_, M> {
@@ -565,7 +565,7 @@ impl<M: Clone> QueryRuns<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct Results<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 impl<M: Clone> Results<'_, M> {
@@ -589,7 +589,7 @@ impl<M: Clone> Results<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct SavedQueries<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 impl<M: Clone> SavedQueries<'_, M> {
@@ -653,7 +653,7 @@ impl<M: Clone> SavedQueries<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct Uploads<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 impl<M: Clone> Uploads<'_, M> {
@@ -704,7 +704,7 @@ impl<M: Clone> Uploads<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct Usage<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 impl<M: Clone> Usage<'_, M> {
@@ -721,7 +721,7 @@ impl<M: Clone> Usage<'_, M> {
 /// Obtained from the client; each method returns a [`Call`] to send.
 #[derive(Debug)]
 pub struct Workspaces<'a, M> {
-    client: &'a Client<M>,
+    pub(crate) client: &'a Client<M>,
 }
 
 impl<M: Clone> Workspaces<'_, M> {

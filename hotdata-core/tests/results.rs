@@ -1,0 +1,172 @@
+//! Golden tests of every status a result fetch can meet, on a scripted transport.
+#![cfg(feature = "arrow")]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arrow_array::{Int64Array, RecordBatch};
+use arrow_ipc::writer::StreamWriter;
+use arrow_schema::{DataType, Field, Schema};
+use bytes::Bytes;
+use hotdata_core::models::{ResultStatus, ResultsFormatQuery};
+use hotdata_core::results::ResultFetch;
+use hotdata_core::testing::{FakeTransport, ManualRuntime, Reply, response, response_with};
+use hotdata_core::{AsyncClient, BlockingClient, Config, ErrorKind, RetryPolicy};
+
+fn arrow_body(rows: i64) -> Bytes {
+    let schema = Schema::new(vec![Field::new("n", DataType::Int64, false)]);
+    let batch =
+        RecordBatch::try_new(Arc::new(schema.clone()), vec![Arc::new(Int64Array::from_iter_values(0..rows))])
+            .unwrap();
+    let mut out = Vec::new();
+    let mut w = StreamWriter::try_new(&mut out, &schema).unwrap();
+    w.write(&batch).unwrap();
+    w.finish().unwrap();
+    drop(w);
+    Bytes::from(out)
+}
+
+fn client(replies: Vec<Reply>) -> (BlockingClient, Arc<FakeTransport>) {
+    let t = FakeTransport::script(replies);
+    let c = BlockingClient::new(
+        Config::new("k")
+            .with_workspace_id("w")
+            .with_base_url("http://h")
+            .with_retry(RetryPolicy::default().with_max_retries(1)),
+        t.clone(),
+        ManualRuntime::new(SystemTime::UNIX_EPOCH),
+        "t",
+    );
+    (c, t)
+}
+
+fn ready(rows: i64) -> Reply {
+    let mut r = http::Response::builder()
+        .status(200)
+        .header("content-type", "application/vnd.apache.arrow.stream")
+        .header("x-total-row-count", "1000")
+        .header("link", r#"</v1/results/r1?offset=3&limit=3&format=arrow>; rel="next""#)
+        .body(arrow_body(rows))
+        .unwrap();
+    r.headers_mut().insert("x-extra", "1".parse().unwrap());
+    Ok(r)
+}
+
+#[test]
+fn status_200_decodes_with_metadata_and_exact_request() {
+    let (c, t) = client(vec![ready(3)]);
+    let ResultFetch::Ready(result) = c.results().arrow("r1", "db1").offset(0).limit(3).arrow().unwrap()
+    else {
+        panic!("ready expected")
+    };
+    assert_eq!(result.num_rows(), 3);
+    assert_eq!(result.meta.total_row_count, Some(1000));
+    assert_eq!(result.meta.next_page.as_deref(), Some("/v1/results/r1?offset=3&limit=3&format=arrow"));
+    let r = &t.requests()[0];
+    assert_eq!(r.uri.to_string(), "http://h/v1/results/r1?offset=0&limit=3&format=arrow");
+    assert_eq!(r.headers["accept"], "application/vnd.apache.arrow.stream");
+    assert_eq!(r.headers["x-database-id"], "db1");
+}
+
+#[test]
+fn status_202_is_not_ready_with_retry_after() {
+    let (c, _) = client(vec![Ok(response_with(
+        202,
+        r#"{"result_id":"r1","status":"processing"}"#,
+        "retry-after",
+        "2",
+    ))]);
+    let ResultFetch::NotReady(n) = c.results().arrow("r1", "db").arrow().unwrap() else {
+        panic!("not ready expected")
+    };
+    assert_eq!(n.status, ResultStatus::Processing);
+    assert_eq!(n.result_id, "r1");
+    assert_eq!(n.retry_after, Some(Duration::from_secs(2)));
+    let (c, _) = client(vec![Ok(response(202, "not json"))]);
+    let ResultFetch::NotReady(n) = c.results().arrow("r9", "db").arrow().unwrap() else { panic!() };
+    assert_eq!((n.status, n.result_id.as_str(), n.retry_after), (ResultStatus::Pending, "r9", None));
+}
+
+#[test]
+fn status_404_409_413_429() {
+    let (c, _) =
+        client(vec![Ok(response(404, r#"{"error":{"code":"NOT_FOUND","message":"no result r1"}}"#))]);
+    let e = c.results().arrow("r1", "db").arrow().unwrap_err();
+    assert!(e.is_not_found());
+    assert_eq!(e.operation(), Some("get_result"));
+
+    let (c, _) = client(vec![Ok(response(
+        409,
+        r#"{"result_id":"r1","status":"failed","error_message":"division by zero"}"#,
+    ))]);
+    let e = c.results().arrow("r1", "db").arrow().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ResultFailed);
+    assert_eq!(e.message(), Some("division by zero"));
+    assert_eq!(e.to_string(), "get_result: the result failed: division by zero");
+
+    let (c, _) =
+        client(vec![Ok(response(413, r#"{"error":{"code":"RESULT_TOO_LARGE","message":"use arrow"}}"#))]);
+    let e = c.results().download("r1", "db", ResultsFormatQuery::Json).open().unwrap_err();
+    assert_eq!((e.status().map(|s| s.as_u16()), e.code()), (Some(413), Some("RESULT_TOO_LARGE")));
+
+    let (c, t) = client(vec![
+        Ok(response_with(429, r#"{"error":{"code":"OVERLOADED","message":"busy"}}"#, "retry-after", "1")),
+        ready(2),
+    ]);
+    let ResultFetch::Ready(r) = c.results().arrow("r1", "db").arrow().unwrap() else { panic!() };
+    assert_eq!(r.num_rows(), 2);
+    assert_eq!(t.requests().len(), 2, "429 is retried before the body is handed over");
+}
+
+#[test]
+fn truncated_body_is_an_error_not_a_short_result() {
+    let body = arrow_body(100);
+    let cut = body.slice(..body.len() - 9);
+    let (c, _) = client(vec![Ok(http::Response::builder().status(200).body(cut).unwrap())]);
+    let e = c.results().arrow("r1", "db").arrow().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+}
+
+#[test]
+fn downloads_stream_into_a_writer() {
+    let (c, _) =
+        client(vec![Ok(http::Response::builder().status(200).body(Bytes::from("a,b\n1,2\n")).unwrap())]);
+    let mut out = Vec::new();
+    let ResultFetch::Ready((_, n)) =
+        c.results().download("r", "db", ResultsFormatQuery::Csv).write_to(&mut out).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((n, out.as_slice()), (8, &b"a,b\n1,2\n"[..]));
+}
+
+#[test]
+fn async_arrow_stream() {
+    let t = FakeTransport::script(vec![ready(5)]);
+    let c = AsyncClient::new(
+        Config::new("k").with_workspace_id("w").with_base_url("http://h"),
+        t,
+        ManualRuntime::new(SystemTime::UNIX_EPOCH),
+        "t",
+    );
+    let fut = async {
+        let ResultFetch::Ready(mut s) = c.results().arrow("r", "db").arrow_stream().await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.schema().field(0).name(), "n");
+        let mut rows = 0;
+        while let Some(b) = s.next_batch().await {
+            rows += b.unwrap().num_rows();
+        }
+        rows
+    };
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut fut = std::pin::pin!(fut);
+    let rows = loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            break v;
+        }
+    };
+    assert_eq!(rows, 5);
+}
