@@ -381,8 +381,6 @@ class Gen:
                 attrs.append(f'rename = "{pname}"')
             if req and not nullable:
                 ty = base
-                if not is_request and base.startswith("Vec<"):
-                    attrs.append("default")
             elif req and nullable:
                 ty = f"Option<{base}>"
                 attrs.append("default")

@@ -256,6 +256,7 @@ fn prepare<E: Endpoint>(shared: &Shared, endpoint: &E, options: &CallOptions) ->
     let config = &shared.config;
     let op = endpoint.operation();
     let path = endpoint.path();
+    check_path(op, &path)?;
     let mut query = QueryWriter::default();
     endpoint.query(&mut query);
     let query = query.encode();
@@ -305,6 +306,22 @@ fn prepare<E: Endpoint>(shared: &Shared, endpoint: &E, options: &CallOptions) ->
         send: SendOptions::with_timeout(timeout),
         retry: options.retry.clone().unwrap_or_else(|| config.retry.clone()),
     })
+}
+
+/// Refuses path parameters that cannot be sent faithfully: an empty value, `.` or `..` would
+/// make URL normalization (in clients, proxies and servers) address another resource.
+fn check_path(op: &Operation, path: &str) -> Result<(), Error> {
+    let template = op.path.split('/');
+    for (t, actual) in template.zip(path.split('/')) {
+        if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            if actual.is_empty() || actual == "%2E" || actual == "%2E%2E" {
+                return Err(Error::config(format!(
+                    "the path parameter `{name}` is empty, `.` or `..`, which would address another resource"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn header_value(name: &str, value: &str) -> Result<HeaderValue, Error> {

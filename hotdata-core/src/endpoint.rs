@@ -300,8 +300,9 @@ fn encode_into(out: &mut String, s: &str) {
 }
 
 /// Percent-encodes one path segment: everything but unreserved characters, so `/`, `?`,
-/// `%`, spaces and non-ASCII bytes can never change the path's shape. `.` and `..` are
-/// encoded too, so no segment is ever normalized away.
+/// `%`, spaces and non-ASCII bytes can never change the path's shape. A segment that is
+/// `.` or `..` becomes `%2E` / `%2E%2E`; URL normalization still treats those as dot
+/// segments, so the client refuses them (and empty segments) before sending.
 pub fn encode_path_segment(s: &str) -> String {
     if s == "." || s == ".." {
         return s.replace('.', "%2E");

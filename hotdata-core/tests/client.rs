@@ -297,3 +297,22 @@ fn every_operation_is_described() {
     let load = ops::ALL.iter().find(|o| o.id == "load_database_table").unwrap();
     assert!(load.responses.iter().any(|r| r.status == 202 && r.schema == Some("SubmitJobResponse")));
 }
+
+#[test]
+fn empty_and_dot_path_parameters_are_refused_before_sending() {
+    let t = FakeTransport::script(vec![]);
+    let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
+    let client = blocking(t.clone(), rt, cfg());
+    for bad in ["", ".", ".."] {
+        let err = client.database_context().delete("db_1", bad).send().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{bad:?}");
+        assert!(err.to_string().contains("`name`"), "{err}");
+        let err = client.databases().get(bad).send().unwrap_err();
+        assert!(err.to_string().contains("`database_id`"), "{err}");
+    }
+    assert!(t.requests().is_empty());
+    let t = FakeTransport::script(vec![Ok(response(204, ""))]);
+    let client = blocking(t.clone(), ManualRuntime::new(SystemTime::UNIX_EPOCH), cfg());
+    client.database_context().delete("db_1", "...").send().unwrap();
+    assert_eq!(t.requests()[0].uri.path(), "/prefix/v1/databases/db_1/context/...");
+}

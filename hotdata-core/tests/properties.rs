@@ -20,6 +20,7 @@ proptest! {
 
     #[test]
     fn built_uris_parse_and_keep_identifiers(db in any::<String>(), search in any::<String>()) {
+        prop_assume!(!matches!(db.as_str(), "" | "." | ".."));
         let t = FakeTransport::script(vec![Ok(response(200, r#"{"total":1}"#)), Ok(response(404, "{}"))]);
         let client = BlockingClient::new(
             Config::new("k").with_workspace_id("w").with_base_url("http://h:1/p"),

@@ -137,7 +137,6 @@ pub mod models {
     #[non_exhaustive]
     pub struct ListConnectionTypesResponse {
         /// `connection_types` (required).
-        #[serde(default)]
         pub connection_types: Vec<ConnectionTypeSummary>,
     }
 
@@ -146,7 +145,6 @@ pub mod models {
     #[non_exhaustive]
     pub struct ListSecretsResponse {
         /// `secrets` (required).
-        #[serde(default)]
         pub secrets: Vec<SecretMetadataResponse>,
     }
 
@@ -155,7 +153,6 @@ pub mod models {
     #[non_exhaustive]
     pub struct ListUploadsResponse {
         /// `uploads` (required).
-        #[serde(default)]
         pub uploads: Vec<UploadInfo>,
     }
 

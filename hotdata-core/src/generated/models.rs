@@ -210,7 +210,6 @@ impl BatchCreateUploadRequest {
 #[non_exhaustive]
 pub struct BatchCreateUploadResponse {
     /// `uploads` (required).
-    #[serde(default)]
     pub uploads: Vec<UploadSessionResponse>,
 }
 
@@ -338,7 +337,6 @@ pub struct BulkCreateDatabasesResult {
 #[non_exhaustive]
 pub struct CategoricalProfileDetail {
     /// `values` (required).
-    #[serde(default)]
     pub values: Vec<CategoryValueInfo>,
 }
 
@@ -370,7 +368,6 @@ pub struct ColumnInfo {
 #[non_exhaustive]
 pub struct ColumnProfileDetailOneOf {
     /// `values` (required).
-    #[serde(default)]
     pub values: Vec<CategoryValueInfo>,
     /// `type` (required).
     pub r#type: String,
@@ -1243,7 +1240,6 @@ impl DatabaseDefaultTableDecl {
 #[non_exhaustive]
 pub struct DatabaseDetailResponse {
     /// `attachments` (required).
-    #[serde(default)]
     pub attachments: Vec<DatabaseAttachmentInfo>,
     /// `created_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1272,7 +1268,6 @@ pub struct DatabaseDetailResponse {
 #[non_exhaustive]
 pub struct DatabaseLineageResponse {
     /// `ancestors` (required).
-    #[serde(default)]
     pub ancestors: Vec<LineageAncestorInfo>,
     /// `ancestors_truncated` (required).
     pub ancestors_truncated: bool,
@@ -1281,7 +1276,6 @@ pub struct DatabaseLineageResponse {
     /// `fork_count` (required).
     pub fork_count: i64,
     /// `forks` (required).
-    #[serde(default)]
     pub forks: Vec<LineageForkInfo>,
     /// `root_id` (required).
     pub root_id: String,
@@ -1578,7 +1572,6 @@ pub struct IndexEntryResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub algorithm: Option<String>,
     /// `columns` (required).
-    #[serde(default)]
     pub columns: Vec<String>,
     /// `created_at` (required).
     pub created_at: String,
@@ -1622,7 +1615,6 @@ pub struct IndexInfoResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub algorithm: Option<String>,
     /// `columns` (required).
-    #[serde(default)]
     pub columns: Vec<String>,
     /// `created_at` (required).
     pub created_at: String,
@@ -1675,7 +1667,6 @@ pub struct InformationSchemaResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
     /// `tables` (required).
-    #[serde(default)]
     pub tables: Vec<TableInfo>,
 }
 
@@ -1776,7 +1767,6 @@ pub struct LineageForkInfo {
 #[non_exhaustive]
 pub struct ListConnectionsResponse {
     /// `connections` (required).
-    #[serde(default)]
     pub connections: Vec<ConnectionInfo>,
 }
 
@@ -1785,7 +1775,6 @@ pub struct ListConnectionsResponse {
 #[non_exhaustive]
 pub struct ListDatabaseContextsResponse {
     /// `contexts` (required).
-    #[serde(default)]
     pub contexts: Vec<DatabaseContextEntry>,
 }
 
@@ -1797,7 +1786,6 @@ pub struct ListDatabasesResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<i32>,
     /// `databases` (required).
-    #[serde(default)]
     pub databases: Vec<DatabaseSummary>,
     /// `has_more`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1815,7 +1803,6 @@ pub struct ListDatabasesResponse {
 #[non_exhaustive]
 pub struct ListEmbeddingProvidersResponse {
     /// `embedding_providers` (required).
-    #[serde(default)]
     pub embedding_providers: Vec<EmbeddingProviderResponse>,
 }
 
@@ -1828,7 +1815,6 @@ pub struct ListIndexesPageResponse {
     /// `has_more` (required).
     pub has_more: bool,
     /// `indexes` (required).
-    #[serde(default)]
     pub indexes: Vec<IndexEntryResponse>,
     /// `limit` (required).
     pub limit: i32,
@@ -1842,7 +1828,6 @@ pub struct ListIndexesPageResponse {
 #[non_exhaustive]
 pub struct ListIndexesResponse {
     /// `indexes` (required).
-    #[serde(default)]
     pub indexes: Vec<IndexInfoResponse>,
 }
 
@@ -1851,7 +1836,6 @@ pub struct ListIndexesResponse {
 #[non_exhaustive]
 pub struct ListJobsResponse {
     /// `jobs` (required).
-    #[serde(default)]
     pub jobs: Vec<JobStatusResponse>,
 }
 
@@ -1869,7 +1853,6 @@ pub struct ListQueryRunsResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
     /// `query_runs` (required).
-    #[serde(default)]
     pub query_runs: Vec<QueryRunInfo>,
 }
 
@@ -1886,7 +1869,6 @@ pub struct ListResultsResponse {
     /// `offset` (required).
     pub offset: i32,
     /// `results` (required).
-    #[serde(default)]
     pub results: Vec<ResultInfo>,
 }
 
@@ -1903,7 +1885,6 @@ pub struct ListSavedQueriesResponse {
     /// `offset` (required).
     pub offset: i32,
     /// `queries` (required).
-    #[serde(default)]
     pub queries: Vec<SavedQuerySummary>,
 }
 
@@ -1922,7 +1903,6 @@ pub struct ListSavedQueryVersionsResponse {
     /// `saved_query_id` (required).
     pub saved_query_id: String,
     /// `versions` (required).
-    #[serde(default)]
     pub versions: Vec<SavedQueryVersionInfo>,
 }
 
@@ -1933,7 +1913,6 @@ pub struct ListWorkspacesResponse {
     /// `ok` (required).
     pub ok: bool,
     /// `workspaces` (required).
-    #[serde(default)]
     pub workspaces: Vec<WorkspaceListItem>,
 }
 
@@ -2094,7 +2073,6 @@ pub struct ManagedSchemaResponse {
     /// `schema` (required).
     pub schema: String,
     /// `tables` (required).
-    #[serde(default)]
     pub tables: Vec<String>,
 }
 
@@ -2105,7 +2083,6 @@ pub struct ManagedTableConstantPerKeyResponse {
     /// `connection_id` (required).
     pub connection_id: String,
     /// `constant_per_key` (required).
-    #[serde(default)]
     pub constant_per_key: Vec<String>,
     /// `schema` (required).
     pub schema: String,
@@ -2144,7 +2121,6 @@ impl MintUploadPartsRequest {
 #[non_exhaustive]
 pub struct MintUploadPartsResponse {
     /// `parts` (required).
-    #[serde(default)]
     pub parts: Vec<MintedUploadPartResponse>,
 }
 
@@ -2270,12 +2246,10 @@ impl QueryRequest {
 #[non_exhaustive]
 pub struct QueryResponse {
     /// `columns` (required).
-    #[serde(default)]
     pub columns: Vec<String>,
     /// `execution_time_ms` (required).
     pub execution_time_ms: i64,
     /// `nullable` (required).
-    #[serde(default)]
     pub nullable: Vec<bool>,
     /// `preview_row_count` (required).
     pub preview_row_count: i64,
@@ -2287,7 +2261,6 @@ pub struct QueryResponse {
     /// `row_count` (required).
     pub row_count: i32,
     /// `rows` (required).
-    #[serde(default)]
     pub rows: Vec<Vec<crate::Cell>>,
     /// `total_row_count`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -2433,7 +2406,6 @@ pub struct SavedQueryDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_size: Option<String>,
     /// `tags` (required).
-    #[serde(default)]
     pub tags: Vec<String>,
     /// `updated_at` (required).
     pub updated_at: String,
@@ -2454,7 +2426,6 @@ pub struct SavedQuerySummary {
     /// `name` (required).
     pub name: String,
     /// `tags` (required).
-    #[serde(default)]
     pub tags: Vec<String>,
     /// `updated_at` (required).
     pub updated_at: String,
@@ -2523,18 +2494,15 @@ pub struct TableInfo {
     /// `connection` (required).
     pub connection: String,
     /// `constant_per_key` (required).
-    #[serde(default)]
     pub constant_per_key: Vec<String>,
     /// `last_sync`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync: Option<String>,
     /// `partition_by` (required).
-    #[serde(default)]
     pub partition_by: Vec<TablePartitionKey>,
     /// `schema` (required).
     pub schema: String,
     /// `sorted_by` (required).
-    #[serde(default)]
     pub sorted_by: Vec<TableSortKey>,
     /// `synced` (required).
     pub synced: bool,
@@ -2563,7 +2531,6 @@ impl TablePartitionKey {
 #[non_exhaustive]
 pub struct TableProfileResponse {
     /// `columns` (required).
-    #[serde(default)]
     pub columns: Vec<ColumnProfileInfo>,
     /// `connection` (required).
     pub connection: String,
