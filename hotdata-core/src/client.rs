@@ -126,7 +126,17 @@ impl Client<Blocking> {
     }
 }
 
+impl Client<Blocking> {
+    pub(crate) fn blocking_runtime(&self) -> &dyn BlockingRuntime {
+        &*self.mode.runtime
+    }
+}
+
 impl Client<Async> {
+    pub(crate) fn async_runtime(&self) -> &dyn AsyncRuntime {
+        &*self.mode.runtime
+    }
+
     /// An async client over `transport`, sleeping and reading time through `runtime`.
     /// `backend` names the transport in the default `User-Agent` (`"reqwest"`, ...).
     pub fn new(

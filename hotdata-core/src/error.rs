@@ -133,6 +133,20 @@ impl Error {
         e
     }
 
+    /// A result that failed to be produced, with the server's reason.
+    pub fn result_failed(operation: &'static str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(ErrorKind::ResultFailed);
+        e.0.message = Some(message.into());
+        e.with_operation(operation)
+    }
+
+    /// A wait that reached its deadline.
+    pub fn wait_timeout(message: impl Into<String>) -> Self {
+        let mut e = Self::new(ErrorKind::Timeout);
+        e.0.message = Some(message.into());
+        e
+    }
+
     pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
         self.0.kind = kind;
         self
@@ -240,6 +254,9 @@ impl fmt::Display for Error {
                 write!(f, "not sent: {}", i.message.as_deref().unwrap_or("invalid configuration"))?
             }
             ErrorKind::Credentials => f.write_str("not sent: the token provider failed")?,
+            ErrorKind::Timeout if i.transport_kind.is_none() => {
+                write!(f, "{}", i.message.as_deref().unwrap_or("timed out"))?
+            }
             ErrorKind::Transport | ErrorKind::Timeout => {
                 let what = match i.transport_kind {
                     Some(TransportErrorKind::Connect) => "could not connect",

@@ -78,6 +78,7 @@ pub mod config;
 pub mod endpoint;
 pub mod error;
 mod generated;
+pub mod lifecycle;
 pub mod models;
 pub mod results;
 pub mod retry;

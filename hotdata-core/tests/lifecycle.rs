@@ -1,0 +1,108 @@
+//! Waiting for results, query runs and jobs, on a scripted transport and a manual clock.
+
+use std::time::{Duration, SystemTime};
+
+use hotdata_core::lifecycle::{PollPolicy, Poller};
+use hotdata_core::testing::{FakeTransport, ManualRuntime, response, response_with};
+use hotdata_core::{BlockingClient, Config, ErrorKind};
+
+fn client(t: std::sync::Arc<FakeTransport>, rt: std::sync::Arc<ManualRuntime>) -> BlockingClient {
+    BlockingClient::new(Config::new("k").with_workspace_id("w").with_base_url("http://h"), t, rt, "t")
+}
+
+fn result(status: &str) -> String {
+    format!(r#"{{"result_id":"r1","status":"{status}"}}"#)
+}
+
+#[test]
+fn poller_doubles_to_the_cap_and_stops_at_the_deadline() {
+    let mut p = Poller::new(PollPolicy::default(), Duration::ZERO);
+    let mut now = Duration::ZERO;
+    let mut delays = Vec::new();
+    while let Some(d) = p.next_delay(None, now) {
+        delays.push(d.as_millis());
+        now += d;
+    }
+    assert_eq!(&delays[..5], &[500, 1000, 2000, 4000, 5000]);
+    assert!(delays[5..].iter().all(|d| *d == 5000));
+    assert!(now <= Duration::from_secs(120));
+    assert!(
+        now + Duration::from_secs(5) > Duration::from_secs(120),
+        "stops only when the next poll would pass it"
+    );
+    let mut p = Poller::new(PollPolicy::default().with_timeout(Duration::ZERO), Duration::ZERO);
+    assert_eq!(p.next_delay(None, Duration::ZERO), None, "a zero timeout never sleeps");
+}
+
+#[test]
+fn result_wait_polls_status_only_and_honours_retry_after() {
+    let t = FakeTransport::script(vec![
+        Ok(response_with(202, &result("pending"), "retry-after", "3")),
+        Ok(response(202, &result("processing"))),
+        Ok(response(200, &result("ready"))),
+    ]);
+    let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH);
+    let ready = client(t.clone(), rt.clone()).wait_for_result("r1", "db").unwrap();
+    assert_eq!(ready.status.as_str(), "ready");
+    assert_eq!(rt.sleeps(), [Duration::from_secs(3), Duration::from_secs(1)]);
+    for r in t.requests() {
+        assert_eq!(r.uri.query(), Some("limit=0"), "never downloads the rows while waiting");
+        assert_eq!(r.headers["x-database-id"], "db");
+    }
+}
+
+#[test]
+fn failed_results_are_errors_with_the_server_message() {
+    for reply in [
+        response(409, r#"{"result_id":"r1","status":"failed","error_message":"bad cast"}"#),
+        response(200, r#"{"result_id":"r1","status":"failed","error_message":"bad cast"}"#),
+    ] {
+        let t = FakeTransport::script(vec![Ok(reply)]);
+        let err =
+            client(t, ManualRuntime::new(SystemTime::UNIX_EPOCH)).wait_for_result("r1", "db").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ResultFailed);
+        assert_eq!(err.message(), Some("bad cast"));
+    }
+}
+
+#[test]
+fn a_result_that_never_gets_ready_times_out() {
+    let t = FakeTransport::new(|_| Ok(response(202, &result("processing"))));
+    let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH);
+    let err = client(t.clone(), rt.clone()).wait_for_result("r1", "db").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(err.to_string().contains("result r1") && err.to_string().contains("processing"), "{err}");
+    let slept: Duration = rt.sleeps().iter().sum();
+    assert!(slept <= Duration::from_secs(120));
+}
+
+#[test]
+fn query_runs_and_jobs_wait_for_a_final_status() {
+    let run = |status: &str| {
+        format!(
+            r#"{{"id":"qr","status":"{status}","created_at":"t","snapshot_id":"s","sql_hash":"h","sql_text":"select 1","trace_id":null}}"#
+        )
+    };
+    let t = FakeTransport::script(vec![
+        Ok(response(200, &run("queued"))),
+        Ok(response(200, &run("running"))),
+        Ok(response(200, &run("succeeded"))),
+    ]);
+    let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH);
+    let done = client(t, rt.clone()).wait_for_query_run("qr", "db").unwrap();
+    assert_eq!(done.status.as_str(), "succeeded");
+    assert_eq!(rt.sleeps().len(), 2);
+
+    let job = |status: &str, result: &str| {
+        format!(
+            r#"{{"id":"j","job_type":"create_index","status":"{status}","attempts":1,"created_at":"t","result":{result}}}"#
+        )
+    };
+    let index = r#"{"index_name":"i","index_type":"sorted","columns":["a"],"status":"ready","created_at":"t","updated_at":"t"}"#;
+    let t = FakeTransport::script(vec![
+        Ok(response(200, &job("pending", "null"))),
+        Ok(response(200, &job("succeeded", index))),
+    ]);
+    let done = client(t, ManualRuntime::new(SystemTime::UNIX_EPOCH)).wait_for_job("j").unwrap();
+    assert!(matches!(done.result, Some(hotdata_core::models::JobResult::Index(_))), "{:?}", done.result);
+}
