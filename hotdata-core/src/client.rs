@@ -323,12 +323,13 @@ fn prepare<E: Endpoint>(shared: &Shared, endpoint: &E, options: &CallOptions) ->
 fn check_path(op: &Operation, path: &str) -> Result<(), Error> {
     let template = op.path.split('/');
     for (t, actual) in template.zip(path.split('/')) {
-        if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
-            if actual.is_empty() || actual == "%2E" || actual == "%2E%2E" {
-                return Err(Error::config(format!(
-                    "the path parameter `{name}` is empty, `.` or `..`, which would address another resource"
-                )));
-            }
+        let name = t.strip_prefix('{').and_then(|t| t.strip_suffix('}'));
+        if let Some(name) = name
+            && (actual.is_empty() || actual == "%2E" || actual == "%2E%2E")
+        {
+            return Err(Error::config(format!(
+                "the path parameter `{name}` is empty, `.` or `..`, which would address another resource"
+            )));
         }
     }
     Ok(())
