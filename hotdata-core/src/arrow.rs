@@ -23,9 +23,10 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::body::{AsyncBody, BlockingBody};
-use crate::client::{Async, Blocking, Call};
+use crate::client::{Async, Blocking, Call, Client};
+use crate::endpoint::{Endpoint, HeaderWriter, Operation, RawResponse};
 use crate::error::Error;
-use crate::models::ResultsFormatQuery;
+use crate::models::{AsyncQueryResponse, QueryRequest, ResultsFormatQuery};
 use crate::resources::Results;
 use crate::results::{ResultDownload, ResultFetch, ResultMeta};
 
@@ -432,5 +433,259 @@ impl Call<Async, ResultDownload> {
             }
             ResultFetch::NotReady(n) => ResultFetch::NotReady(n),
         })
+    }
+}
+
+/// `POST /v1/query` answered directly as an Arrow stream, saving the round trip of fetching
+/// the result: [`Client::query_arrow`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct QueryArrow {
+    /// The query.
+    pub body: QueryRequest,
+    /// `X-Database-Id`, as an alternative to the body's `database_id`.
+    pub database_id: Option<String>,
+}
+
+impl QueryArrow {
+    /// A query answered as Arrow.
+    pub fn new(body: QueryRequest) -> Self {
+        Self { body, database_id: None }
+    }
+}
+
+impl Endpoint for QueryArrow {
+    type Output = RawResponse;
+
+    fn operation(&self) -> &'static Operation {
+        &crate::ops::QUERY
+    }
+
+    fn path(&self) -> String {
+        "/v1/query".to_owned()
+    }
+
+    fn headers(&self, headers: &mut HeaderWriter) {
+        if let Some(db) = &self.database_id {
+            headers.push("X-Database-Id", db);
+        }
+    }
+
+    fn accept(&self) -> &'static str {
+        ARROW_STREAM
+    }
+
+    fn body(&self) -> Result<Option<(&'static str, crate::RequestBody)>, Error> {
+        crate::endpoint::json_body(&self.body)
+    }
+
+    fn parse(&self, response: &RawResponse) -> Result<RawResponse, Error> {
+        Ok(response.clone())
+    }
+}
+
+/// What the `X-Query-*` headers of an Arrow query answer say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueryMeta {
+    /// `X-Query-Run-Id`
+    pub query_run_id: Option<String>,
+    /// `X-Result-Id`: the stored result, fetchable again later.
+    pub result_id: Option<String>,
+    /// `X-Total-Row-Count`
+    pub total_row_count: Option<u64>,
+    /// `X-Execution-Time-Ms`
+    pub execution_time_ms: Option<u64>,
+    /// `X-Query-Warning`
+    pub warning: Option<String>,
+}
+
+impl QueryMeta {
+    /// Reads the `X-Query-*` headers.
+    pub fn from_headers(headers: &http::HeaderMap) -> Self {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned());
+        Self {
+            query_run_id: text("x-query-run-id"),
+            result_id: text("x-result-id"),
+            total_row_count: text("x-total-row-count").and_then(|v| v.parse().ok()),
+            execution_time_ms: text("x-execution-time-ms").and_then(|v| v.parse().ok()),
+            warning: text("x-query-warning"),
+        }
+    }
+}
+
+/// The answer to [`Client::query_arrow`].
+#[derive(Debug)]
+pub enum QueryArrowOutcome<S> {
+    /// The query ran; its rows stream as Arrow.
+    Ready {
+        /// The `X-Query-*` headers.
+        meta: QueryMeta,
+        /// The batches.
+        batches: S,
+    },
+    /// The query continues asynchronously (202).
+    Submitted {
+        /// The server's acknowledgement.
+        run: AsyncQueryResponse,
+        /// `X-Result-Id`, when the server named the result to come.
+        result_id: Option<String>,
+    },
+}
+
+fn submitted(raw: RawResponse) -> Result<QueryArrowOutcome<std::convert::Infallible>, Error> {
+    let op = crate::ops::QUERY.id;
+    if raw.status.as_u16() != 202 {
+        return Err(Error::from_response(&raw).with_operation(op));
+    }
+    let run: AsyncQueryResponse = crate::endpoint::decode_json(&raw).map_err(|e| e.with_operation(op))?;
+    let result_id = raw.headers.get("x-result-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Ok(QueryArrowOutcome::Submitted { run, result_id })
+}
+
+fn relabel<S>(o: QueryArrowOutcome<std::convert::Infallible>) -> QueryArrowOutcome<S> {
+    match o {
+        QueryArrowOutcome::Submitted { run, result_id } => QueryArrowOutcome::Submitted { run, result_id },
+        QueryArrowOutcome::Ready { batches, .. } => match batches {},
+    }
+}
+
+impl<M: Clone> Client<M> {
+    /// `POST /v1/query` answered as an Arrow stream: see [`QueryArrow`].
+    pub fn query_arrow(&self, body: QueryRequest) -> Call<M, QueryArrow> {
+        self.call(QueryArrow::new(body))
+    }
+}
+
+impl<M> Call<M, QueryArrow> {
+    /// Sets `X-Database-Id`.
+    pub fn database_id(self, database_id: impl Into<String>) -> Self {
+        self.map(|mut r| {
+            r.database_id = Some(database_id.into());
+            r
+        })
+    }
+}
+
+impl Call<Blocking, QueryArrow> {
+    /// Runs the query; its batches are decoded off the socket as they arrive.
+    pub fn stream(self) -> Result<QueryArrowOutcome<ArrowBatches>, Error> {
+        let (parts, body) = self.send_streaming()?.into_parts();
+        if parts.status != http::StatusCode::OK {
+            let body = crate::transport::collect_blocking(body).map_err(Error::transport)?;
+            return submitted(RawResponse { status: parts.status, headers: parts.headers, body })
+                .map(relabel);
+        }
+        let meta = QueryMeta::from_headers(&parts.headers);
+        let mut batches = ArrowBatches::open(body)?;
+        batches.meta = ResultMeta::from_headers(&parts.headers);
+        Ok(QueryArrowOutcome::Ready { meta, batches })
+    }
+}
+
+impl Call<Async, QueryArrow> {
+    /// Runs the query; its batches are decoded off the socket as they arrive.
+    pub async fn stream(self) -> Result<QueryArrowOutcome<ArrowBatchStream>, Error> {
+        let (parts, body) = self.send_streaming().await?.into_parts();
+        if parts.status != http::StatusCode::OK {
+            let body = body.collect().await.map_err(Error::transport)?;
+            return submitted(RawResponse { status: parts.status, headers: parts.headers, body })
+                .map(relabel);
+        }
+        let meta = QueryMeta::from_headers(&parts.headers);
+        let mut batches = ArrowBatchStream::open(body).await?;
+        batches.meta = ResultMeta::from_headers(&parts.headers);
+        Ok(QueryArrowOutcome::Ready { meta, batches })
+    }
+}
+
+/// The database the rows of a query that went asynchronous are read from: the header given,
+/// else the body's `database_id`.
+fn follow_database(client_db: Option<&str>, body: &QueryRequest) -> String {
+    client_db.map(str::to_owned).or_else(|| body.database_id.as_value().cloned()).unwrap_or_default()
+}
+
+impl Client<Blocking> {
+    /// Runs a query and returns all its rows as Arrow, however the server answers: directly
+    /// as a stream, or, when the query goes asynchronous, by waiting for its result and
+    /// fetching it as Arrow (never through 50k-row JSON pages).
+    pub fn query_to_arrow(
+        &self,
+        body: QueryRequest,
+        database_id: Option<&str>,
+    ) -> Result<ArrowResult, Error> {
+        let mut call = self.query_arrow(body.clone());
+        if let Some(db) = database_id {
+            call = call.database_id(db);
+        }
+        match call.stream()? {
+            QueryArrowOutcome::Ready { batches, .. } => {
+                let schema = batches.schema();
+                let meta = batches.meta().clone();
+                Ok(ArrowResult { schema, batches: batches.collect::<Result<_, _>>()?, meta })
+            }
+            QueryArrowOutcome::Submitted { run, result_id } => {
+                let db = follow_database(database_id, &body);
+                let result_id = match result_id {
+                    Some(id) => id,
+                    None => self.wait_for_query_run(&run.query_run_id, &db)?.result_id.ok_or_else(|| {
+                        Error::result_failed(crate::ops::QUERY.id, "the query run ended without a result")
+                    })?,
+                };
+                self.wait_for_result(&result_id, &db)?;
+                match self.results().arrow(result_id, db).arrow()? {
+                    ResultFetch::Ready(r) => Ok(r),
+                    ResultFetch::NotReady(n) => Err(Error::wait_timeout(format!(
+                        "result {} was ready, then not ({})",
+                        n.result_id, n.status
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+impl Client<Async> {
+    /// Runs a query and returns all its rows as Arrow; see the blocking
+    /// [`Client::query_to_arrow`].
+    pub async fn query_to_arrow(
+        &self,
+        body: QueryRequest,
+        database_id: Option<&str>,
+    ) -> Result<ArrowResult, Error> {
+        let mut call = self.query_arrow(body.clone());
+        if let Some(db) = database_id {
+            call = call.database_id(db);
+        }
+        match call.stream().await? {
+            QueryArrowOutcome::Ready { mut batches, .. } => {
+                let schema = batches.schema();
+                let meta = batches.meta().clone();
+                let mut all = Vec::new();
+                while let Some(b) = batches.next_batch().await {
+                    all.push(b?);
+                }
+                Ok(ArrowResult { schema, batches: all, meta })
+            }
+            QueryArrowOutcome::Submitted { run, result_id } => {
+                let db = follow_database(database_id, &body);
+                let result_id = match result_id {
+                    Some(id) => id,
+                    None => {
+                        self.wait_for_query_run(&run.query_run_id, &db).await?.result_id.ok_or_else(|| {
+                            Error::result_failed(crate::ops::QUERY.id, "the query run ended without a result")
+                        })?
+                    }
+                };
+                self.wait_for_result(&result_id, &db).await?;
+                match self.results().arrow(result_id, db).arrow().await? {
+                    ResultFetch::Ready(r) => Ok(r),
+                    ResultFetch::NotReady(n) => Err(Error::wait_timeout(format!(
+                        "result {} was ready, then not ({})",
+                        n.result_id, n.status
+                    ))),
+                }
+            }
+        }
     }
 }

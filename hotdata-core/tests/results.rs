@@ -170,3 +170,56 @@ fn async_arrow_stream() {
     };
     assert_eq!(rows, 5);
 }
+
+#[test]
+fn query_answered_as_arrow_with_query_headers() {
+    let mut r = ready(4).unwrap();
+    for (k, v) in [
+        ("x-query-run-id", "qr_1"),
+        ("x-result-id", "r_1"),
+        ("x-execution-time-ms", "12"),
+        ("x-query-warning", "slow"),
+    ] {
+        r.headers_mut().insert(k, v.parse().unwrap());
+    }
+    let (c, t) = client(vec![Ok(r)]);
+    let out = c
+        .query_arrow(hotdata_core::models::QueryRequest::new("select 1"))
+        .database_id("db")
+        .stream()
+        .unwrap();
+    let hotdata_core::arrow::QueryArrowOutcome::Ready { meta, batches } = out else { panic!() };
+    assert_eq!(meta.query_run_id.as_deref(), Some("qr_1"));
+    assert_eq!(meta.result_id.as_deref(), Some("r_1"));
+    assert_eq!(meta.total_row_count, Some(1000));
+    assert_eq!(meta.execution_time_ms, Some(12));
+    assert_eq!(meta.warning.as_deref(), Some("slow"));
+    assert_eq!(batches.map(|b| b.unwrap().num_rows()).sum::<usize>(), 4);
+    let req = &t.requests()[0];
+    assert_eq!(req.headers["accept"], "application/vnd.apache.arrow.stream");
+    assert_eq!(req.headers["x-database-id"], "db");
+    assert_eq!(req.method, "POST");
+}
+
+#[test]
+fn an_asynchronous_query_is_followed_to_its_arrow_result() {
+    let (c, t) = client(vec![
+        Ok(response_with(
+            202,
+            r#"{"query_run_id":"qr","status":"running","status_url":"/v1/query-runs/qr"}"#,
+            "x-result-id",
+            "r7",
+        )),
+        Ok(response(202, r#"{"result_id":"r7","status":"processing"}"#)),
+        Ok(response(200, r#"{"result_id":"r7","status":"ready"}"#)),
+        ready(6),
+    ]);
+    let body = hotdata_core::models::QueryRequest::new("select * from big").database_id("db9");
+    let all = c.query_to_arrow(body, None).unwrap();
+    assert_eq!(all.num_rows(), 6);
+    let reqs = t.requests();
+    assert_eq!(reqs.len(), 4);
+    assert_eq!(reqs[1].uri.to_string(), "http://h/v1/results/r7?limit=0");
+    assert_eq!(reqs[3].uri.to_string(), "http://h/v1/results/r7?format=arrow");
+    assert!(reqs[1..].iter().all(|r| r.headers["x-database-id"] == "db9"));
+}
