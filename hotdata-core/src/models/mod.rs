@@ -13,8 +13,10 @@ mod cell;
 mod custom;
 mod open_enum;
 mod patch;
+mod rows;
 
 pub use self::cell::{Cell, CellKind};
 pub use self::custom::*;
 pub use self::patch::Patch;
+pub use self::rows::rows_as;
 pub use crate::generated::models::*;
