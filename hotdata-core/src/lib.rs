@@ -72,6 +72,8 @@
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
+#[cfg(feature = "arrow")]
+pub mod arrow_rows;
 pub mod body;
 pub mod client;
 pub mod config;

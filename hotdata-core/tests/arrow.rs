@@ -305,3 +305,33 @@ proptest! {
         prop_assert!(decode_chunked(&bytes.slice(..len.min(bytes.len() - 1)), &cuts).is_err());
     }
 }
+
+#[test]
+fn batches_decode_into_rows_of_any_type() {
+    let (_, batch) = all_types(4, 0);
+    let rows: Vec<serde_json::Value> = hotdata_core::arrow_rows::batches_as([&batch]).unwrap();
+    assert_eq!(rows.len(), 4);
+    let r1 = &rows[1];
+    assert_eq!(r1["i64"], 1_000_000_007);
+    assert_eq!(r1["u64"], u64::MAX - 1);
+    assert_eq!(r1["utf8"], "s1ü");
+    assert_eq!(r1["dict"], "green");
+    assert_eq!(r1["list"], serde_json::json!([10]));
+    assert_eq!(r1["struct"], serde_json::json!({"a": 1, "b": "1"}));
+    assert_eq!(r1["ts_utc"], "1970-01-01T00:00:00.000001Z");
+    assert_eq!(r1["ts_naive"], "1970-01-01T00:00:00.001");
+    assert_eq!(r1["date32"], "1970-01-02");
+    assert_eq!(rows[0]["i32"], serde_json::Value::Null);
+
+    #[derive(serde::Deserialize)]
+    struct Row {
+        i16: i16,
+        dec128: Option<hotdata_core::Cell>,
+        large_binary: Option<Vec<u8>>,
+    }
+    let typed: Vec<Row> = hotdata_core::arrow_rows::batches_as([&batch]).unwrap();
+    assert_eq!(typed[2].i16, 2);
+    assert_eq!(typed[2].dec128.as_ref().unwrap().as_json(), "20000000000000000000000000000.00");
+    assert_eq!(typed[2].large_binary, Some(vec![2, 2, 2]));
+    assert!(typed[0].dec128.is_none());
+}
