@@ -245,3 +245,30 @@ mod tests {
         assert_eq!(s, "\"1969-12-31T23:59:59\"");
     }
 }
+
+impl crate::client::Client<crate::client::Blocking> {
+    /// Runs a query and decodes all its rows into `T`, through Arrow (so a large result is
+    /// never truncated and never paged through JSON): [`crate::Client::query_to_arrow`] then
+    /// [`batches_as`].
+    pub fn query_as<T: DeserializeOwned>(
+        &self,
+        body: crate::models::QueryRequest,
+        database_id: Option<&str>,
+    ) -> Result<Vec<T>, Error> {
+        let result = self.query_to_arrow(body, database_id)?;
+        batches_as(&result.batches)
+    }
+}
+
+impl crate::client::Client<crate::client::Async> {
+    /// Runs a query and decodes all its rows into `T`, through Arrow: see the blocking
+    /// [`crate::Client::query_as`].
+    pub async fn query_as<T: DeserializeOwned>(
+        &self,
+        body: crate::models::QueryRequest,
+        database_id: Option<&str>,
+    ) -> Result<Vec<T>, Error> {
+        let result = self.query_to_arrow(body, database_id).await?;
+        batches_as(&result.batches)
+    }
+}

@@ -223,3 +223,15 @@ fn an_asynchronous_query_is_followed_to_its_arrow_result() {
     assert_eq!(reqs[3].uri.to_string(), "http://h/v1/results/r7?format=arrow");
     assert!(reqs[1..].iter().all(|r| r.headers["x-database-id"] == "db9"));
 }
+
+#[test]
+fn query_as_decodes_every_row_through_arrow() {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Row {
+        n: i64,
+    }
+    let (c, t) = client(vec![ready(3)]);
+    let rows: Vec<Row> = c.query_as(hotdata_core::models::QueryRequest::new("select n"), Some("db")).unwrap();
+    assert_eq!(rows, [Row { n: 0 }, Row { n: 1 }, Row { n: 2 }]);
+    assert_eq!(t.requests()[0].headers["accept"], "application/vnd.apache.arrow.stream");
+}
