@@ -1,6 +1,41 @@
 //! Helpers shared by the examples.
 #![forbid(unsafe_code)]
 
+use hotdata_core::{AsyncClient, BlockingClient, Config, Credentials};
+
+/// Where an example's calls go: the hosted service when `HOTDATA_API_KEY` is set, else a
+/// local server.
+pub struct Session {
+    config: Config,
+}
+
+impl Session {
+    /// Connects as the environment says (`HOTDATA_API_KEY`, `HOTDATA_WORKSPACE_ID`,
+    /// `HOTDATA_API_URL`).
+    pub fn connect() -> Result<Self, String> {
+        let config = Config::from_env();
+        if matches!(config.credentials, Credentials::None) {
+            return Err("set HOTDATA_API_KEY and HOTDATA_WORKSPACE_ID".into());
+        }
+        Ok(Self { config })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A blocking client (ureq).
+    pub fn blocking(&self) -> BlockingClient {
+        hotdata_ureq::client(self.config.clone())
+    }
+
+    /// An async client (reqwest); use it inside a tokio runtime.
+    pub fn asynchronous(&self) -> AsyncClient {
+        hotdata_reqwest::client(self.config.clone())
+    }
+}
+
 /// The backend an example runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -25,3 +60,38 @@ impl std::str::FromStr for Backend {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 mod readme {}
+
+/// Prints rows as an aligned text table: one header line, a rule, then the rows.
+pub fn print_table(columns: &[String], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count()).min(40);
+        }
+    }
+    let line = |cells: &[String]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| {
+                let c: String = c.chars().take(*w).collect();
+                format!("{c:<w$}")
+            })
+            .collect();
+        println!("  {}", parts.join(" | ").trim_end());
+    };
+    line(columns);
+    println!("  {}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-"));
+    for row in rows {
+        line(row);
+    }
+}
+
+/// A JSON value as a table cell: strings without quotes, `null` as empty.
+pub fn cell_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
