@@ -1,0 +1,419 @@
+//! A local, in-memory emulator of the Hotdata HTTP API.
+//!
+//! It serves all 63 operations of the current API statefully, runs real SQL (SQLite via
+//! rusqlite) over managed tables loaded from CSV, JSON and Parquet uploads, serves results
+//! as JSON and Arrow IPC, emulates presigned object storage for uploads, and can inject
+//! faults. It is meant for tests, examples and benchmarks: no account, no network.
+//!
+//! ```no_run
+//! let emu = hotdata_emulator::Emulator::builder().start().expect("emulator");
+//! println!("{} {} {}", emu.base_url(), emu.api_key(), emu.workspace_id());
+//! // ... point a client at emu.base_url(); the server stops when `emu` is dropped.
+//! ```
+//!
+//! The server runs on its own thread with its own tokio runtime, so it works from plain
+//! `#[test]` functions as well as from async tests.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod api;
+mod body;
+pub mod faults;
+mod http;
+mod load;
+mod results;
+mod router;
+mod server;
+mod sql;
+mod state;
+mod util;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use faults::{Fault, FaultRule, RetryAfter, Target};
+
+/// Default accepted API key.
+pub const DEFAULT_API_KEY: &str = "hd_emulator_key";
+/// Default seeded workspace id.
+pub const DEFAULT_WORKSPACE_ID: &str = "ws_emulator";
+/// 1 MiB.
+pub const MIB: u64 = 1024 * 1024;
+
+/// Everything that can be configured. Construct with [`Config::default`] or through
+/// [`Emulator::builder`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Address to bind (default `127.0.0.1:0`, an ephemeral port).
+    pub bind: SocketAddr,
+    /// Accepted bearer tokens; the first is [`EmulatorHandle::api_key`].
+    pub api_keys: Vec<String>,
+    /// Seeded workspace ids (the first is [`EmulatorHandle::workspace_id`]).
+    pub workspaces: Vec<String>,
+    /// Organization public id reported for workspaces.
+    pub organization_id: String,
+    /// When false, upload sessions answer 501 `PRESIGN_UNSUPPORTED`; use `POST /v1/files`.
+    pub presign: bool,
+    /// Declared sizes up to this get a `single` session (default 8 MiB).
+    pub single_put_max: u64,
+    /// Smallest non-final part (default 5 MiB; lower it for fast tests).
+    pub min_part_size: u64,
+    /// Largest part (default 5 GiB).
+    pub max_part_size: u64,
+    /// Part size when the client gives no hint (default 8 MiB).
+    pub default_part_size: u64,
+    /// Most parts per upload (default 10,000).
+    pub max_parts: u32,
+    /// Largest upload (default 16 GiB).
+    pub max_upload_bytes: u64,
+    /// Lifetime of presigned URLs (default 30 min).
+    pub part_url_ttl: Duration,
+    /// Rows returned inline by `POST /v1/query` before `truncated` (default 1,000).
+    pub preview_rows: usize,
+    /// Largest JSON result page before 413 `RESULT_TOO_LARGE` (default 64 MiB).
+    pub max_json_result_bytes: usize,
+    /// Largest inline `data` of a load before 413 (default 16 MiB).
+    pub max_inline_load_bytes: usize,
+    /// Each job phase (pending, running) lasts this long (default 50 ms).
+    pub job_step: Duration,
+    /// Async query results stay not-ready for this long (default 100 ms).
+    pub async_result_delay: Duration,
+    /// Rows kept across stored results before the oldest are evicted (default 50 million).
+    pub max_stored_rows: usize,
+    /// Fault rules active from the start.
+    pub faults: Vec<FaultRule>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_keys: vec![DEFAULT_API_KEY.to_string()],
+            workspaces: vec![DEFAULT_WORKSPACE_ID.to_string()],
+            organization_id: "org_emulator".to_string(),
+            presign: true,
+            single_put_max: 8 * MIB,
+            min_part_size: 5 * MIB,
+            max_part_size: 5 * 1024 * MIB,
+            default_part_size: 8 * MIB,
+            max_parts: 10_000,
+            max_upload_bytes: 16 * 1024 * MIB,
+            part_url_ttl: Duration::from_secs(30 * 60),
+            preview_rows: 1_000,
+            max_json_result_bytes: 64 * MIB as usize,
+            max_inline_load_bytes: 16 * MIB as usize,
+            job_step: Duration::from_millis(50),
+            async_result_delay: Duration::from_millis(100),
+            max_stored_rows: 50_000_000,
+            faults: Vec::new(),
+        }
+    }
+}
+
+/// Entry point: `Emulator::builder().start()`.
+#[derive(Debug)]
+pub struct Emulator;
+
+impl Emulator {
+    /// A builder with default settings.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder { config: Config::default() }
+    }
+
+    /// Start with default settings.
+    pub fn start() -> std::io::Result<EmulatorHandle> {
+        Emulator::builder().start()
+    }
+}
+
+/// Configures and starts an emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorBuilder {
+    config: Config,
+}
+
+impl EmulatorBuilder {
+    /// Start from an explicit configuration.
+    pub fn from_config(config: Config) -> Self {
+        EmulatorBuilder { config }
+    }
+
+    /// Bind to this port on 127.0.0.1 (0 = ephemeral).
+    pub fn port(mut self, port: u16) -> Self {
+        self.config.bind.set_port(port);
+        self
+    }
+
+    /// Bind to this address.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.config.bind = addr;
+        self
+    }
+
+    /// Replace the accepted API keys with this one.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.config.api_keys = vec![key.into()];
+        self
+    }
+
+    /// Accept one more API key.
+    pub fn add_api_key(mut self, key: impl Into<String>) -> Self {
+        self.config.api_keys.push(key.into());
+        self
+    }
+
+    /// Replace the seeded workspace with this id.
+    pub fn workspace_id(mut self, id: impl Into<String>) -> Self {
+        self.config.workspaces = vec![id.into()];
+        self
+    }
+
+    /// Seed one more workspace.
+    pub fn add_workspace(mut self, id: impl Into<String>) -> Self {
+        self.config.workspaces.push(id.into());
+        self
+    }
+
+    /// Whether presigned uploads are supported (false: 501 `PRESIGN_UNSUPPORTED`).
+    pub fn presign(mut self, supported: bool) -> Self {
+        self.config.presign = supported;
+        self
+    }
+
+    /// Declared sizes up to this get a `single` session.
+    pub fn single_put_max(mut self, bytes: u64) -> Self {
+        self.config.single_put_max = bytes;
+        self
+    }
+
+    /// Smallest non-final part size (and the floor of the part-size clamp).
+    pub fn min_part_size(mut self, bytes: u64) -> Self {
+        self.config.min_part_size = bytes;
+        self
+    }
+
+    /// Part size used when the client sends no hint.
+    pub fn default_part_size(mut self, bytes: u64) -> Self {
+        self.config.default_part_size = bytes;
+        self
+    }
+
+    /// Largest upload accepted.
+    pub fn max_upload_bytes(mut self, bytes: u64) -> Self {
+        self.config.max_upload_bytes = bytes;
+        self
+    }
+
+    /// Lifetime of presigned URLs.
+    pub fn part_url_ttl(mut self, ttl: Duration) -> Self {
+        self.config.part_url_ttl = ttl;
+        self
+    }
+
+    /// Inline preview rows of `POST /v1/query`.
+    pub fn preview_rows(mut self, rows: usize) -> Self {
+        self.config.preview_rows = rows;
+        self
+    }
+
+    /// Largest JSON result page before 413.
+    pub fn max_json_result_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_json_result_bytes = bytes;
+        self
+    }
+
+    /// Largest inline `data` of a load before 413.
+    pub fn max_inline_load_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_inline_load_bytes = bytes;
+        self
+    }
+
+    /// Duration of each job phase (pending, then running).
+    pub fn job_step(mut self, step: Duration) -> Self {
+        self.config.job_step = step;
+        self
+    }
+
+    /// How long async query results stay not ready.
+    pub fn async_result_delay(mut self, delay: Duration) -> Self {
+        self.config.async_result_delay = delay;
+        self
+    }
+
+    /// Rows kept across stored results before the oldest are evicted.
+    pub fn max_stored_rows(mut self, rows: usize) -> Self {
+        self.config.max_stored_rows = rows;
+        self
+    }
+
+    /// Add a fault rule active from the start.
+    pub fn fault(mut self, rule: FaultRule) -> Self {
+        self.config.faults.push(rule);
+        self
+    }
+
+    /// The configuration so far.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Bind, start the server thread, and return once it accepts connections.
+    pub fn start(self) -> std::io::Result<EmulatorHandle> {
+        let listener = TcpListener::bind(self.config.bind)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        let shared = Arc::new(server::Shared::new(self.config.clone(), base_url.clone()));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let sh = shared.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+        let thread = std::thread::Builder::new().name(format!("hotdata-emulator-{}", addr.port())).spawn(
+            move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .max_blocking_threads(8)
+                    .thread_name("hotdata-emulator-worker")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => {
+                            let _ = ready_tx.send(Ok(()));
+                            server::serve(l, sh, stop_rx).await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                });
+                rt.shutdown_timeout(Duration::from_millis(200));
+            },
+        )?;
+        ready_rx.recv().map_err(|_| std::io::Error::other("emulator thread exited"))??;
+        Ok(EmulatorHandle { shared, base_url, addr, stop: Some(stop_tx), thread: Some(thread) })
+    }
+}
+
+/// One request as the emulator saw it (see [`EmulatorHandle::requests`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestRecord {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    /// The operationId it was routed to (`storage_put`, `cors_preflight`, `unknown`, ...).
+    pub operation: String,
+    /// Status answered (0 when the connection was reset instead).
+    pub status: u16,
+    /// Whether an `Authorization` header was present.
+    pub had_authorization: bool,
+    /// The `X-Workspace-Id` header, if any.
+    pub workspace_id: Option<String>,
+    /// Request body length.
+    pub body_len: usize,
+    /// The fault applied, if any.
+    pub fault: Option<String>,
+    /// Every request header (lower-case names, in arrival order).
+    pub headers: Vec<(String, String)>,
+}
+
+impl RequestRecord {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A running emulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct EmulatorHandle {
+    shared: Arc<server::Shared>,
+    base_url: String,
+    addr: SocketAddr,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EmulatorHandle {
+    /// `http://127.0.0.1:PORT` (no trailing slash, no `/v1`).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The first accepted API key.
+    pub fn api_key(&self) -> &str {
+        &self.shared.cfg.api_keys[0]
+    }
+
+    /// The first seeded workspace id.
+    pub fn workspace_id(&self) -> &str {
+        &self.shared.cfg.workspaces[0]
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.shared.cfg
+    }
+
+    /// Add a fault rule.
+    pub fn inject(&self, rule: FaultRule) {
+        lock(&self.shared.faults).push(rule);
+    }
+
+    /// Remove every fault rule.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// Every request seen so far, oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.shared.log).clone()
+    }
+
+    /// Forget the request log.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.log).clear();
+    }
+
+    /// Stop the server and wait for its thread.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(true);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for EmulatorHandle {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// Lock a mutex, ignoring poisoning (a panicking handler must not wedge the emulator).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

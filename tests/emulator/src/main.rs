@@ -1,0 +1,135 @@
+//! `hotdata-emulator`: run the Hotdata API emulator as a process.
+//!
+//! Prints `listening http://127.0.0.1:PORT` on stdout once it accepts connections, then
+//! serves until killed.
+
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use hotdata_emulator::{Config, EmulatorBuilder, FaultRule};
+
+const HELP: &str = "\
+hotdata-emulator: a local, in-memory Hotdata API
+
+USAGE: hotdata-emulator [FLAGS]
+
+  --port N                 port on the host (default 8787; 0 = ephemeral)     env HOTDATA_EMULATOR_PORT
+  --host ADDR              address to bind (default 127.0.0.1)                env HOTDATA_EMULATOR_HOST
+  --api-key KEY            accepted bearer token (repeatable; default hd_emulator_key)
+                                                                              env HOTDATA_EMULATOR_API_KEYS (comma-separated)
+  --workspace ID           seeded workspace id (repeatable; default ws_emulator)
+                                                                              env HOTDATA_EMULATOR_WORKSPACES (comma-separated)
+  --no-presign             uploads answer 501 PRESIGN_UNSUPPORTED; POST /v1/files works
+                                                                              env HOTDATA_EMULATOR_PRESIGN=0
+  --single-put-max BYTES   largest declared size given a single PUT (default 8 MiB)
+  --min-part-size BYTES    smallest non-final multipart part (default 5 MiB)
+  --default-part-size BYTES
+  --part-url-ttl-secs N    presigned URL lifetime (default 1800)
+  --preview-rows N         inline rows of POST /v1/query (default 1000)
+  --max-json-result-bytes N  JSON result page limit before 413 (default 64 MiB)
+  --max-stored-rows N      rows kept across stored results before eviction (default 50M)
+  --job-step-ms N          duration of each job phase (default 50)
+  --async-result-delay-ms N  time an async result stays not ready (default 100)
+  --fault SPEC             inject a fault (repeatable)                         env HOTDATA_EMULATOR_FAULTS (';'-separated)
+  -h, --help
+
+FAULT SPEC: comma-separated items, e.g. `op=query,status=429,retry-after=2,times=3`
+  target: op=<operationId> | path=<prefix> | part=<n>   (storage ops: storage_put, storage_get)
+  fault:  status=<code> | reset | delay-ms=<ms> | slow-body-ms=<ms>[,chunk=<bytes>] | force-async | not-ready
+          | truncate[=<bytes>] | expired-url | missing-etag | fail-after-commit=<code>
+          | reset-after-commit
+  extra:  retry-after=<secs> | retry-after-date=<secs> | times=<n> | always | skip=<n>
+";
+
+fn fail(msg: &str) -> ! {
+    eprintln!("hotdata-emulator: {msg}\n\n{HELP}");
+    std::process::exit(2);
+}
+
+fn num(v: Option<String>, flag: &str) -> u64 {
+    v.and_then(|s| s.trim().parse().ok()).unwrap_or_else(|| fail(&format!("{flag} needs a number")))
+}
+
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn main() {
+    let mut cfg = Config::default();
+    let mut port: u16 =
+        env("HOTDATA_EMULATOR_PORT").map(|p| num(Some(p), "HOTDATA_EMULATOR_PORT") as u16).unwrap_or(8787);
+    let mut host: IpAddr = env("HOTDATA_EMULATOR_HOST")
+        .map(|h| h.parse().unwrap_or_else(|_| fail("bad HOTDATA_EMULATOR_HOST")))
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    if let Some(k) = env("HOTDATA_EMULATOR_API_KEYS") {
+        cfg.api_keys = k.split(',').map(|s| s.trim().to_string()).collect();
+    }
+    if let Some(w) = env("HOTDATA_EMULATOR_WORKSPACES") {
+        cfg.workspaces = w.split(',').map(|s| s.trim().to_string()).collect();
+    }
+    if env("HOTDATA_EMULATOR_PRESIGN").is_some_and(|v| matches!(v.as_str(), "0" | "false" | "no")) {
+        cfg.presign = false;
+    }
+    if let Some(f) = env("HOTDATA_EMULATOR_FAULTS") {
+        for spec in f.split(';').filter(|s| !s.trim().is_empty()) {
+            cfg.faults.push(FaultRule::parse(spec).unwrap_or_else(|e| fail(&e)));
+        }
+    }
+    let mut keys_from_flags: Vec<String> = Vec::new();
+    let mut ws_from_flags: Vec<String> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let mut val = || inline.clone().or_else(|| args.next());
+        match flag.as_str() {
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return;
+            }
+            "--port" => port = num(val(), "--port") as u16,
+            "--host" => {
+                host =
+                    val().and_then(|h| h.parse().ok()).unwrap_or_else(|| fail("--host needs an IP address"))
+            }
+            "--api-key" => keys_from_flags.push(val().unwrap_or_else(|| fail("--api-key needs a value"))),
+            "--workspace" => ws_from_flags.push(val().unwrap_or_else(|| fail("--workspace needs a value"))),
+            "--no-presign" => cfg.presign = false,
+            "--single-put-max" => cfg.single_put_max = num(val(), &flag),
+            "--min-part-size" => cfg.min_part_size = num(val(), &flag),
+            "--default-part-size" => cfg.default_part_size = num(val(), &flag),
+            "--part-url-ttl-secs" => cfg.part_url_ttl = Duration::from_secs(num(val(), &flag)),
+            "--preview-rows" => cfg.preview_rows = num(val(), &flag) as usize,
+            "--max-json-result-bytes" => cfg.max_json_result_bytes = num(val(), &flag) as usize,
+            "--max-stored-rows" => cfg.max_stored_rows = num(val(), &flag) as usize,
+            "--job-step-ms" => cfg.job_step = Duration::from_millis(num(val(), &flag)),
+            "--async-result-delay-ms" => cfg.async_result_delay = Duration::from_millis(num(val(), &flag)),
+            "--fault" => {
+                let spec = val().unwrap_or_else(|| fail("--fault needs a spec"));
+                cfg.faults.push(FaultRule::parse(&spec).unwrap_or_else(|e| fail(&e)));
+            }
+            other => fail(&format!("unknown flag `{other}`")),
+        }
+    }
+    if !keys_from_flags.is_empty() {
+        cfg.api_keys = keys_from_flags;
+    }
+    if !ws_from_flags.is_empty() {
+        cfg.workspaces = ws_from_flags;
+    }
+    cfg.bind = std::net::SocketAddr::new(host, port);
+    let emu =
+        EmulatorBuilder::from_config(cfg).start().unwrap_or_else(|e| fail(&format!("cannot start: {e}")));
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "listening {}", emu.base_url());
+    let _ = writeln!(out, "api key {}  workspace {}", emu.api_key(), emu.workspace_id());
+    let _ = out.flush();
+    loop {
+        std::thread::park();
+    }
+}
