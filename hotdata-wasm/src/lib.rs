@@ -1,0 +1,306 @@
+//! # hotdata-wasm: the Hotdata SDK in the browser
+//!
+//! A thin backend for [`hotdata_core`] on `wasm32-unknown-unknown`: [`FetchTransport`]
+//! sends requests with the global `fetch` (so it works in pages, workers and Node), reads
+//! response bodies chunk by chunk from their `ReadableStream` (Arrow results decode batch by
+//! batch as they arrive), and enforces timeouts and cancellation with an `AbortController`:
+//! dropping a call aborts its fetch. [`BrowserRuntime`] reads `performance.now()` and
+//! `Date.now()` and sleeps with `setTimeout`. Everything else (auth, retries, decoding) is
+//! the core's, exactly as on native backends.
+//!
+//! ```ignore
+//! let client = hotdata_wasm::client(hotdata_core::Config::new(key).with_workspace_id(ws));
+//! let dbs = client.databases().list().await?;
+//! ```
+//!
+//! Browser specifics: the API's CORS rules decide which response headers a page can read;
+//! credentials mode, cache mode and extra headers can be set per request with
+//! [`FetchTransport::with_request_init`]. There is no separate connect timeout in `fetch`:
+//! the whole-request timeout covers connecting.
+#![cfg(target_arch = "wasm32")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use hotdata_core::{
+    AsyncBody, AsyncClient, AsyncRuntime, AsyncTransport, BoxFuture, Config, HttpRequest, SendOptions,
+    TransportError, TransportErrorKind,
+};
+use js_sys::{Promise, Reflect, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestInit};
+
+pub use hotdata_core;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(input: &web_sys::Request) -> Promise;
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &js_sys::Function, timeout: i32) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(handle: &JsValue);
+}
+
+/// An async client for `config`, over the browser's `fetch`.
+pub fn client(config: Config) -> AsyncClient {
+    AsyncClient::new(config, Arc::new(FetchTransport::new()), Arc::new(BrowserRuntime::new()), "wasm")
+}
+
+type InitHook = Rc<dyn Fn(&RequestInit)>;
+
+/// An [`AsyncTransport`] over the global `fetch`.
+#[derive(Clone, Default)]
+pub struct FetchTransport {
+    hook: Option<InitHook>,
+}
+
+impl std::fmt::Debug for FetchTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchTransport").field("hook", &self.hook.is_some()).finish()
+    }
+}
+
+impl FetchTransport {
+    /// A transport with default request settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Calls `hook` on every `RequestInit` before sending, to set the credentials mode, the
+    /// cache mode or anything else `fetch` takes.
+    pub fn with_request_init(mut self, hook: impl Fn(&RequestInit) + 'static) -> Self {
+        self.hook = Some(Rc::new(hook));
+        self
+    }
+}
+
+fn js_error(kind: TransportErrorKind, what: &str, value: JsValue) -> TransportError {
+    let text = value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"));
+    TransportError::new(kind, format!("{what}: {text}"))
+}
+
+/// Aborts the fetch (and clears its timer) when dropped: dropping a call cancels it.
+struct AbortGuard {
+    controller: AbortController,
+    timer: Option<JsValue>,
+    _on_timeout: Option<Closure<dyn FnMut()>>,
+    timed_out: Rc<std::cell::Cell<bool>>,
+    finished: bool,
+}
+
+impl AbortGuard {
+    fn new(timeout: Option<Duration>) -> Result<Self, TransportError> {
+        let controller = AbortController::new()
+            .map_err(|e| js_error(TransportErrorKind::Request, "AbortController", e))?;
+        let timed_out = Rc::new(std::cell::Cell::new(false));
+        let (timer, on_timeout) = match timeout {
+            Some(t) => {
+                let c = controller.clone();
+                let flag = timed_out.clone();
+                let cb = Closure::<dyn FnMut()>::new(move || {
+                    flag.set(true);
+                    c.abort();
+                });
+                let ms = t.as_millis().min(i32::MAX as u128) as i32;
+                (Some(set_timeout(cb.as_ref().unchecked_ref(), ms)), Some(cb))
+            }
+            None => (None, None),
+        };
+        Ok(Self { controller, timer, _on_timeout: on_timeout, timed_out, finished: false })
+    }
+
+    fn kind(&self, otherwise: TransportErrorKind) -> TransportErrorKind {
+        if self.timed_out.get() { TransportErrorKind::Timeout } else { otherwise }
+    }
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if let Some(t) = self.timer.take() {
+            clear_timeout(&t);
+        }
+        if !self.finished {
+            self.controller.abort();
+        }
+    }
+}
+
+impl AsyncTransport for FetchTransport {
+    fn send<'a>(
+        &'a self,
+        request: HttpRequest,
+        options: &'a SendOptions,
+    ) -> BoxFuture<'a, Result<http::Response<AsyncBody>, TransportError>> {
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let guard = AbortGuard::new(options.timeout)?;
+            let init = RequestInit::new();
+            init.set_method(parts.method.as_str());
+            init.set_signal(Some(&guard.controller.signal()));
+            let headers = Headers::new().map_err(|e| js_error(TransportErrorKind::Request, "Headers", e))?;
+            for (name, value) in &parts.headers {
+                let value =
+                    value.to_str().map_err(|e| TransportError::new(TransportErrorKind::Request, e))?;
+                headers
+                    .append(name.as_str(), value)
+                    .map_err(|e| js_error(TransportErrorKind::Request, "header", e))?;
+            }
+            init.set_headers(&headers);
+            if !body.is_empty() {
+                init.set_body(&Uint8Array::from(body.as_bytes()).into());
+            }
+            if let Some(hook) = &self.hook {
+                hook(&init);
+            }
+            let url = parts.uri.to_string();
+            let request = web_sys::Request::new_with_str_and_init(&url, &init)
+                .map_err(|e| js_error(TransportErrorKind::Request, "Request", e))?;
+            // fetch rejects with a TypeError for network failures (refused, DNS, CORS):
+            // nothing usable came back, so the request may not have been processed.
+            let response = JsFuture::from(global_fetch(&request))
+                .await
+                .map_err(|e| js_error(guard.kind(TransportErrorKind::Connect), "fetch", e))?;
+            let response: web_sys::Response =
+                response.dyn_into().map_err(|e| js_error(TransportErrorKind::Other, "Response", e))?;
+            let mut head = http::Response::builder().status(response.status());
+            if let Some(h) = head.headers_mut() {
+                let iter = js_sys::try_iter(&response.headers())
+                    .map_err(|e| js_error(TransportErrorKind::Other, "headers", e))?;
+                for entry in iter.into_iter().flatten().flatten() {
+                    let pair: js_sys::Array = entry.unchecked_into();
+                    let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
+                        continue;
+                    };
+                    if let (Ok(k), Ok(v)) =
+                        (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(&v))
+                    {
+                        h.append(k, v);
+                    }
+                }
+            }
+            let reader = match response.body() {
+                Some(stream) => Some(
+                    stream
+                        .get_reader()
+                        .dyn_into::<ReadableStreamDefaultReader>()
+                        .map_err(|e| js_error(TransportErrorKind::Other, "reader", e.into()))?,
+                ),
+                None => None,
+            };
+            let body = AsyncBody::from_stream(Chunks { reader, pending: None, guard });
+            head.body(body).map_err(|e| TransportError::new(TransportErrorKind::Other, e))
+        })
+    }
+}
+
+/// A response body read from its `ReadableStream`, one chunk per `read()`.
+struct Chunks {
+    reader: Option<ReadableStreamDefaultReader>,
+    pending: Option<JsFuture>,
+    guard: AbortGuard,
+}
+
+impl Stream for Chunks {
+    type Item = Result<Bytes, TransportError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let Some(reader) = self.reader.clone() else { return Poll::Ready(None) };
+            if self.pending.is_none() {
+                self.pending = Some(JsFuture::from(reader.read()));
+            }
+            let Some(fut) = self.pending.as_mut() else { return Poll::Ready(None) };
+            let result = match Pin::new(fut).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r,
+            };
+            self.pending = None;
+            let chunk = match result {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    self.reader = None;
+                    let kind = self.guard.kind(TransportErrorKind::Body);
+                    return Poll::Ready(Some(Err(js_error(kind, "reading the body", e))));
+                }
+            };
+            let done =
+                Reflect::get(&chunk, &JsValue::from_str("done")).map(|d| d.is_truthy()).unwrap_or(true);
+            if done {
+                self.reader = None;
+                self.guard.finished = true;
+                return Poll::Ready(None);
+            }
+            let value = Reflect::get(&chunk, &JsValue::from_str("value")).unwrap_or(JsValue::UNDEFINED);
+            let Some(bytes) = value.dyn_ref::<Uint8Array>() else { continue };
+            if bytes.length() == 0 {
+                continue;
+            }
+            return Poll::Ready(Some(Ok(Bytes::from(bytes.to_vec()))));
+        }
+    }
+}
+
+use std::future::Future;
+
+/// Time and sleep in the browser (or Node): `performance.now()`, `Date.now()`, `setTimeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct BrowserRuntime {
+    origin_ms: f64,
+}
+
+fn performance_now() -> f64 {
+    let global = js_sys::global();
+    Reflect::get(&global, &JsValue::from_str("performance"))
+        .ok()
+        .and_then(|p| Reflect::get(&p, &JsValue::from_str("now")).ok().map(|now| (p, now)))
+        .and_then(|(p, now)| now.dyn_into::<js_sys::Function>().ok().and_then(|f| f.call0(&p).ok()))
+        .and_then(|v| v.as_f64())
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+impl BrowserRuntime {
+    /// A runtime whose monotonic time starts now.
+    pub fn new() -> Self {
+        Self { origin_ms: performance_now() }
+    }
+}
+
+impl Default for BrowserRuntime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AsyncRuntime for BrowserRuntime {
+    fn now(&self) -> Duration {
+        Duration::from_secs_f64(((performance_now() - self.origin_ms) / 1000.0).max(0.0))
+    }
+
+    fn wall_clock(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs_f64((js_sys::Date::now() / 1000.0).max(0.0))
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        let ms = duration.as_millis().min(i32::MAX as u128) as i32;
+        let promise = Promise::new(&mut |resolve, _| {
+            set_timeout(&resolve, ms);
+        });
+        Box::pin(async move {
+            let _ = JsFuture::from(promise).await;
+        })
+    }
+}
