@@ -15,7 +15,7 @@ use std::fs::File;
 use std::process::ExitCode;
 
 use hotdata_core::arrow::{ArrowBatchStream, ArrowBatches, QueryArrowOutcome};
-use hotdata_core::models::{QueryOutcome, QueryRequest, ResultsFormatQuery};
+use hotdata_core::models::{CreateDatabaseRequest, QueryOutcome, QueryRequest, ResultsFormatQuery};
 use hotdata_core::results::ResultFetch;
 use hotdata_core::{AsyncClient, BlockingClient, Error};
 use hotdata_examples::{Backend, Session, cell_text, print_table};
@@ -61,7 +61,7 @@ fn parse() -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse() {
+    let mut args = match parse() {
         Ok(a) => a,
         Err(e) => {
             eprintln!(
@@ -77,6 +77,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if session.is_local() && args.database.is_none() {
+        // The emulator starts empty: give the query a database to run and store results in.
+        match session.blocking().databases().create(CreateDatabaseRequest::new().name("scratch")).send() {
+            Ok(db) => args.database = Some(db.id),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let outcome = match args.backend {
         Backend::Ureq => run_blocking(&session.blocking(), &args),
         Backend::Reqwest => tokio::runtime::Builder::new_current_thread()
@@ -236,10 +246,16 @@ fn run_blocking(client: &BlockingClient, args: &Args) -> Result<(), Error> {
         (None, None) => unreachable!("checked by parse"),
     };
     if let Some(out) = &args.out {
-        let (Some(id), Some(db)) = (result_id, database) else {
-            return Err(Error::config(
-                "--out needs a stored result (the server named none; pass --database)",
-            ));
+        let Some(id) = result_id else {
+            return Err(Error::config("--out needs a stored result, and the server named none"));
+        };
+        // Results are read within a database: the one given, else the workspace's first.
+        let db = match database {
+            Some(db) => db,
+            None => match client.databases().list().limit(1).send()?.databases.into_iter().next() {
+                Some(db) => db.id,
+                None => return Err(Error::config("--out needs --database (the workspace has no database)")),
+            },
         };
         client.wait_for_result(&id, &db)?;
         if out.ends_with(".csv") {

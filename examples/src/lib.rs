@@ -4,20 +4,40 @@
 use hotdata_core::{AsyncClient, BlockingClient, Config, Credentials};
 
 /// Where an example's calls go: the hosted service when `HOTDATA_API_KEY` is set, else a
-/// local server.
+/// local emulator started in-process (stopped when the session is dropped).
 pub struct Session {
     config: Config,
+    emulator: Option<hotdata_emulator::EmulatorHandle>,
 }
 
 impl Session {
     /// Connects as the environment says (`HOTDATA_API_KEY`, `HOTDATA_WORKSPACE_ID`,
-    /// `HOTDATA_API_URL`).
+    /// `HOTDATA_API_URL`); with no API key, starts a local emulator and points at it.
     pub fn connect() -> Result<Self, String> {
         let config = Config::from_env();
-        if matches!(config.credentials, Credentials::None) {
-            return Err("set HOTDATA_API_KEY and HOTDATA_WORKSPACE_ID".into());
+        if !matches!(config.credentials, Credentials::None) {
+            return Ok(Self { config, emulator: None });
         }
-        Ok(Self { config })
+        let emulator = hotdata_emulator::Emulator::builder()
+            .start()
+            .map_err(|e| format!("could not start the local emulator: {e}"))?;
+        let config = Config::new(emulator.api_key())
+            .with_workspace_id(emulator.workspace_id())
+            .with_base_url(emulator.base_url());
+        Ok(Self { config, emulator: Some(emulator) })
+    }
+
+    /// True when the calls go to the local emulator.
+    pub fn is_local(&self) -> bool {
+        self.emulator.is_some()
+    }
+
+    /// Where the calls go, in words.
+    pub fn describe(&self) -> String {
+        match &self.emulator {
+            Some(e) => format!("the local Hotdata emulator at {} (no HOTDATA_API_KEY set)", e.base_url()),
+            None => format!("{} (from HOTDATA_API_KEY)", self.config.base_url),
+        }
     }
 
     /// The configuration in use.
