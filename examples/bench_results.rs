@@ -1,0 +1,317 @@
+//! Benchmark: streaming results from the local emulator, SDK against raw HTTP.
+//!
+//! ```text
+//! cargo run --release --example bench_results -- [--arrow-rows N] [--json-rows N]
+//! ```
+//!
+//! The parent process starts the emulator, stores an Arrow result of `--arrow-rows`
+//! synthetic rows (default 15,000,000, a little over 1 GiB) and a JSON one of `--json-rows`
+//! (default 1,000,000), then runs each measurement in a fresh child process so that each
+//! one's peak RSS is its own:
+//!
+//! - `raw-ureq` / `raw-reqwest`: the Arrow bytes read and discarded with the bare HTTP
+//!   library (the ceiling);
+//! - `sdk-ureq` / `sdk-reqwest`: the same result through the SDK, decoded into record batches
+//!   off the socket (`arrow_stream`);
+//! - `json-ureq` / `json-reqwest`: the JSON result through the SDK in pages of 100,000 rows.
+//!
+//! It prints throughput, rows and peak RSS above the child's baseline (RSS measured after
+//! setup, before the first byte).
+
+use std::io::Read;
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use hotdata_core::Config;
+use hotdata_core::models::{CreateDatabaseRequest, QueryOutcome, QueryRequest};
+use hotdata_core::results::ResultFetch;
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+struct Target {
+    url: String,
+    key: String,
+    workspace: String,
+    database: String,
+    result: String,
+}
+
+impl Target {
+    fn config(&self) -> Config {
+        Config::new(self.key.as_str())
+            .with_workspace_id(self.workspace.as_str())
+            .with_base_url(self.url.as_str())
+            .with_timeout(Some(Duration::from_secs(3600)))
+    }
+
+    fn arrow_url(&self) -> String {
+        format!("{}/v1/results/{}?format=arrow", self.url, self.result)
+    }
+}
+
+/// One measurement: (bytes, rows) read.
+fn measure(mode: &str, t: &Target) -> Result<(u64, u64), String> {
+    let err = |e: hotdata_core::Error| e.to_string();
+    match mode {
+        "raw-ureq" => {
+            let resp = ureq::get(&t.arrow_url())
+                .header("authorization", &format!("Bearer {}", t.key))
+                .header("x-workspace-id", &t.workspace)
+                .header("x-database-id", &t.database)
+                .call()
+                .map_err(|e| e.to_string())?;
+            let mut reader = resp.into_body().into_reader();
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut n = 0u64;
+            loop {
+                let k = reader.read(&mut buf).map_err(|e| e.to_string())?;
+                if k == 0 {
+                    break;
+                }
+                n += k as u64;
+            }
+            Ok((n, 0))
+        }
+        "sdk-ureq" => {
+            let client = hotdata_ureq::client(t.config());
+            let ResultFetch::Ready(mut batches) =
+                client.results().arrow(&t.result, &t.database).arrow_stream().map_err(err)?
+            else {
+                return Err("not ready".into());
+            };
+            let mut rows = 0u64;
+            for b in batches.by_ref() {
+                rows += b.map_err(err)?.num_rows() as u64;
+            }
+            Ok((batches.decoder().bytes_received(), rows))
+        }
+        "raw-reqwest" | "sdk-reqwest" | "json-reqwest" => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                match mode {
+                    "raw-reqwest" => {
+                        let _ = rustls::crypto::ring::default_provider().install_default();
+                        let resp = reqwest::Client::new()
+                            .get(t.arrow_url())
+                            .header("authorization", format!("Bearer {}", t.key))
+                            .header("x-workspace-id", &t.workspace)
+                            .header("x-database-id", &t.database)
+                            .send()
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let mut stream = resp.bytes_stream();
+                        let mut n = 0u64;
+                        while let Some(chunk) = std::future::poll_fn(|cx| {
+                            futures_core::Stream::poll_next(std::pin::Pin::new(&mut stream), cx)
+                        })
+                        .await
+                        {
+                            n += chunk.map_err(|e| e.to_string())?.len() as u64;
+                        }
+                        Ok((n, 0))
+                    }
+                    "sdk-reqwest" => {
+                        let client = hotdata_reqwest::client(t.config());
+                        let ResultFetch::Ready(mut s) = client
+                            .results()
+                            .arrow(&t.result, &t.database)
+                            .arrow_stream()
+                            .await
+                            .map_err(err)?
+                        else {
+                            return Err("not ready".into());
+                        };
+                        let mut rows = 0u64;
+                        while let Some(b) = s.next_batch().await {
+                            rows += b.map_err(err)?.num_rows() as u64;
+                        }
+                        Ok((s.decoder().bytes_received(), rows))
+                    }
+                    _ => {
+                        let client = hotdata_reqwest::client(t.config());
+                        let (mut rows, mut offset) = (0u64, 0i32);
+                        loop {
+                            let page = client
+                                .results()
+                                .get(&t.result, &t.database)
+                                .offset(offset)
+                                .limit(100_000)
+                                .send()
+                                .await
+                                .map_err(err)?;
+                            let n = page.rows.as_ref().map_or(0, Vec::len);
+                            rows += n as u64;
+                            offset += n as i32;
+                            if n < 100_000 {
+                                break;
+                            }
+                        }
+                        Ok((0, rows))
+                    }
+                }
+            })
+        }
+        "json-ureq" => {
+            let client = hotdata_ureq::client(t.config());
+            let (mut rows, mut offset) = (0u64, 0i32);
+            loop {
+                let page = client
+                    .results()
+                    .get(&t.result, &t.database)
+                    .offset(offset)
+                    .limit(100_000)
+                    .send()
+                    .map_err(err)?;
+                let n = page.rows.as_ref().map_or(0, Vec::len);
+                rows += n as u64;
+                offset += n as i32;
+                if n < 100_000 {
+                    break;
+                }
+            }
+            Ok((0, rows))
+        }
+        other => Err(format!("unknown mode {other}")),
+    }
+}
+
+fn child(args: &[String]) -> ExitCode {
+    let get =
+        |k: &str| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned().unwrap_or_default();
+    let t = Target {
+        url: get("--url"),
+        key: get("--key"),
+        workspace: get("--workspace"),
+        database: get("--database"),
+        result: get("--result"),
+    };
+    let mode = get("--child");
+    let baseline = status_kib("VmRSS:");
+    let t0 = Instant::now();
+    match measure(&mode, &t) {
+        Ok((bytes, rows)) => {
+            let secs = t0.elapsed().as_secs_f64();
+            let peak = status_kib("VmHWM:");
+            println!("{mode} {bytes} {rows} {secs} {baseline} {peak}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{mode}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn stored_result(
+    client: &hotdata_core::BlockingClient,
+    db: &str,
+    rows: u64,
+) -> Result<String, hotdata_core::Error> {
+    let sql = format!("select * from synthetic({rows})");
+    let out = client
+        .query(QueryRequest::new(sql).database_id(db))
+        .timeout(Some(Duration::from_secs(3600)))
+        .send()?;
+    let id = match out {
+        QueryOutcome::Inline(r) => r.result_id,
+        QueryOutcome::Submitted(run) => client.wait_for_query_run(&run.query_run_id, db)?.result_id,
+        _ => None,
+    };
+    let id = id.ok_or_else(|| hotdata_core::Error::config("no result id"))?;
+    client.wait_for_result(&id, db)?;
+    Ok(id)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--child") {
+        return child(&args);
+    }
+    let flag = |k: &str, d: u64| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (arrow_rows, json_rows) = (flag("--arrow-rows", 15_000_000), flag("--json-rows", 1_000_000));
+    let emu =
+        match hotdata_emulator::Emulator::builder().preview_rows(10).max_stored_rows(100_000_000).start() {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("emulator: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let config = Config::new(emu.api_key())
+        .with_workspace_id(emu.workspace_id())
+        .with_base_url(emu.base_url())
+        .with_timeout(Some(Duration::from_secs(3600)));
+    let client = hotdata_ureq::client(config);
+    let prepared = (|| {
+        let db = client.databases().create(CreateDatabaseRequest::new().name("bench")).send()?.id;
+        let t0 = Instant::now();
+        let arrow = stored_result(&client, &db, arrow_rows)?;
+        eprintln!("stored {arrow_rows} rows in {:.1} s", t0.elapsed().as_secs_f64());
+        let json = stored_result(&client, &db, json_rows)?;
+        Ok::<_, hotdata_core::Error>((db, arrow, json))
+    })();
+    let (db, arrow, json) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("setting up: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let exe = std::env::current_exe().expect("own path");
+    println!("| mode | MiB | rows | seconds | MiB/s | rows/s | peak RSS above baseline (MiB) |");
+    println!("|---|---|---|---|---|---|---|");
+    for mode in ["raw-ureq", "sdk-ureq", "raw-reqwest", "sdk-reqwest", "json-ureq", "json-reqwest"] {
+        let result = if mode.starts_with("json") { &json } else { &arrow };
+        let out = Command::new(&exe)
+            .args([
+                "--child",
+                mode,
+                "--url",
+                emu.base_url(),
+                "--key",
+                emu.api_key(),
+                "--workspace",
+                emu.workspace_id(),
+            ])
+            .args(["--database", &db, "--result", result])
+            .output()
+            .expect("child");
+        if !out.status.success() {
+            eprintln!("{mode} failed: {}", String::from_utf8_lossy(&out.stderr));
+            return ExitCode::FAILURE;
+        }
+        let line = String::from_utf8_lossy(&out.stdout);
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (bytes, rows, secs, base, peak): (f64, f64, f64, f64, f64) = (
+            f[1].parse().unwrap_or(0.0),
+            f[2].parse().unwrap_or(0.0),
+            f[3].parse().unwrap_or(0.0),
+            f[4].parse().unwrap_or(0.0),
+            f[5].parse().unwrap_or(0.0),
+        );
+        let mib = bytes / 1048576.0;
+        println!(
+            "| {mode} | {mib:.0} | {rows:.0} | {secs:.2} | {:.0} | {:.0} | {:.1} |",
+            if bytes > 0.0 { mib / secs } else { 0.0 },
+            if rows > 0.0 { rows / secs } else { 0.0 },
+            (peak - base) / 1024.0
+        );
+    }
+    ExitCode::SUCCESS
+}
