@@ -89,6 +89,8 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/v1/files", "upload_file"),
     // Emulator extras.
     ("GET", "/_emulator/health", "emulator_health"),
+    ("POST", "/_emulator/faults", "emulator_faults_add"),
+    ("DELETE", "/_emulator/faults", "emulator_faults_clear"),
 ];
 
 /// Operations that need `X-Database-Id`.
@@ -193,6 +195,18 @@ fn dispatch_inner(sh: &Shared, r: &Routed, req: &Req) -> Result<Resp, ApiError> 
         return api::uploads::storage(sh, r, req);
     }
     if r.op == "emulator_health" {
+        return Ok(Resp::json(200, &serde_json::json!({"ok": true})));
+    }
+    // Fault control for clients that cannot reach the in-process handle (browser tests):
+    // the body is one fault spec in the `--fault` syntax.
+    if r.op == "emulator_faults_add" {
+        let spec = String::from_utf8_lossy(&req.body);
+        let rule = crate::faults::FaultRule::parse(spec.trim()).map_err(ApiError::bad_request)?;
+        lock(&sh.faults).push(rule);
+        return Ok(Resp::json(200, &serde_json::json!({"ok": true})));
+    }
+    if r.op == "emulator_faults_clear" {
+        lock(&sh.faults).clear();
         return Ok(Resp::json(200, &serde_json::json!({"ok": true})));
     }
     if r.op == "unknown" {

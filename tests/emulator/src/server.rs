@@ -244,7 +244,8 @@ async fn handle(
     let op = routed.op.clone();
     record.operation = op.clone();
     let storage = path.starts_with("/_storage/");
-    let fault = lock(&sh.faults).take(&op, &path, routed.part);
+    let fault =
+        if op.starts_with("emulator_") { None } else { lock(&sh.faults).take(&op, &path, routed.part) };
     record.fault = fault.as_ref().map(|f| format!("{f:?}"));
 
     let mut after: Option<Fault> = None;

@@ -275,3 +275,30 @@ fn escalation_and_not_ready_faults() {
     assert_eq!(r.status, 202);
     assert_eq!(r.json()["status"], "pending");
 }
+
+#[test]
+fn faults_can_be_set_over_http() {
+    let emu = Emulator::start().unwrap();
+    let c = Client::new(&emu);
+    let base = emu.base_url().to_string();
+    let r = c.raw(
+        "POST",
+        &format!("{base}/_emulator/faults"),
+        &[],
+        Some(b"op=count_databases,status=503,times=1".to_vec()),
+    );
+    assert_eq!(r.unwrap().status, 200);
+    assert_eq!(c.get("/v1/databases/count").status, 503);
+    assert_eq!(c.get("/v1/databases/count").status, 200);
+    let r = c.raw("POST", &format!("{base}/_emulator/faults"), &[], Some(b"op=nope,bogus".to_vec())).unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    c.raw(
+        "POST",
+        &format!("{base}/_emulator/faults"),
+        &[],
+        Some(b"op=count_databases,status=500,always".to_vec()),
+    )
+    .unwrap();
+    assert_eq!(c.raw("DELETE", &format!("{base}/_emulator/faults"), &[], None).unwrap().status, 200);
+    assert_eq!(c.get("/v1/databases/count").status, 200);
+}
