@@ -19,6 +19,7 @@ pub(crate) struct EmuBody {
     budget: Option<usize>,
     exact: Option<u64>,
     finished: bool,
+    flushed: bool,
 }
 
 impl EmuBody {
@@ -31,7 +32,16 @@ impl EmuBody {
             }
             Body::Stream(s) => (s, None),
         };
-        EmuBody { chunks, current: None, slow: None, sleep: None, budget: None, exact, finished: false }
+        EmuBody {
+            chunks,
+            current: None,
+            slow: None,
+            sleep: None,
+            budget: None,
+            exact,
+            finished: false,
+            flushed: false,
+        }
     }
 
     /// Send in `chunk`-byte pieces with `delay` between them.
@@ -71,6 +81,15 @@ impl http_body::Body for EmuBody {
             return Poll::Ready(None);
         }
         if this.budget == Some(0) {
+            // Let hyper flush the head and the bytes sent so far before the connection is
+            // cut: an immediate error would abort it with everything still buffered, and
+            // the client would see no response at all instead of a truncated body.
+            if !this.flushed {
+                this.flushed = true;
+                this.sleep = Some(Box::pin(tokio::time::sleep(std::time::Duration::from_millis(50))));
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             this.finished = true;
             return Poll::Ready(Some(Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionAborted,

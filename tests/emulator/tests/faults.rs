@@ -302,3 +302,35 @@ fn faults_can_be_set_over_http() {
     assert_eq!(c.raw("DELETE", &format!("{base}/_emulator/faults"), &[], None).unwrap().status, 200);
     assert_eq!(c.get("/v1/databases/count").status, 200);
 }
+
+/// A small truncation still delivers the head and the bytes before the cut, then closes:
+/// the client must see a short body, not "no response" (which would be retried silently).
+#[test]
+fn truncation_sends_the_head_and_the_bytes_before_the_cut() {
+    use std::io::{Read, Write};
+    let emu = Emulator::start().unwrap();
+    let c = Client::new(&emu);
+    let db = c.database("cut");
+    emu.inject(FaultRule::new(Target::Operation("get_database".into()), Fault::Truncate { at: Some(20) }));
+    let addr = emu.base_url().trim_start_matches("http://").to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /v1/databases/{db} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\nx-workspace-id: {}\r\n\r\n",
+        c.key, c.ws
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap();
+    assert_eq!(body.len(), 20, "exactly the bytes before the cut");
+    assert!(length > 20);
+}
