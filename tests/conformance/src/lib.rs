@@ -3,4 +3,5 @@
 #![forbid(unsafe_code)]
 
 pub mod examples;
+pub mod flows;
 pub mod server;
