@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::StatusCode;
 
 use crate::endpoint::RawResponse;
-use crate::retry::parse_retry_after_seconds;
+use crate::retry::retry_after_from_headers;
 use crate::transport::{BoxError, TransportError, TransportErrorKind};
 
 /// What kind of failure an [`Error`] is.
@@ -116,11 +116,7 @@ impl Error {
         let (code, message) = parse_envelope(&response.body);
         e.0.code = code;
         e.0.message = message;
-        e.0.retry_after = response
-            .headers
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after_seconds);
+        e.0.retry_after = retry_after_from_headers(&response.headers, None);
         e.0.body = Some(response.body.slice(..response.body.len().min(64 * 1024)));
         e
     }

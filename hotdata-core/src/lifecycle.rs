@@ -27,7 +27,7 @@ use crate::models::{
     GetResultResponse, JobStatus, JobStatusResponse, QueryRunInfo, QueryRunStatus, ResultStatus,
 };
 use crate::ops::{GetJob, GetQueryRun, GetResult};
-use crate::retry::parse_retry_after_seconds;
+use crate::retry::retry_after_from_headers;
 
 /// How a wait polls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,11 +133,7 @@ pub trait WaitTarget {
 }
 
 fn retry_after(response: &RawResponse) -> Option<Duration> {
-    response
-        .headers
-        .get(http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after_seconds)
+    retry_after_from_headers(&response.headers, None)
 }
 
 /// Waiting for a stored result to be ready.

@@ -214,6 +214,24 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     })
 }
 
+/// The `Retry-After` of a response, in either form. An HTTP date is resolved against the
+/// response's own `Date` header (the server's clock, so client clock skew does not matter);
+/// without one, against `fallback_now` when given. Drivers pass their runtime's wall clock.
+pub fn retry_after_from_headers(
+    headers: &http::HeaderMap,
+    fallback_now: Option<SystemTime>,
+) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    if let Some(d) = parse_retry_after_seconds(value) {
+        return Some(d);
+    }
+    let server_now = headers
+        .get(http::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v.trim()).ok());
+    parse_retry_after(value, server_now.or(fallback_now)?)
+}
+
 /// A small, lock-free source of jitter samples (SplitMix64). Not for cryptography.
 ///
 /// The core never reads entropy itself: [`Jitter::from_seed`] takes a seed from the caller
@@ -353,6 +371,23 @@ mod tests {
         let past = httpdate::fmt_http_date(now - S * 7);
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn retry_after_dates_resolve_against_the_server_clock() {
+        let server = SystemTime::UNIX_EPOCH + S * 1_800_000_000;
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::RETRY_AFTER, httpdate::fmt_http_date(server + S * 4).parse().unwrap());
+        assert_eq!(retry_after_from_headers(&h, None), None, "no Date and no clock: unknown");
+        assert_eq!(retry_after_from_headers(&h, Some(server + S)), Some(S * 3));
+        h.insert(http::header::DATE, httpdate::fmt_http_date(server).parse().unwrap());
+        assert_eq!(
+            retry_after_from_headers(&h, Some(server + S * 100)),
+            Some(S * 4),
+            "the server's Date wins"
+        );
+        h.insert(http::header::RETRY_AFTER, "2".parse().unwrap());
+        assert_eq!(retry_after_from_headers(&h, None), Some(S * 2));
     }
 
     #[test]

@@ -793,11 +793,9 @@ fn results_download_as_csv_parquet_and_markdown_into_a_writer() {
     });
 }
 
-/// The 429 path resolves an HTTP-date `Retry-After`; the not-ready path does not.
+/// An HTTP-date `Retry-After` on a not-ready result is resolved (against the server's `Date`)
+/// and waited out, as on the 429 path.
 #[test]
-#[ignore = "bug: an HTTP-date Retry-After on a 202 (result not ready) is ignored: \
-            hotdata-core lifecycle.rs `retry_after` and results.rs `not_ready_or_error` parse seconds only, \
-            so waits poll at their own interval and NotReady.retry_after is None"]
 fn a_not_ready_result_with_an_http_date_retry_after_is_waited_out() {
     both!(|backend| {
         let emu = emulator();
