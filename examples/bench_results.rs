@@ -16,7 +16,7 @@
 //! - `json-ureq` / `json-reqwest`: the JSON result through the SDK in pages of 100,000 rows.
 //!
 //! It prints throughput, rows and peak RSS above the child's baseline (RSS measured after
-//! setup, before the first byte).
+//! setup, before the first byte). `--modes raw-ureq,sdk-ureq` runs a subset.
 
 use std::io::Read;
 use std::process::{Command, ExitCode};
@@ -276,7 +276,9 @@ fn main() -> ExitCode {
     let exe = std::env::current_exe().expect("own path");
     println!("| mode | MiB | rows | seconds | MiB/s | rows/s | peak RSS above baseline (MiB) |");
     println!("|---|---|---|---|---|---|---|");
-    for mode in ["raw-ureq", "sdk-ureq", "raw-reqwest", "sdk-reqwest", "json-ureq", "json-reqwest"] {
+    let only = args.iter().position(|a| a == "--modes").and_then(|i| args.get(i + 1)).cloned();
+    let modes = ["raw-ureq", "sdk-ureq", "raw-reqwest", "sdk-reqwest", "json-ureq", "json-reqwest"];
+    for mode in modes.into_iter().filter(|m| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == *m))) {
         let result = if mode.starts_with("json") { &json } else { &arrow };
         let out = Command::new(&exe)
             .args([
