@@ -227,25 +227,6 @@ fn push_list(out: &mut String, values: &dyn Array) -> Result<(), Error> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(-1), (1969, 12, 31));
-        assert_eq!(civil(19_723), (2024, 1, 1));
-        assert_eq!(civil(11_016), (2000, 2, 29));
-        let mut s = String::new();
-        push_timestamp(&mut s, 1_700_000_000_123_456, &TimeUnit::Microsecond, true);
-        assert_eq!(s, "\"2023-11-14T22:13:20.123456Z\"");
-        s.clear();
-        push_timestamp(&mut s, -1, &TimeUnit::Second, false);
-        assert_eq!(s, "\"1969-12-31T23:59:59\"");
-    }
-}
-
 impl crate::client::Client<crate::client::Blocking> {
     /// Runs a query and decodes all its rows into `T`, through Arrow (so a large result is
     /// never truncated and never paged through JSON): [`crate::Client::query_to_arrow`] then
@@ -270,5 +251,24 @@ impl crate::client::Client<crate::client::Async> {
     ) -> Result<Vec<T>, Error> {
         let result = self.query_to_arrow(body, database_id).await?;
         batches_as(&result.batches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil(0), (1970, 1, 1));
+        assert_eq!(civil(-1), (1969, 12, 31));
+        assert_eq!(civil(19_723), (2024, 1, 1));
+        assert_eq!(civil(11_016), (2000, 2, 29));
+        let mut s = String::new();
+        push_timestamp(&mut s, 1_700_000_000_123_456, &TimeUnit::Microsecond, true);
+        assert_eq!(s, "\"2023-11-14T22:13:20.123456Z\"");
+        s.clear();
+        push_timestamp(&mut s, -1, &TimeUnit::Second, false);
+        assert_eq!(s, "\"1969-12-31T23:59:59\"");
     }
 }
