@@ -4,4 +4,5 @@
 
 pub mod examples;
 pub mod flows;
+pub mod prism;
 pub mod server;

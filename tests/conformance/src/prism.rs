@@ -23,7 +23,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 const LOG_LINES: usize = 400;
 
 /// How Prism makes up its answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     /// Static: the spec's examples, or one fixed value per schema (every property present).
     Static,
@@ -32,6 +32,12 @@ pub enum Mode {
     Dynamic {
         /// The seed.
         seed: u64,
+    },
+    /// Not a mock: `prism proxy`, forwarding to `upstream` and validating both the requests
+    /// and the upstream's answers against the spec.
+    Proxy {
+        /// The server behind Prism (`http://127.0.0.1:PORT`).
+        upstream: String,
     },
 }
 
@@ -73,7 +79,7 @@ impl Prism {
         // take it in between, so a start that fails is tried again on a new port.
         let mut last_error = String::new();
         for _ in 0..3 {
-            match Self::try_start(&bin, spec, mode) {
+            match Self::try_start(&bin, spec, &mode) {
                 Ok(prism) => return prism,
                 Err(e) => last_error = e,
             }
@@ -81,11 +87,14 @@ impl Prism {
         panic!("Prism did not start:\n{last_error}")
     }
 
-    fn try_start(bin: &Path, spec: &Path, mode: Mode) -> Result<Self, String> {
+    fn try_start(bin: &Path, spec: &Path, mode: &Mode) -> Result<Self, String> {
         let port = free_port();
         let mut command = Command::new(bin);
+        match mode {
+            Mode::Proxy { upstream } => command.arg("proxy").arg(spec).arg(upstream),
+            _ => command.arg("mock"),
+        };
         command
-            .arg("mock")
             .arg("--errors")
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--cors", "false"]);
@@ -95,8 +104,10 @@ impl Prism {
                 .args(["--seed", &seed.to_string()])
                 .arg("--json-schema-faker-fillProperties=false");
         }
+        if !matches!(mode, Mode::Proxy { .. }) {
+            command.arg(spec);
+        }
         let mut child = command
-            .arg(spec)
             .env("NO_COLOR", "1")
             .env("FORCE_COLOR", "0")
             .stdin(Stdio::null())

@@ -23,16 +23,11 @@
 //! Without Prism installed this test fails, with the command to install it.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hotdata_conformance::both;
 use hotdata_conformance::flows::{ExchangeLog, operation_of};
+use hotdata_conformance::prism::{Mode, Prism};
 use hotdata_core::lifecycle::{JobDone, PollPolicy};
 use hotdata_core::models::{
     AddManagedSchemaRequest, AddManagedTableDecl, AddManagedTableRequest, AttachDatabaseCatalogRequest,
@@ -50,139 +45,8 @@ use hotdata_core::{Config, Error, RetryPolicy};
 use hotdata_emulator::{Emulator, EmulatorHandle, FaultRule};
 use serde_json::json;
 
-/// How long Prism may take to start listening.
-const START_TIMEOUT: Duration = Duration::from_secs(90);
-/// How many of Prism's log lines are kept for failure messages.
-const LOG_LINES: usize = 400;
-
-/// `prism proxy <spec> <upstream> --errors` on a free port of 127.0.0.1. Killed on drop,
-/// also when the test panics.
-struct PrismProxy {
-    child: Child,
-    port: u16,
-    log: Arc<Mutex<Vec<String>>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-/// Where `npm ci --prefix tests` installs the Prism binary.
-fn prism_binary() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/prism")
-}
-
-/// The committed spec, `hotdata-core/openapi/hotdata-openapi.json`.
-fn committed_spec() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../hotdata-core/openapi/hotdata-openapi.json")
-}
-
-impl PrismProxy {
-    fn start(upstream: &str) -> Self {
-        let bin = prism_binary();
-        assert!(
-            bin.exists(),
-            "Prism is not installed ({} is missing): run `npm ci --prefix tests` from the repository root",
-            bin.display()
-        );
-        // A port found free may be taken before Prism binds it: try again on another.
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            match Self::try_start(&bin, upstream) {
-                Ok(prism) => return prism,
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("Prism did not start:\n{last_error}")
-    }
-
-    fn try_start(bin: &Path, upstream: &str) -> Result<Self, String> {
-        let port = free_port();
-        let mut child = Command::new(bin)
-            .arg("proxy")
-            .arg(committed_spec())
-            .arg(upstream)
-            .arg("--errors")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--cors", "false"])
-            .env("NO_COLOR", "1")
-            .env("FORCE_COLOR", "0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("could not run {}: {e}", bin.display()))?;
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            readers.push(spawn_reader(out, log.clone()));
-        }
-        if let Some(err) = child.stderr.take() {
-            readers.push(spawn_reader(err, log.clone()));
-        }
-        let mut prism = Self { child, port, log, readers };
-        let started = Instant::now();
-        loop {
-            if let Ok(Some(status)) = prism.child.try_wait() {
-                return Err(format!("prism exited with {status}:\n{}", prism.log_tail(60)));
-            }
-            let listening = prism
-                .log
-                .lock()
-                .map(|l| l.iter().any(|line| line.contains("Prism is listening")))
-                .unwrap_or(false);
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            if listening && TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
-                return Ok(prism);
-            }
-            if started.elapsed() > START_TIMEOUT {
-                return Err(format!(
-                    "prism did not listen within {START_TIMEOUT:?}:\n{}",
-                    prism.log_tail(60)
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn log_tail(&self, n: usize) -> String {
-        let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
-        log[log.len().saturating_sub(n)..].join("\n")
-    }
-}
-
-impl Drop for PrismProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
-    listener.local_addr().expect("local address of a bound listener").port()
-}
-
-fn spawn_reader(stream: impl Read + Send + 'static, log: Arc<Mutex<Vec<String>>>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(mut log) = log.lock() {
-                if log.len() >= LOG_LINES {
-                    log.drain(..LOG_LINES / 2);
-                }
-                log.push(line);
-            }
-        }
-    })
-}
-
 /// The SDK pointed at Prism, with no retries (a retry could hide a refused answer).
-fn config(prism: &PrismProxy, emu: &EmulatorHandle) -> Config {
+fn config(prism: &Prism, emu: &EmulatorHandle) -> Config {
     Config::new(emu.api_key())
         .with_workspace_id(emu.workspace_id())
         .with_base_url(prism.base_url())
@@ -198,7 +62,7 @@ fn fast_poll() -> PollPolicy {
 }
 
 /// The value of a call that must succeed; on failure, what Prism said about it.
-fn ok<T>(result: Result<T, Error>, what: &str, log: &ExchangeLog, prism: &PrismProxy) -> T {
+fn ok<T>(result: Result<T, Error>, what: &str, log: &ExchangeLog, prism: &Prism) -> T {
     result.unwrap_or_else(|e| {
         let last = log.lock().map(|l| l.last().cloned()).unwrap_or_default();
         let body = e.body().map(String::from_utf8_lossy).unwrap_or_default();
@@ -233,7 +97,7 @@ fn every_operation_through_a_prism_proxy_conforms_on_both_backends() {
         .min_part_size(16)
         .start()
         .expect("the emulator starts");
-    let prism = PrismProxy::start(emu.base_url());
+    let prism = Prism::start_mode(Mode::Proxy { upstream: emu.base_url().to_owned() });
 
     both!(|backend| {
         let log = ExchangeLog::default();

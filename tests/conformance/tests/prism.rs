@@ -20,14 +20,11 @@
 //! Without Prism installed these tests fail (they never pass silently). Each test runs its
 //! own Prism on a free port of 127.0.0.1 and kills it when it ends, even by a panic.
 
-#[path = "../src/prism.rs"]
-#[allow(dead_code)]
-mod prism;
-
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use hotdata_conformance::examples::{Fill, In, Spec};
+use hotdata_conformance::prism::{Mode, Prism};
 use hotdata_core::endpoint::ParamLocation;
 use hotdata_core::models::{
     CreateConnectionRequest, CreateDatabaseRequest, CreateIndexOutcome, CreateIndexRequest,
@@ -36,7 +33,6 @@ use hotdata_core::models::{
     ResultsFormatQuery, UpdateEmbeddingProviderRequest,
 };
 use hotdata_core::{Config, DynamicRequest, Error, Operation, RawResponse, RetryPolicy};
-use prism::{Mode, Prism};
 use serde_json::Value;
 
 /// The header in which Prism lists the violations of a request.
@@ -381,7 +377,7 @@ fn every_operation_has_examples() {
 const SEED: u64 = 20_241_126;
 
 fn blocking_suite(backend: &str, mode: Mode) {
-    let prism = Prism::start_mode(mode);
+    let prism = Prism::start_mode(mode.clone());
     let client = hotdata_ureq::client(config(&prism));
     assert_refused(backend, client.call(invalid_request()).send());
     if mode == Mode::Static {
@@ -401,7 +397,7 @@ fn blocking_suite(backend: &str, mode: Mode) {
 }
 
 async fn async_suite(backend: &str, mode: Mode) {
-    let prism = Prism::start_mode(mode);
+    let prism = Prism::start_mode(mode.clone());
     let client = hotdata_reqwest::client(config(&prism));
     assert_refused(backend, client.call(invalid_request()).send().await);
     if mode == Mode::Static {
