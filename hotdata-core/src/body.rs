@@ -19,14 +19,17 @@ pub enum RequestBody {
     Empty,
     /// A body held in memory.
     Bytes(Bytes),
+    /// A body read while it is sent, never held whole: see [`StreamingBody`].
+    Streaming(StreamingBody),
 }
 
 impl RequestBody {
-    /// The body's length in bytes.
+    /// The body's length in bytes (for a streaming body: its declared length, or 0).
     pub fn len(&self) -> usize {
         match self {
             Self::Empty => 0,
             Self::Bytes(b) => b.len(),
+            Self::Streaming(s) => s.content_length().and_then(|n| usize::try_from(n).ok()).unwrap_or(0),
         }
     }
 
@@ -35,12 +38,131 @@ impl RequestBody {
         self.len() == 0
     }
 
-    /// The bytes of the body (empty for [`RequestBody::Empty`]).
+    /// The bytes of the body (empty for [`RequestBody::Empty`], and for a streaming body,
+    /// which a transport must take with [`StreamingBody::take_reader`] or
+    /// [`StreamingBody::take_stream`] instead).
     pub fn as_bytes(&self) -> &[u8] {
         match self {
-            Self::Empty => &[],
+            Self::Empty | Self::Streaming(_) => &[],
             Self::Bytes(b) => b,
         }
+    }
+
+    /// The streaming body, if this is one.
+    pub fn as_streaming(&self) -> Option<&StreamingBody> {
+        match self {
+            Self::Streaming(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// A source of body chunks for async transports.
+#[cfg(not(target_family = "wasm"))]
+pub type BodyChunkStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+/// A source of body chunks for async transports.
+#[cfg(target_family = "wasm")]
+pub type BodyChunkStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>>>>;
+
+enum BodySource {
+    Reader(Box<dyn std::io::Read + Send>),
+    Stream(BodyChunkStream),
+}
+
+/// A request body read while it is sent: a reader (for blocking transports) or a stream of
+/// chunks (for async ones), with its length when known (else the transport sends it
+/// chunked). It can be sent **once**: the first transport to take it consumes it, and a
+/// clone shares the same source, so a retry finds it gone and must fail with
+/// [`crate::TransportErrorKind::Request`]. Equality is identity.
+#[derive(Clone)]
+pub struct StreamingBody {
+    source: std::sync::Arc<std::sync::Mutex<Option<BodySource>>>,
+    len: Option<u64>,
+}
+
+impl StreamingBody {
+    /// A body read from `reader`, of `len` bytes when known.
+    pub fn from_reader(reader: impl std::io::Read + Send + 'static, len: Option<u64>) -> Self {
+        Self::new(BodySource::Reader(Box::new(reader)), len)
+    }
+
+    /// A body made of the chunks of `stream`, of `len` bytes when known.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn from_stream(
+        stream: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+        len: Option<u64>,
+    ) -> Self {
+        Self::new(BodySource::Stream(Box::pin(stream)), len)
+    }
+
+    /// A body made of the chunks of `stream`, of `len` bytes when known.
+    #[cfg(target_family = "wasm")]
+    pub fn from_stream(
+        stream: impl Stream<Item = std::io::Result<Bytes>> + 'static,
+        len: Option<u64>,
+    ) -> Self {
+        Self::new(BodySource::Stream(Box::pin(stream)), len)
+    }
+
+    // On wasm the stream is not `Send` (browser streams hold `JsValue`s) and nothing crosses
+    // threads; the `Arc` is what lets clones share the one-shot source everywhere.
+    #[cfg_attr(target_family = "wasm", allow(clippy::arc_with_non_send_sync))]
+    fn new(source: BodySource, len: Option<u64>) -> Self {
+        Self { source: std::sync::Arc::new(std::sync::Mutex::new(Some(source))), len }
+    }
+
+    /// The declared length, if known.
+    pub fn content_length(&self) -> Option<u64> {
+        self.len
+    }
+
+    fn take(&self) -> Option<BodySource> {
+        self.source.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Takes the reader (blocking transports). `None` when the body was already taken or is
+    /// a stream.
+    pub fn take_reader(&self) -> Option<Box<dyn std::io::Read + Send>> {
+        let mut slot = self.source.lock().unwrap_or_else(|e| e.into_inner());
+        match slot.take() {
+            Some(BodySource::Reader(r)) => Some(r),
+            other => {
+                *slot = other;
+                None
+            }
+        }
+    }
+
+    /// Takes the stream (async transports). `None` when the body was already taken or is a
+    /// reader.
+    pub fn take_stream(&self) -> Option<BodyChunkStream> {
+        let mut slot = self.source.lock().unwrap_or_else(|e| e.into_inner());
+        match slot.take() {
+            Some(BodySource::Stream(s)) => Some(s),
+            other => {
+                *slot = other;
+                None
+            }
+        }
+    }
+
+    /// Drops the source, if not taken yet.
+    pub fn discard(&self) {
+        drop(self.take());
+    }
+}
+
+impl PartialEq for StreamingBody {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.source, &other.source)
+    }
+}
+
+impl Eq for StreamingBody {}
+
+impl fmt::Debug for StreamingBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamingBody").field("len", &self.len).finish_non_exhaustive()
     }
 }
 
@@ -61,6 +183,7 @@ impl fmt::Debug for RequestBody {
         match self {
             Self::Empty => f.write_str("RequestBody::Empty"),
             Self::Bytes(b) => write!(f, "RequestBody::Bytes({} bytes)", b.len()),
+            Self::Streaming(s) => write!(f, "RequestBody::Streaming({:?} bytes)", s.content_length()),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! operation method return a [`Call`], which carries per-call options (timeout, workspace,
 //! retry policy) and is sent with [`Call::send`] (blocking) or `.await` (async).
 //!
-//! One call runs this loop, shared by both modes through [`Attempts`]:
+//! One call runs this loop, shared by both modes (the private `Attempts` bookkeeping):
 //!
 //! ```text
 //!  prepare (pure: URL, headers, body; config errors here, nothing sent)
@@ -130,11 +130,21 @@ impl Client<Blocking> {
     pub(crate) fn blocking_runtime(&self) -> &dyn BlockingRuntime {
         &*self.mode.runtime
     }
+
+    /// The transport and runtime, for flows that send raw requests (storage PUTs).
+    pub(crate) fn blocking_parts(&self) -> (Arc<dyn BlockingTransport>, Arc<dyn BlockingRuntime>) {
+        (self.mode.transport.clone(), self.mode.runtime.clone())
+    }
 }
 
 impl Client<Async> {
     pub(crate) fn async_runtime(&self) -> &dyn AsyncRuntime {
         &*self.mode.runtime
+    }
+
+    /// The transport and runtime, for flows that send raw requests (storage PUTs).
+    pub(crate) fn async_parts(&self) -> (Arc<dyn AsyncTransport>, Arc<dyn AsyncRuntime>) {
+        (self.mode.transport.clone(), self.mode.runtime.clone())
     }
 
     /// An async client over `transport`, sleeping and reading time through `runtime`.

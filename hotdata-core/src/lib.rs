@@ -37,7 +37,9 @@
 //!   `Stream`).
 //! - [`retry`]: [`RetryPolicy`] and the pure [`RetryState::decide`].
 //! - [`transport`] and [`runtime`]: the traits a backend implements.
-//! - [`Error`]: the one error type.
+//! - [`upload`]: direct-to-storage uploads of any size (`client.upload_file(..)`), as a
+//!   sans-IO [`upload::UploadMachine`] with a blocking and an async driver.
+//! - [`Error`]: the one error type ([`upload::UploadError`] for uploads).
 //!
 //! ## A call, start to end
 //!
@@ -53,11 +55,30 @@
 //! 5. The endpoint decodes the answer by status into its output type, or an [`Error`]
 //!    carrying status, server code and message, and the operation id.
 //!
+//! ## An upload, start to end
+//!
+//! ```text
+//!   client.upload_file(source, options)     drivers (blocking: scoped threads; async: a join
+//!                │                          set of futures, no spawning): move bytes, sleep
+//!   UploadMachine  poll_action / handle_*   pure: session shape, part slicing, in-flight and
+//!                │                          memory bounds, two retry tiers, deadlines, finalize
+//!   ├─ create session, mint part URLs, finalize (once): through Call, with auth and workspace
+//!   └─ storage PUTs: straight to the transport, only Content-Length + the session's headers
+//! ```
+//!
+//! The machine asks for byte ranges (or the next bytes of a stream) of the source and for
+//! requests to be sent, and is told their outcomes with the time; it answers with progress
+//! events and, once nothing is in flight, the finalized upload or an
+//! [`upload::UploadError`]. On `501 PRESIGN_UNSUPPORTED` the `legacy` feature can send the
+//! source to `POST /v1/files` in one streamed request ([`RequestBody::Streaming`]).
+//!
 //! ## Plugging in a backend
 //!
 //! Implement [`BlockingTransport`] (or [`AsyncTransport`]) on your HTTP client: turn the
 //! [`HttpRequest`] into your library's request, apply [`SendOptions::timeout`], return the
-//! status, headers and body chunks, and map failures to a [`TransportErrorKind`]. Implement
+//! status, headers and body chunks, and map failures to a [`TransportErrorKind`]. Send a
+//! [`RequestBody::Streaming`] body as it is read (or refuse it as a `Request` failure), and
+//! honour [`SendOptions::connect_timeout`] when your library can set it per request. Implement
 //! [`BlockingRuntime`] (or [`AsyncRuntime`]) with your clock and sleep. Then
 //! [`BlockingClient::new`]`(config, transport, runtime, "my-backend")`. No protocol logic
 //! belongs in a backend: `examples/hyper_transport.rs` in the repository is a complete one in
@@ -88,6 +109,7 @@ pub mod runtime;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod transport;
+pub mod upload;
 
 /// One request type per API operation, with its [`Endpoint`] impl, and the static
 /// [`Operation`] descriptors; [`ops::ALL`] lists all 63.
@@ -108,7 +130,7 @@ pub mod legacy {
     pub use crate::generated::legacy::*;
 }
 
-pub use body::{AsyncBody, BlockingBody, RequestBody};
+pub use body::{AsyncBody, BlockingBody, RequestBody, StreamingBody};
 pub use client::{Async, AsyncClient, Blocking, BlockingClient, Call, Client, PageStream, Pages, VERSION};
 pub use config::{AsyncTokenProvider, Config, Credentials, SecretString, TokenProvider};
 pub use endpoint::{DynamicRequest, Endpoint, Idempotency, Operation, Paginated, RawResponse};

@@ -123,15 +123,47 @@ impl FakeTransport {
 
     fn answer(&self, request: HttpRequest, options: &SendOptions) -> Reply {
         let (parts, body) = request.into_parts();
+        let body = match body.as_streaming() {
+            Some(streaming) => drain(streaming)?,
+            None => Bytes::copy_from_slice(body.as_bytes()),
+        };
         let recorded = RecordedRequest {
             method: parts.method,
             uri: parts.uri,
             headers: parts.headers,
-            body: Bytes::copy_from_slice(body.as_bytes()),
+            body,
             timeout: options.timeout,
         };
         lock(&self.requests).push(recorded.clone());
         (self.handler)(&recorded)
+    }
+}
+
+/// Reads a streaming body to its end, as a transport sending it would (a stream must be
+/// ready whenever polled, as test streams are). A body already taken fails like a real
+/// transport's second send.
+fn drain(body: &crate::body::StreamingBody) -> Result<Bytes, TransportError> {
+    use std::io::Read;
+    let failed = |e: std::io::Error| TransportError::new(crate::TransportErrorKind::Send, e);
+    if let Some(mut reader) = body.take_reader() {
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).map_err(failed)?;
+        return Ok(Bytes::from(out));
+    }
+    let Some(mut stream) = body.take_stream() else {
+        return Err(TransportError::new(
+            crate::TransportErrorKind::Request,
+            "the streaming body was already sent",
+        ));
+    };
+    let mut out = Vec::new();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        match stream.as_mut().poll_next(&mut cx) {
+            std::task::Poll::Ready(Some(chunk)) => out.extend_from_slice(&chunk.map_err(failed)?),
+            std::task::Poll::Ready(None) => return Ok(Bytes::from(out)),
+            std::task::Poll::Pending => std::thread::yield_now(),
+        }
     }
 }
 

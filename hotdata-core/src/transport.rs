@@ -60,12 +60,15 @@ pub struct SendOptions {
     /// Deadline for the whole exchange, from sending the request to the end of the body.
     /// `None` means no limit beyond the transport's own.
     pub timeout: Option<Duration>,
+    /// A connect timeout for this request, overriding the transport's own when set (storage
+    /// uploads use 30 s). A transport that cannot set it per request keeps its own.
+    pub connect_timeout: Option<Duration>,
 }
 
 impl SendOptions {
     /// Options with the given whole-request timeout.
     pub fn with_timeout(timeout: Option<Duration>) -> Self {
-        Self { timeout }
+        Self { timeout, connect_timeout: None }
     }
 }
 

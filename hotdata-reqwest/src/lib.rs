@@ -77,8 +77,14 @@ impl AsyncTransport for ReqwestTransport {
     ) -> BoxFuture<'a, Result<http::Response<AsyncBody>, TransportError>> {
         Box::pin(async move {
             let (parts, body) = request.into_parts();
-            let request = http::Request::from_parts(parts, Bytes::copy_from_slice(body.as_bytes()));
-            let mut request = reqwest::Request::try_from(request)
+            let body = match body.as_streaming() {
+                // A body read while it is sent (its length, when known, is in the headers).
+                Some(streaming) => reqwest::Body::wrap_stream(streaming.take_stream().ok_or_else(|| {
+                    TransportError::new(TransportErrorKind::Request, "the streaming body was already sent")
+                })?),
+                None => reqwest::Body::from(Bytes::copy_from_slice(body.as_bytes())),
+            };
+            let mut request = reqwest::Request::try_from(http::Request::from_parts(parts, body))
                 .map_err(|e| TransportError::new(TransportErrorKind::Request, e))?;
             *request.timeout_mut() = options.timeout;
             let response = self.client.execute(request).await.map_err(|e| classify(e, false))?;

@@ -54,8 +54,9 @@ pub struct UreqTransport {
 }
 
 impl UreqTransport {
-    /// A transport with its own agent: rustls, the given connect timeout, no redirects, and
-    /// every status returned as a response.
+    /// A transport with its own agent: rustls, the given connect timeout, no redirects,
+    /// every status returned as a response, and no header of its own beyond `Host` and the
+    /// body framing (storage PUTs must carry only what the core set).
     pub fn new(connect_timeout: Option<Duration>) -> Self {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -63,6 +64,7 @@ impl UreqTransport {
             .timeout_connect(connect_timeout)
             .user_agent(ureq::config::AutoHeaderValue::None)
             .accept_encoding(ureq::config::AutoHeaderValue::None)
+            .accept(ureq::config::AutoHeaderValue::None)
             .build();
         Self { agent: ureq::Agent::new_with_config(config) }
     }
@@ -75,6 +77,20 @@ impl UreqTransport {
     }
 }
 
+impl UreqTransport {
+    fn run(
+        &self,
+        request: http::Request<impl ureq::AsSendBody>,
+        options: &SendOptions,
+    ) -> Result<http::Response<ureq::Body>, TransportError> {
+        let mut request = self.agent.configure_request(request).timeout_global(options.timeout);
+        if let Some(connect) = options.connect_timeout {
+            request = request.timeout_connect(Some(connect));
+        }
+        self.agent.run(request.build()).map_err(classify)
+    }
+}
+
 impl BlockingTransport for UreqTransport {
     fn send(
         &self,
@@ -82,20 +98,27 @@ impl BlockingTransport for UreqTransport {
         options: &SendOptions,
     ) -> Result<http::Response<BlockingBody>, TransportError> {
         let (parts, body) = request.into_parts();
-        let request = http::Request::from_parts(parts, body.as_bytes().to_vec());
-        let request = self.agent.configure_request(request).timeout_global(options.timeout).build();
-        let response = self.agent.run(request).map_err(classify)?;
+        let response = match body.as_streaming() {
+            // A body read while it is sent (its length, when known, is in the headers).
+            Some(streaming) => {
+                let reader = streaming.take_reader().ok_or_else(|| {
+                    TransportError::new(TransportErrorKind::Request, "the streaming body was already sent")
+                })?;
+                let body = ureq::SendBody::from_owned_reader(reader);
+                self.run(http::Request::from_parts(parts, body), options)?
+            }
+            None => self.run(http::Request::from_parts(parts, body.as_bytes().to_vec()), options)?,
+        };
         let (parts, body) = response.into_parts();
         let mut reader = body.into_reader();
+        // One read buffer for the whole body; each chunk is a copy of what one read gave
+        // (allocating and zeroing a fresh buffer per read costs as much as the data).
+        let mut buf = vec![0u8; CHUNK];
         let chunks = std::iter::from_fn(move || {
-            let mut buf = vec![0u8; CHUNK];
             loop {
                 return match reader.read(&mut buf) {
                     Ok(0) => None,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        Some(Ok(Bytes::from(buf)))
-                    }
+                    Ok(n) => Some(Ok(Bytes::copy_from_slice(&buf[..n]))),
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(e) => Some(Err(body_error(e))),
                 };

@@ -160,6 +160,12 @@ impl AsyncTransport for FetchTransport {
                     .map_err(|e| js_error(TransportErrorKind::Request, "header", e))?;
             }
             init.set_headers(&headers);
+            if body.as_streaming().is_some() {
+                return Err(TransportError::new(
+                    TransportErrorKind::Request,
+                    "streamed request bodies are not supported by the fetch transport",
+                ));
+            }
             if !body.is_empty() {
                 init.set_body(&Uint8Array::from(body.as_bytes()).into());
             }

@@ -1,0 +1,331 @@
+//! The one upload error family, and the state needed to resume a failed upload.
+
+use std::collections::BTreeMap;
+use std::error::Error as StdError;
+use std::fmt;
+
+use bytes::Bytes;
+use http::StatusCode;
+
+use crate::transport::{BoxError, TransportErrorKind};
+
+/// What kind of failure an [`UploadError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UploadErrorKind {
+    /// Creating the session (`POST /v1/uploads`) failed; see [`UploadError::status`] and
+    /// [`UploadError::is_presign_unsupported`]. Nothing was sent to storage.
+    CreateSession,
+    /// Storage answered a part PUT with a status outside 2xx.
+    StorageStatus,
+    /// A storage PUT failed before any HTTP status (connect, reset, stall cut-off).
+    StorageTransport,
+    /// A part PUT succeeded without a usable `ETag`.
+    MissingEtag,
+    /// Minting a part URL (`POST /v1/uploads/{id}/parts`) failed.
+    Mint,
+    /// Finalize failed; see [`UploadError::finalize_may_have_succeeded`].
+    Finalize,
+    /// The server's session or mint answer cannot be used (missing URLs, wrong counts,
+    /// unknown mode, duplicate or unrequested parts).
+    MalformedSession,
+    /// A size is beyond what the protocol or the service accepts (more than 16 GiB, or a
+    /// value that does not fit the wire's signed 64 bits).
+    SizeLimit,
+    /// The caller cancelled the upload.
+    Cancelled,
+    /// Reading the source failed.
+    SourceIo,
+    /// The source was shorter or longer than its declared size.
+    SourceSize,
+    /// The legacy `POST /v1/files` fallback failed.
+    Legacy,
+}
+
+/// An upload failure. Every failure of an upload is one of these: its
+/// [`kind`](Self::kind), the upload id when a session exists, the parts completed, and the
+/// details of the failing step. `Display` prints this level only; the cause is in
+/// [`source`](StdError::source).
+pub struct UploadError(Box<Inner>);
+
+struct Inner {
+    kind: UploadErrorKind,
+    message: String,
+    upload_id: Option<String>,
+    parts_completed: u32,
+    part_number: Option<u32>,
+    status: Option<StatusCode>,
+    code: Option<String>,
+    body: Option<Bytes>,
+    transport_kind: Option<TransportErrorKind>,
+    exhausted: bool,
+    rounds_attempted: u32,
+    finalize_may_have_succeeded: bool,
+    resume: Option<ResumeState>,
+    source: Option<BoxError>,
+}
+
+impl UploadError {
+    pub(crate) fn new(kind: UploadErrorKind, message: impl Into<String>) -> Self {
+        Self(Box::new(Inner {
+            kind,
+            message: message.into(),
+            upload_id: None,
+            parts_completed: 0,
+            part_number: None,
+            status: None,
+            code: None,
+            body: None,
+            transport_kind: None,
+            exhausted: false,
+            rounds_attempted: 0,
+            finalize_may_have_succeeded: false,
+            resume: None,
+            source: None,
+        }))
+    }
+
+    /// From a client [`crate::Error`] of a control-plane call.
+    pub(crate) fn from_api(kind: UploadErrorKind, doing: &str, e: crate::Error) -> Self {
+        let mut u = Self::new(kind, format!("{doing}: {e}"));
+        u.0.status = e.status();
+        u.0.code = e.code().map(str::to_owned);
+        u.0.transport_kind = e.transport_kind();
+        u.0.source = Some(Box::new(e));
+        u
+    }
+
+    pub(crate) fn with_part(mut self, part: Option<u32>) -> Self {
+        self.0.part_number = part;
+        self
+    }
+
+    pub(crate) fn with_status(mut self, status: StatusCode, body: Bytes) -> Self {
+        self.0.status = Some(status);
+        self.0.body = Some(body);
+        self
+    }
+
+    pub(crate) fn with_transport_kind(mut self, kind: TransportErrorKind) -> Self {
+        self.0.transport_kind = Some(kind);
+        self
+    }
+
+    pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.0.source = Some(source.into());
+        self
+    }
+
+    pub(crate) fn with_upload(mut self, upload_id: Option<&str>, parts_completed: u32) -> Self {
+        if self.0.upload_id.is_none() {
+            self.0.upload_id = upload_id.map(str::to_owned);
+        }
+        self.0.parts_completed = parts_completed;
+        self
+    }
+
+    pub(crate) fn exhausted_after(mut self, rounds: u32) -> Self {
+        self.0.exhausted = true;
+        self.0.rounds_attempted = rounds;
+        self
+    }
+
+    pub(crate) fn with_rounds(mut self, rounds: u32) -> Self {
+        self.0.rounds_attempted = rounds;
+        self
+    }
+
+    pub(crate) fn finalize_ambiguous(mut self, ambiguous: bool) -> Self {
+        self.0.finalize_may_have_succeeded = ambiguous;
+        self
+    }
+
+    pub(crate) fn with_resume(mut self, resume: Option<ResumeState>) -> Self {
+        self.0.resume = resume;
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> UploadErrorKind {
+        self.0.kind
+    }
+
+    /// A description of the failure.
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// The upload id, once the session was created.
+    pub fn upload_id(&self) -> Option<&str> {
+        self.0.upload_id.as_deref()
+    }
+
+    /// How many parts were stored successfully before the failure.
+    pub fn parts_completed(&self) -> u32 {
+        self.0.parts_completed
+    }
+
+    /// The part that failed (`None` for the single PUT and for failures of no part).
+    pub fn part_number(&self) -> Option<u32> {
+        self.0.part_number
+    }
+
+    /// The HTTP status of the failing answer (storage, create, mint or finalize).
+    pub fn status(&self) -> Option<StatusCode> {
+        self.0.status
+    }
+
+    /// The API's error code (for example `PRESIGN_UNSUPPORTED`), for control-plane calls.
+    pub fn code(&self) -> Option<&str> {
+        self.0.code.as_deref()
+    }
+
+    /// The body of a failing storage answer (often S3 XML), at most 64 KiB.
+    pub fn body(&self) -> Option<&[u8]> {
+        self.0.body.as_deref()
+    }
+
+    /// Where a transport failure happened.
+    pub fn transport_kind(&self) -> Option<TransportErrorKind> {
+        self.0.transport_kind
+    }
+
+    /// True when the failure survived every retry round.
+    pub fn is_exhausted(&self) -> bool {
+        self.0.exhausted
+    }
+
+    /// Rounds run before giving up (0 when the failure came before any part).
+    pub fn rounds_attempted(&self) -> u32 {
+        self.0.rounds_attempted
+    }
+
+    /// For [`UploadErrorKind::Finalize`]: the finalize request may have reached the server
+    /// (the connection failed after sending, or the answer was lost), so the upload may be
+    /// finalized after all. Check its status before trying anything else.
+    pub fn finalize_may_have_succeeded(&self) -> bool {
+        self.0.finalize_may_have_succeeded
+    }
+
+    /// True for a `501 PRESIGN_UNSUPPORTED` answer at session creation: this server cannot
+    /// presign storage URLs (use the legacy `POST /v1/files`, feature `legacy`).
+    pub fn is_presign_unsupported(&self) -> bool {
+        self.0.kind == UploadErrorKind::CreateSession
+            && (self.0.status == Some(StatusCode::NOT_IMPLEMENTED)
+                || self.0.code.as_deref() == Some("PRESIGN_UNSUPPORTED"))
+    }
+
+    /// The state to resume this upload from, for multipart uploads whose finalize was never
+    /// sent.
+    pub fn resume_state(&self) -> Option<&ResumeState> {
+        self.0.resume.as_ref()
+    }
+
+    /// Takes the resume state out of the error.
+    pub fn into_resume_state(self) -> Option<ResumeState> {
+        self.0.resume
+    }
+}
+
+impl fmt::Display for UploadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(id) = &self.0.upload_id {
+            write!(f, "upload {id}: ")?;
+        } else {
+            f.write_str("upload: ")?;
+        }
+        f.write_str(&self.0.message)?;
+        if self.0.exhausted {
+            write!(f, " (after {} rounds)", self.0.rounds_attempted)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for UploadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.0;
+        let mut d = f.debug_struct("UploadError");
+        d.field("kind", &i.kind).field("message", &i.message);
+        d.field("upload_id", &i.upload_id).field("parts_completed", &i.parts_completed);
+        if let Some(p) = i.part_number {
+            d.field("part_number", &p);
+        }
+        if let Some(s) = i.status {
+            d.field("status", &s.as_u16());
+        }
+        if let Some(k) = i.transport_kind {
+            d.field("transport_kind", &k);
+        }
+        if i.exhausted {
+            d.field("rounds_attempted", &i.rounds_attempted);
+        }
+        if i.finalize_may_have_succeeded {
+            d.field("finalize_may_have_succeeded", &true);
+        }
+        d.field("resumable", &i.resume.is_some());
+        if let Some(s) = &i.source {
+            d.field("source", s);
+        }
+        d.finish()
+    }
+}
+
+impl StdError for UploadError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// Everything needed to continue a failed multipart upload in the same session: the upload
+/// id and finalize token, the session's part size and storage headers, and the parts already
+/// stored with their ETags. The finalize token is a secret: `Debug` does not print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResumeState {
+    pub(crate) upload_id: String,
+    pub(crate) finalize_token: String,
+    pub(crate) part_size: u64,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) part_urls: Option<Vec<String>>,
+    pub(crate) total: Option<u64>,
+    pub(crate) completed: BTreeMap<u32, (String, u64)>,
+}
+
+impl ResumeState {
+    /// The upload id.
+    pub fn upload_id(&self) -> &str {
+        &self.upload_id
+    }
+
+    /// The server's part size.
+    pub fn part_size(&self) -> u64 {
+        self.part_size
+    }
+
+    /// The size of the source, when it was known.
+    pub fn total(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// The parts already stored: `(part_number, etag)`, ascending.
+    pub fn completed_parts(&self) -> impl Iterator<Item = (u32, &str)> {
+        self.completed.iter().map(|(n, (etag, _))| (*n, etag.as_str()))
+    }
+
+    /// Bytes already stored.
+    pub fn bytes_completed(&self) -> u64 {
+        self.completed.values().map(|(_, len)| len).sum()
+    }
+}
+
+impl fmt::Debug for ResumeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResumeState")
+            .field("upload_id", &self.upload_id)
+            .field("finalize_token", &"<redacted>")
+            .field("part_size", &self.part_size)
+            .field("total", &self.total)
+            .field("completed", &self.completed.len())
+            .finish()
+    }
+}

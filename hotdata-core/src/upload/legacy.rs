@@ -1,0 +1,152 @@
+//! The legacy `POST /v1/files` upload (feature `legacy`), for servers that cannot presign
+//! storage URLs (`501 PRESIGN_UNSUPPORTED` at session creation): the source goes to the API
+//! in one streamed request, read while it is sent and never buffered whole. It is sent once,
+//! with no retry (a streamed body cannot be replayed).
+#![allow(deprecated)]
+
+use std::io::{Cursor, Read, Seek, SeekFrom};
+
+use bytes::Bytes;
+
+use super::blocking::{Opened, open};
+use super::nonblocking::AsyncUploadSource;
+use super::{UploadError, UploadErrorKind, UploadOptions, UploadSource};
+use crate::body::{RequestBody, StreamingBody};
+use crate::client::{Async, Blocking, Client};
+use crate::endpoint::{Endpoint, HeaderWriter, Operation, RawResponse, decode_json};
+use crate::legacy::{UPLOAD_FILE, UploadResponse};
+use crate::models::{FinalizeUploadResponse, UploadStatus};
+use crate::retry::RetryPolicy;
+
+/// `POST /v1/files` with a streamed body and, when known, its `Content-Length`.
+#[derive(Debug, Clone)]
+struct LegacyUpload {
+    body: RequestBody,
+    len: Option<u64>,
+}
+
+impl Endpoint for LegacyUpload {
+    type Output = UploadResponse;
+
+    fn operation(&self) -> &'static Operation {
+        &UPLOAD_FILE
+    }
+
+    fn path(&self) -> String {
+        "/v1/files".to_owned()
+    }
+
+    fn headers(&self, headers: &mut HeaderWriter) {
+        if let Some(n) = self.len {
+            headers.push("Content-Length", &n.to_string());
+        }
+    }
+
+    fn body(&self) -> Result<Option<(&'static str, RequestBody)>, crate::Error> {
+        Ok(Some(("application/octet-stream", self.body.clone())))
+    }
+
+    fn parse(&self, response: &RawResponse) -> Result<Self::Output, crate::Error> {
+        match response.status.as_u16() {
+            201 => decode_json(response),
+            _ => Err(crate::Error::from_response(response)),
+        }
+    }
+}
+
+fn legacy_error(e: crate::Error) -> UploadError {
+    UploadError::from_api(UploadErrorKind::Legacy, "the legacy upload (POST /v1/files) failed", e)
+}
+
+/// The legacy answer in the shape of a finalized upload.
+pub(crate) fn as_finalized(r: UploadResponse) -> FinalizeUploadResponse {
+    FinalizeUploadResponse {
+        content_type: r.content_type,
+        created_at: r.created_at,
+        size_bytes: r.size_bytes,
+        status: UploadStatus::from(r.status.as_str()),
+        upload_id: r.id,
+    }
+}
+
+/// The reader and length of an opened blocking source, from where the upload starts.
+fn reader_of(opened: Opened) -> Result<(Box<dyn Read + Send>, Option<u64>), UploadError> {
+    let seek_error =
+        |e: std::io::Error| UploadError::new(UploadErrorKind::SourceIo, format!("seeking the source: {e}"));
+    Ok(match opened {
+        Opened::File(mut f) => {
+            let len = f.metadata().map(|m| m.len()).ok();
+            f.seek(SeekFrom::Start(0)).map_err(seek_error)?;
+            (Box::new(f), len)
+        }
+        Opened::Bytes(b) => {
+            let len = b.len() as u64;
+            (Box::new(Cursor::new(b)), Some(len))
+        }
+        Opened::Seekable { mut reader, base } => {
+            let end = reader.seek(SeekFrom::End(0)).map_err(seek_error)?;
+            reader.seek(SeekFrom::Start(base)).map_err(seek_error)?;
+            (Box::new(reader), Some(end.saturating_sub(base)))
+        }
+        Opened::Reader(r) => (r, None),
+    })
+}
+
+impl Client<Blocking> {
+    /// Sends `source` to the legacy `POST /v1/files` in one streamed request (a reader of
+    /// unknown length is sent chunked). For servers answering `501 PRESIGN_UNSUPPORTED`;
+    /// [`UploadOptions::legacy_fallback`] makes [`Client::upload_file`] do this itself.
+    pub fn upload_stream(&self, source: impl Into<UploadSource>) -> Result<UploadResponse, UploadError> {
+        let (opened, _) = open(source.into())?;
+        self.upload_stream_opened(opened)
+    }
+
+    pub(crate) fn upload_stream_opened(&self, opened: Opened) -> Result<UploadResponse, UploadError> {
+        let (reader, len) = reader_of(opened)?;
+        let body = RequestBody::Streaming(StreamingBody::from_reader(reader, len));
+        self.call(LegacyUpload { body, len }).retry(RetryPolicy::none()).send().map_err(legacy_error)
+    }
+}
+
+impl Client<Async> {
+    /// Sends `source` to the legacy `POST /v1/files` in one streamed request (a stream of
+    /// unknown length is sent chunked). For servers answering `501 PRESIGN_UNSUPPORTED`;
+    /// [`UploadOptions::legacy_fallback`] makes [`Client::upload_file`] do this itself.
+    pub async fn upload_stream(
+        &self,
+        source: impl Into<AsyncUploadSource>,
+    ) -> Result<UploadResponse, UploadError> {
+        if cfg!(target_family = "wasm") {
+            return Err(UploadError::new(
+                UploadErrorKind::Legacy,
+                "streamed request bodies are not supported on wasm; the legacy upload is unavailable",
+            ));
+        }
+        let (stream, len): (crate::body::BodyChunkStream, Option<u64>) = match source.into() {
+            AsyncUploadSource::Bytes(b) => {
+                let len = b.len() as u64;
+                (Box::pin(OneChunk(Some(b))), Some(len))
+            }
+            AsyncUploadSource::Stream(s) => (s, None),
+        };
+        let body = RequestBody::Streaming(StreamingBody::from_stream(stream, len));
+        self.call(LegacyUpload { body, len }).retry(RetryPolicy::none()).send().await.map_err(legacy_error)
+    }
+}
+
+/// Whether a failed upload should go to the legacy endpoint instead.
+pub(crate) fn wants_fallback(e: &UploadError, options: &UploadOptions) -> bool {
+    options.legacy_fallback && e.is_presign_unsupported() && e.upload_id().is_none()
+}
+
+struct OneChunk(Option<Bytes>);
+
+impl futures_core::Stream for OneChunk {
+    type Item = std::io::Result<Bytes>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::task::Poll::Ready(self.0.take().map(Ok))
+    }
+}

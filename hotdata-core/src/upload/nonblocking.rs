@@ -1,0 +1,326 @@
+//! The async driver: [`Client::upload_file`] and [`Client::resume_upload`] on an async
+//! client.
+//!
+//! Concurrency without spawning: the requests in flight are futures in a small join set
+//! polled by the upload's own future, beside one sleep of the runtime for the machine's
+//! next timeout. It runs on any executor, and in the browser.
+
+use std::future::IntoFuture;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+
+use super::machine::{PutResponse, RequestId, UploadAction, UploadMachine, UploadSpec};
+use super::{ResumeState, UploadError, UploadErrorKind, UploadOptions};
+use crate::Error;
+use crate::client::{Async, Client};
+use crate::models::{FinalizeUploadResponse, MintUploadPartsResponse};
+use crate::retry::RetryPolicy;
+use crate::transport::{AsyncTransport, BoxFuture, HttpRequest, SendOptions, TransportError};
+
+#[cfg(not(target_family = "wasm"))]
+type ChunkStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+#[cfg(target_family = "wasm")]
+type ChunkStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>>>>;
+
+/// What an async upload reads.
+#[non_exhaustive]
+pub enum AsyncUploadSource {
+    /// Bytes in memory.
+    Bytes(Bytes),
+    /// A stream of chunks of unknown length, read front to back once, part by part (never
+    /// buffered whole); it always uses a streaming session. Chunks may have any size.
+    Stream(ChunkStream),
+}
+
+impl AsyncUploadSource {
+    /// Bytes in memory.
+    pub fn bytes(bytes: impl Into<Bytes>) -> Self {
+        Self::Bytes(bytes.into())
+    }
+
+    /// A stream of chunks of unknown length.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn stream(stream: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static) -> Self {
+        Self::Stream(Box::pin(stream))
+    }
+
+    /// A stream of chunks of unknown length.
+    #[cfg(target_family = "wasm")]
+    pub fn stream(stream: impl Stream<Item = std::io::Result<Bytes>> + 'static) -> Self {
+        Self::Stream(Box::pin(stream))
+    }
+}
+
+impl std::fmt::Debug for AsyncUploadSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Self::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
+impl From<Bytes> for AsyncUploadSource {
+    fn from(b: Bytes) -> Self {
+        Self::Bytes(b)
+    }
+}
+
+impl From<Vec<u8>> for AsyncUploadSource {
+    fn from(b: Vec<u8>) -> Self {
+        Self::Bytes(Bytes::from(b))
+    }
+}
+
+impl From<&'static [u8]> for AsyncUploadSource {
+    fn from(b: &'static [u8]) -> Self {
+        Self::Bytes(Bytes::from_static(b))
+    }
+}
+
+/// An opened source with the bytes of a stream read ahead of the current part.
+struct Opened {
+    source: AsyncUploadSource,
+    leftover: Bytes,
+    ended: bool,
+}
+
+impl Opened {
+    fn spec(&self) -> UploadSpec {
+        match &self.source {
+            AsyncUploadSource::Bytes(b) => UploadSpec::sized(b.len() as u64),
+            AsyncUploadSource::Stream(_) => UploadSpec::streaming(),
+        }
+    }
+
+    fn read_at(&self, offset: u64, len: u64) -> std::io::Result<Bytes> {
+        match &self.source {
+            AsyncUploadSource::Bytes(b) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(b.len());
+                let end = usize::try_from(offset.saturating_add(len)).unwrap_or(usize::MAX).min(b.len());
+                Ok(b.slice(start..end))
+            }
+            AsyncUploadSource::Stream(_) => Err(std::io::Error::other("a stream cannot be read by range")),
+        }
+    }
+
+    /// The next `len` bytes of the stream (fewer only at its end).
+    async fn read_next(&mut self, len: u64) -> std::io::Result<Bytes> {
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let AsyncUploadSource::Stream(stream) = &mut self.source else {
+            return Err(std::io::Error::other("in-memory sources are read by range"));
+        };
+        if self.leftover.len() >= len {
+            return Ok(self.leftover.split_to(len));
+        }
+        let mut buf = BytesMut::with_capacity(len.min(64 * 1024 * 1024));
+        buf.extend_from_slice(&std::mem::take(&mut self.leftover));
+        while buf.len() < len && !self.ended {
+            match std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+                Some(Ok(mut chunk)) => {
+                    let room = len - buf.len();
+                    if chunk.len() > room {
+                        self.leftover = chunk.split_off(room);
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                Some(Err(e)) => return Err(e),
+                None => self.ended = true,
+            }
+        }
+        Ok(buf.freeze())
+    }
+}
+
+enum Msg {
+    Mint(RequestId, Result<MintUploadPartsResponse, Error>),
+    Put(RequestId, Result<PutResponse, TransportError>),
+}
+
+/// Sends a storage PUT and reads its answer.
+async fn put_async(
+    transport: &dyn AsyncTransport,
+    request: HttpRequest,
+    options: &SendOptions,
+) -> Result<PutResponse, TransportError> {
+    let response = transport.send(request, options).await?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await?;
+    Ok(PutResponse { status: parts.status, headers: parts.headers, body })
+}
+
+/// What woke the driver.
+enum Woken {
+    Answer(Msg),
+    Timer,
+}
+
+/// The requests in flight, polled together; a finished one leaves the set.
+#[derive(Default)]
+struct JoinSet {
+    futures: Vec<(RequestId, BoxFuture<'static, Msg>)>,
+}
+
+impl JoinSet {
+    fn push(&mut self, id: RequestId, f: BoxFuture<'static, Msg>) {
+        self.futures.push((id, f));
+    }
+
+    fn remove(&mut self, id: RequestId) {
+        self.futures.retain(|(i, _)| *i != id);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.futures.is_empty()
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Msg>> {
+        for i in 0..self.futures.len() {
+            if let Poll::Ready(msg) = self.futures[i].1.as_mut().poll(cx) {
+                drop(self.futures.remove(i));
+                return Poll::Ready(Some(msg));
+            }
+        }
+        if self.futures.is_empty() { Poll::Ready(None) } else { Poll::Pending }
+    }
+}
+
+impl Client<Async> {
+    /// Uploads `source` straight to storage and finalizes it; returns the finalized upload,
+    /// ready to be loaded into a table. See the [module docs](crate::upload).
+    pub async fn upload_file(
+        &self,
+        source: impl Into<AsyncUploadSource>,
+        options: UploadOptions,
+    ) -> Result<FinalizeUploadResponse, UploadError> {
+        if options.is_cancelled() {
+            return Err(UploadError::new(UploadErrorKind::Cancelled, "upload cancelled by caller"));
+        }
+        let mut opened = Opened { source: source.into(), leftover: Bytes::new(), ended: false };
+        let machine = UploadMachine::new(opened.spec().with_metadata(&options), &options);
+        let result = self.drive_upload(machine, &mut opened, &options).await;
+        #[cfg(feature = "legacy")]
+        if let Err(e) = &result
+            && super::legacy::wants_fallback(e, &options)
+        {
+            return self.upload_stream(opened.source).await.map(super::legacy::as_finalized);
+        }
+        result
+    }
+
+    /// Continues a failed multipart upload from `state` ([`UploadError::resume_state`]):
+    /// parts already stored are not sent again. `source` is the same source, from its start
+    /// (a stream is read past the stored parts).
+    pub async fn resume_upload(
+        &self,
+        state: ResumeState,
+        source: impl Into<AsyncUploadSource>,
+        options: UploadOptions,
+    ) -> Result<FinalizeUploadResponse, UploadError> {
+        let mut opened = Opened { source: source.into(), leftover: Bytes::new(), ended: false };
+        let machine = UploadMachine::resume(state, opened.spec().with_metadata(&options), &options);
+        self.drive_upload(machine, &mut opened, &options).await
+    }
+
+    async fn drive_upload(
+        &self,
+        mut m: UploadMachine,
+        source: &mut Opened,
+        options: &UploadOptions,
+    ) -> Result<FinalizeUploadResponse, UploadError> {
+        let (transport, rt) = self.async_parts();
+        let mut set = JoinSet::default();
+        loop {
+            while let Some(e) = m.poll_event() {
+                options.emit(&e);
+            }
+            if options.is_cancelled() {
+                m.cancel(rt.now());
+            }
+            while let Some(action) = m.poll_action(rt.now()) {
+                match action {
+                    UploadAction::CreateSession { request } => {
+                        let r = self.uploads().create_session(request).send().await;
+                        m.handle_session(r, rt.now());
+                    }
+                    UploadAction::ReadAt { id, offset, len } => {
+                        let r = source.read_at(offset, len);
+                        m.handle_read(id, r, rt.now());
+                    }
+                    UploadAction::ReadNext { id, len } => {
+                        let r = source.read_next(len).await;
+                        m.handle_read(id, r, rt.now());
+                    }
+                    UploadAction::Mint { id, upload_id, token, request, .. } => {
+                        let call = self.uploads().mint_parts(upload_id, token, request).into_future();
+                        set.push(id, Box::pin(async move { Msg::Mint(id, call.await) }));
+                    }
+                    UploadAction::Put { id, request, options, .. } => {
+                        let transport = transport.clone();
+                        set.push(
+                            id,
+                            Box::pin(
+                                async move { Msg::Put(id, put_async(&*transport, request, &options).await) },
+                            ),
+                        );
+                    }
+                    UploadAction::Abort { id } => set.remove(id),
+                    UploadAction::Finalize { id, upload_id, token, request } => {
+                        let r = self
+                            .uploads()
+                            .finalize(upload_id, token, request)
+                            .retry(RetryPolicy::none())
+                            .send()
+                            .await;
+                        m.handle_finalize(id, r, rt.now());
+                    }
+                }
+                while let Some(e) = m.poll_event() {
+                    options.emit(&e);
+                }
+            }
+            while let Some(e) = m.poll_event() {
+                options.emit(&e);
+            }
+            if let Some(result) = m.poll_result() {
+                return result;
+            }
+            let timer = m.poll_timeout();
+            if set.is_empty() && timer.is_none() {
+                return Err(UploadError::new(
+                    UploadErrorKind::Cancelled,
+                    "the upload stalled with nothing to do",
+                ));
+            }
+            // The sleep is made only once no answer is ready, so a runtime whose sleeps act
+            // when they are made (a manual test clock) sees exactly the waits that happen.
+            let mut sleep: Option<BoxFuture<'static, ()>> = None;
+            let woken = std::future::poll_fn(|cx| {
+                if let Poll::Ready(Some(msg)) = set.poll_next(cx) {
+                    return Poll::Ready(Woken::Answer(msg));
+                }
+                if sleep.is_none()
+                    && let Some(at) = timer
+                {
+                    sleep = Some(rt.sleep(at.saturating_sub(rt.now())));
+                }
+                if let Some(s) = sleep.as_mut()
+                    && s.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Woken::Timer);
+                }
+                Poll::Pending
+            })
+            .await;
+            let now = rt.now();
+            match woken {
+                Woken::Answer(Msg::Mint(id, r)) => m.handle_mint(id, r, now),
+                Woken::Answer(Msg::Put(id, r)) => m.handle_put(id, r, now),
+                Woken::Timer => m.handle_timeout(now),
+            }
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! The blocking and async upload drivers against a fake server (control plane and storage
+//! in one scripted transport) on a manual clock. No sockets.
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use hotdata_core::testing::{FakeTransport, ManualRuntime, RecordedRequest, Reply, response, response_with};
+use hotdata_core::upload::{
+    AsyncUploadSource, CancelToken, ProgressHandle, UploadErrorKind, UploadEvent, UploadOptions, UploadSource,
+};
+use hotdata_core::{AsyncClient, BlockingClient, Config};
+use serde_json::{Value, json};
+
+/// Given a storage path and how many times it was hit, an answer to give instead of 200.
+type StorageFault = Box<dyn FnMut(&str, usize) -> Option<(u16, &'static str, &'static str)> + Send>;
+
+#[derive(Default)]
+struct State {
+    /// Part size of streaming sessions; 0 answers `single` when a size is declared.
+    part_size: u64,
+    stored: BTreeMap<String, Bytes>,
+    finalizes: Vec<Value>,
+    mints: usize,
+    storage_status: Option<StorageFault>,
+    storage_hits: BTreeMap<String, usize>,
+    finalize_status: Option<u16>,
+    create_status: Option<u16>,
+}
+
+type Server = Arc<Mutex<State>>;
+
+fn server(part_size: u64) -> Server {
+    Arc::new(Mutex::new(State { part_size, ..State::default() }))
+}
+
+fn handle(s: &Server, r: &RecordedRequest) -> Reply {
+    let mut st = s.lock().unwrap();
+    let path = r.uri.path().to_owned();
+    if r.uri.host() == Some("storage.test") {
+        assert_eq!(r.method, http::Method::PUT);
+        let hits = st.storage_hits.entry(path.clone()).or_default();
+        *hits += 1;
+        let hits = *hits;
+        if let Some(f) = st.storage_status.as_mut()
+            && let Some((code, h, v)) = f(&path, hits)
+        {
+            return Ok(response_with(code, "<Error/>", h, v));
+        }
+        st.stored.insert(path.clone(), r.body.clone());
+        return Ok(response_with(200, "", "etag", &format!("\"{}\"", path.trim_start_matches('/'))));
+    }
+    let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    match (r.method.as_str(), path.as_str()) {
+        ("POST", "/v1/uploads") => {
+            if let Some(code) = st.create_status {
+                return Ok(response(
+                    code,
+                    r#"{"error":{"code":"PRESIGN_UNSUPPORTED","message":"no presigning"}}"#,
+                ));
+            }
+            let session = if st.part_size == 0 {
+                json!({"upload_id": "up_1", "finalize_token": "tok", "headers": {}, "mode": "single", "url": "http://storage.test/single"})
+            } else {
+                json!({"upload_id": "up_1", "finalize_token": "tok", "headers": {}, "mode": "multipart", "part_size": st.part_size})
+            };
+            Ok(response(201, &session.to_string()))
+        }
+        ("POST", "/v1/uploads/up_1/parts") => {
+            st.mints += 1;
+            let n = body["part_numbers"][0].as_i64().unwrap();
+            let answer =
+                json!({"parts": [{"part_number": n, "url": format!("http://storage.test/part/{n:05}")}]});
+            Ok(response(200, &answer.to_string()))
+        }
+        ("POST", "/v1/uploads/up_1/finalize") => {
+            assert_eq!(r.headers["x-upload-finalize-token"], "tok");
+            st.finalizes.push(body);
+            if let Some(code) = st.finalize_status {
+                return Ok(response(code, r#"{"error":{"code":"BUSY","message":"slow down"}}"#));
+            }
+            let done = json!({"upload_id": "up_1", "status": "finalized", "size_bytes": 1, "created_at": "2026-01-01T00:00:00Z"});
+            Ok(response(200, &done.to_string()))
+        }
+        ("POST", "/v1/files") => {
+            st.stored.insert("/v1/files".into(), r.body.clone());
+            let done = json!({"id": "file_1", "status": "uploaded", "size_bytes": r.body.len(), "created_at": "2026-01-01T00:00:00Z"});
+            Ok(response(201, &done.to_string()))
+        }
+        _ => Ok(response(404, "{}")),
+    }
+}
+
+fn setup(part_size: u64) -> (Server, Arc<FakeTransport>, Arc<ManualRuntime>) {
+    let s = server(part_size);
+    let s2 = s.clone();
+    let t = FakeTransport::new(move |r| handle(&s2, r));
+    (s, t, ManualRuntime::new(SystemTime::UNIX_EPOCH))
+}
+
+fn config() -> Config {
+    Config::new("secret-key").with_workspace_id("ws_1").with_base_url("http://api.test")
+}
+
+fn blocking(t: &Arc<FakeTransport>, rt: &Arc<ManualRuntime>) -> BlockingClient {
+    BlockingClient::new(config(), t.clone(), rt.clone(), "test")
+}
+
+fn data(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 % 256) as u8).collect()
+}
+
+fn reassembled(s: &Server) -> Vec<u8> {
+    s.lock()
+        .unwrap()
+        .stored
+        .iter()
+        .filter(|(k, _)| k.starts_with("/part/"))
+        .flat_map(|(_, v)| v.to_vec())
+        .collect()
+}
+
+fn assert_storage_isolated(t: &FakeTransport) {
+    let puts: Vec<_> = t.requests().into_iter().filter(|r| r.uri.host() == Some("storage.test")).collect();
+    assert!(!puts.is_empty());
+    for r in puts {
+        let names: Vec<_> = r.headers.keys().map(|k| k.as_str().to_owned()).collect();
+        assert_eq!(names, vec!["content-length"], "{}", r.uri);
+        assert_eq!(r.headers["content-length"], r.body.len().to_string());
+        assert_eq!(r.timeout.map(|t| t >= Duration::from_secs(60)), Some(true));
+    }
+    for r in t.requests().into_iter().filter(|r| r.uri.host() == Some("api.test")) {
+        assert_eq!(r.headers["authorization"], "Bearer secret-key");
+        assert_eq!(r.headers["x-workspace-id"], "ws_1");
+    }
+}
+
+#[test]
+fn blocking_single_put_from_bytes() {
+    let (s, t, rt) = setup(0);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ev = events.clone();
+    let done = blocking(&t, &rt)
+        .upload_file(
+            UploadSource::bytes(data(100)),
+            UploadOptions::new().on_event(move |e| ev.lock().unwrap().push(e.clone())),
+        )
+        .unwrap();
+    assert_eq!(done.upload_id, "up_1");
+    assert_eq!(s.lock().unwrap().stored["/single"].to_vec(), data(100));
+    assert_eq!(s.lock().unwrap().finalizes, vec![json!({})]);
+    assert_storage_isolated(&t);
+    let progress: Vec<_> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            UploadEvent::Progress { done, total } => Some((*done, *total)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(progress, vec![(0, Some(100)), (100, Some(100))]);
+}
+
+#[test]
+fn blocking_multipart_on_threads_reassembles_and_finalizes_once() {
+    let (s, t, rt) = setup(7);
+    let progress = ProgressHandle::new();
+    let options = UploadOptions::new().max_concurrency(4).progress_handle(progress.clone());
+    blocking(&t, &rt).upload_file(data(100), options).unwrap();
+    assert_eq!((progress.done(), progress.total()), (100, Some(100)));
+    assert_eq!(reassembled(&s), data(100));
+    let st = s.lock().unwrap();
+    assert_eq!(st.finalizes.len(), 1);
+    let parts = st.finalizes[0]["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 15);
+    for (i, p) in parts.iter().enumerate() {
+        assert_eq!(p["part_number"], json!(i + 1));
+        assert_eq!(p["e_tag"], json!(format!("\"part/{:05}\"", i + 1)));
+    }
+    assert_eq!(st.mints, 15);
+    drop(st);
+    assert_storage_isolated(&t);
+}
+
+#[test]
+fn blocking_reader_of_unknown_length_streams() {
+    let (s, t, rt) = setup(8);
+    struct Trickle(Cursor<Vec<u8>>);
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(3);
+            self.0.read(&mut buf[..n])
+        }
+    }
+    let c = blocking(&t, &rt);
+    c.upload_file(UploadSource::reader(Trickle(Cursor::new(data(61)))), UploadOptions::new()).unwrap();
+    assert_eq!(reassembled(&s), data(61));
+    let create = t.requests().into_iter().find(|r| r.uri.path() == "/v1/uploads").unwrap();
+    let body: Value = serde_json::from_slice(&create.body).unwrap();
+    assert!(body.get("declared_size_bytes").is_none());
+}
+
+#[test]
+fn blocking_seekable_reads_from_its_current_position() {
+    let (s, t, rt) = setup(0);
+    let mut cursor = Cursor::new(data(50));
+    cursor.seek(SeekFrom::Start(20)).unwrap();
+    blocking(&t, &rt).upload_file(UploadSource::seekable(cursor), UploadOptions::new()).unwrap();
+    assert_eq!(s.lock().unwrap().stored["/single"].to_vec(), data(50)[20..].to_vec());
+}
+
+#[test]
+fn blocking_path_defaults_the_file_name() {
+    let (s, t, rt) = setup(16);
+    let path = std::env::temp_dir().join(format!("hotdata-upload-test-{}.csv", std::process::id()));
+    std::fs::write(&path, data(40)).unwrap();
+    let r = blocking(&t, &rt).upload_file(path.as_path(), UploadOptions::new().content_type("text/csv"));
+    std::fs::remove_file(&path).unwrap();
+    r.unwrap();
+    assert_eq!(reassembled(&s), data(40));
+    let create = t.requests().into_iter().find(|r| r.uri.path() == "/v1/uploads").unwrap();
+    let body: Value = serde_json::from_slice(&create.body).unwrap();
+    assert_eq!(body["filename"], json!(path.file_name().unwrap().to_str().unwrap()));
+    assert_eq!(body["content_type"], json!("text/csv"));
+    let missing =
+        blocking(&t, &rt).upload_file(std::path::PathBuf::from("/nonexistent/x"), UploadOptions::new());
+    assert_eq!(missing.unwrap_err().kind(), UploadErrorKind::SourceIo);
+}
+
+#[test]
+fn blocking_finalize_is_sent_once_even_on_429() {
+    let (s, t, rt) = setup(0);
+    s.lock().unwrap().finalize_status = Some(429);
+    let e = blocking(&t, &rt).upload_file(data(10), UploadOptions::new()).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::Finalize);
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(429));
+    assert_eq!(s.lock().unwrap().finalizes.len(), 1);
+    assert!(rt.sleeps().is_empty(), "no retry pause");
+}
+
+#[test]
+fn blocking_retry_pauses_go_through_the_runtime() {
+    let (s, t, rt) = setup(4);
+    s.lock().unwrap().storage_status = Some(Box::new(|path, hits| match (path, hits) {
+        ("/part/00002", 1) => Some((429, "retry-after", "1")),
+        ("/part/00002", 2) => Some((503, "x-a", "b")),
+        _ => None,
+    }));
+    blocking(&t, &rt).upload_file(data(12), UploadOptions::new().max_concurrency(1)).unwrap();
+    assert_eq!(rt.sleeps(), vec![Duration::from_secs(1), Duration::from_secs(2)]);
+    assert_eq!(reassembled(&s), data(12));
+    assert_eq!(s.lock().unwrap().storage_hits["/part/00002"], 3);
+}
+
+#[test]
+fn blocking_failure_then_resume_in_the_same_session() {
+    let (s, t, rt) = setup(4);
+    s.lock().unwrap().storage_status =
+        Some(Box::new(|path, _| (path == "/part/00003").then_some((400, "x-a", "b"))));
+    let c = blocking(&t, &rt);
+    let e = c.upload_file(data(16), UploadOptions::new().max_concurrency(1)).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::StorageStatus);
+    assert_eq!(e.parts_completed(), 2);
+    let state = e.into_resume_state().unwrap();
+    s.lock().unwrap().storage_status = None;
+    c.resume_upload(state, data(16), UploadOptions::new()).unwrap();
+    let st = s.lock().unwrap();
+    assert_eq!(st.storage_hits["/part/00001"], 1, "stored parts are not sent again");
+    assert_eq!(st.storage_hits["/part/00003"], 2);
+    assert_eq!(st.finalizes.len(), 1);
+    assert_eq!(st.finalizes[0]["parts"].as_array().unwrap().len(), 4);
+    drop(st);
+    assert_eq!(t.requests().iter().filter(|r| r.uri.path() == "/v1/uploads").count(), 1);
+}
+
+#[test]
+fn cancelled_before_start_and_presign_unsupported_send_nothing_to_storage() {
+    let (s, t, rt) = setup(0);
+    let token = CancelToken::new();
+    token.cancel();
+    let e = blocking(&t, &rt).upload_file(data(10), UploadOptions::new().cancel_token(token)).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::Cancelled);
+    assert!(t.requests().is_empty());
+    s.lock().unwrap().create_status = Some(501);
+    let e = blocking(&t, &rt).upload_file(data(10), UploadOptions::new()).unwrap_err();
+    assert!(e.is_presign_unsupported());
+    assert!(t.requests().iter().all(|r| r.uri.host() != Some("storage.test")));
+}
+
+#[test]
+fn blocking_cancel_mid_upload_stops_new_parts_and_skips_finalize() {
+    let (s, t, rt) = setup(4);
+    let token = CancelToken::new();
+    let tk = token.clone();
+    let options = UploadOptions::new().max_concurrency(1).cancel_token(token).on_event(move |e| {
+        if matches!(e, UploadEvent::PartCompleted { part: Some(2), .. }) {
+            tk.cancel();
+        }
+    });
+    let e = blocking(&t, &rt).upload_file(data(40), options).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::Cancelled);
+    assert_eq!(e.parts_completed(), 2);
+    let st = s.lock().unwrap();
+    assert_eq!(st.stored.len(), 2);
+    assert!(st.finalizes.is_empty());
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+struct Chunks(std::vec::IntoIter<std::io::Result<Bytes>>);
+
+impl futures_core::Stream for Chunks {
+    type Item = std::io::Result<Bytes>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::task::Poll::Ready(self.0.next())
+    }
+}
+
+#[test]
+fn async_bytes_and_streams_upload_concurrently() {
+    let (s, t, rt) = setup(7);
+    let client = AsyncClient::new(config(), t.clone(), rt.clone(), "test");
+    let progress = Arc::new(Mutex::new(Vec::new()));
+    let p = progress.clone();
+    let options = UploadOptions::new().on_event(move |e| {
+        if let UploadEvent::Progress { done, .. } = e {
+            p.lock().unwrap().push(*done);
+        }
+    });
+    block_on(client.upload_file(data(50), options)).unwrap();
+    assert_eq!(reassembled(&s), data(50));
+    let progress = progress.lock().unwrap().clone();
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(progress.last(), Some(&50));
+    assert_storage_isolated(&t);
+
+    let (s, t, rt) = setup(7);
+    let client = AsyncClient::new(config(), t.clone(), rt.clone(), "test");
+    let all = data(45);
+    let chunks: Vec<_> = all.chunks(5).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    block_on(client.upload_file(AsyncUploadSource::stream(Chunks(chunks.into_iter())), UploadOptions::new()))
+        .unwrap();
+    assert_eq!(reassembled(&s), all);
+    assert_eq!(s.lock().unwrap().finalizes[0]["parts"].as_array().unwrap().len(), 7);
+
+    let (_, t, rt) = setup(7);
+    let client = AsyncClient::new(config(), t.clone(), rt.clone(), "test");
+    let chunks = vec![Ok(Bytes::from_static(b"abcdefghij")), Err(std::io::Error::other("pipe closed"))];
+    let e = block_on(
+        client.upload_file(AsyncUploadSource::stream(Chunks(chunks.into_iter())), UploadOptions::new()),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::SourceIo);
+}
+
+#[test]
+fn async_retries_sleep_on_the_runtime() {
+    let (s, t, rt) = setup(4);
+    s.lock().unwrap().storage_status =
+        Some(Box::new(|path, hits| (path == "/part/00001" && hits == 1).then_some((503, "x-a", "b"))));
+    let client = AsyncClient::new(config(), t.clone(), rt.clone(), "test");
+    block_on(client.upload_file(data(10), UploadOptions::new())).unwrap();
+    assert_eq!(rt.sleeps(), vec![Duration::from_secs(2)]);
+    assert_eq!(reassembled(&s), data(10));
+}
+
+#[test]
+fn presign_unsupported_falls_back_to_the_legacy_endpoint_only_when_asked() {
+    let (s, t, rt) = setup(0);
+    s.lock().unwrap().create_status = Some(501);
+    let c = blocking(&t, &rt);
+    let e = c.upload_file(data(30), UploadOptions::new()).unwrap_err();
+    assert!(e.is_presign_unsupported());
+    assert!(!s.lock().unwrap().stored.contains_key("/v1/files"));
+
+    let done = c.upload_file(data(30), UploadOptions::new().legacy_fallback(true)).unwrap();
+    assert_eq!(done.upload_id, "file_1");
+    assert_eq!(s.lock().unwrap().stored["/v1/files"].to_vec(), data(30));
+    let legacy = t.requests().into_iter().find(|r| r.uri.path() == "/v1/files").unwrap();
+    assert_eq!(legacy.headers["content-length"], "30");
+    assert_eq!(legacy.headers["content-type"], "application/octet-stream");
+    assert_eq!(legacy.headers["authorization"], "Bearer secret-key");
+    assert!(t.requests().iter().all(|r| r.uri.host() != Some("storage.test")));
+}
+
+#[test]
+fn legacy_upload_stream_streams_readers_of_unknown_length_chunked() {
+    let (s, t, rt) = setup(0);
+    let c = blocking(&t, &rt);
+    let r = c.upload_stream(UploadSource::reader(Cursor::new(data(77)))).unwrap();
+    assert_eq!(r.id, "file_1");
+    assert_eq!(s.lock().unwrap().stored["/v1/files"].to_vec(), data(77));
+    let legacy = t.requests().into_iter().find(|r| r.uri.path() == "/v1/files").unwrap();
+    assert!(!legacy.headers.contains_key("content-length"), "sent chunked");
+
+    let (s, t, rt) = setup(0);
+    s.lock().unwrap().create_status = Some(501);
+    let client = AsyncClient::new(config(), t.clone(), rt.clone(), "test");
+    let chunks: Vec<_> = data(33).chunks(4).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let source = AsyncUploadSource::stream(Chunks(chunks.into_iter()));
+    let done = block_on(client.upload_file(source, UploadOptions::new().legacy_fallback(true))).unwrap();
+    assert_eq!(done.upload_id, "file_1");
+    assert_eq!(s.lock().unwrap().stored["/v1/files"].to_vec(), data(33));
+}
+
+#[test]
+fn a_streaming_body_can_be_sent_only_once() {
+    use hotdata_core::{BlockingTransport, RequestBody, SendOptions, StreamingBody, TransportErrorKind};
+    let (_, t, _) = setup(0);
+    let body = RequestBody::Streaming(StreamingBody::from_reader(Cursor::new(data(5)), Some(5)));
+    let request = |b: RequestBody| {
+        let mut r = http::Request::new(b);
+        *r.method_mut() = http::Method::PUT;
+        *r.uri_mut() = "http://storage.test/x".parse().unwrap();
+        r
+    };
+    assert!(BlockingTransport::send(&*t, request(body.clone()), &SendOptions::default()).is_ok());
+    let again = BlockingTransport::send(&*t, request(body), &SendOptions::default()).unwrap_err();
+    assert_eq!(again.kind(), TransportErrorKind::Request);
+}
+
+#[test]
+fn blocking_threads_wait_for_retries_while_other_parts_are_in_flight() {
+    let (s, t, rt) = setup(4);
+    s.lock().unwrap().storage_status = Some(Box::new(|path, hits| match (path, hits) {
+        ("/part/00002", 1) => Some((429, "retry-after", "1")),
+        ("/part/00005", 1) => Some((500, "x-a", "b")),
+        _ => None,
+    }));
+    blocking(&t, &rt).upload_file(data(40), UploadOptions::new().max_concurrency(4)).unwrap();
+    assert_eq!(reassembled(&s), data(40));
+    let st = s.lock().unwrap();
+    assert_eq!(st.storage_hits["/part/00002"], 2);
+    assert_eq!(st.storage_hits["/part/00005"], 2);
+    assert_eq!(st.finalizes.len(), 1);
+    assert_eq!(st.finalizes[0]["parts"].as_array().unwrap().len(), 10);
+}

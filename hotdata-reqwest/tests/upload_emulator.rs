@@ -1,0 +1,136 @@
+//! `upload_file` over reqwest against the emulator: the sizes around the single-PUT
+//! threshold, a streamed multipart upload, the emulator's storage faults, header isolation
+//! at storage, finalize called once, and the legacy fallback when presigning is off.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hotdata_core::upload::{AsyncUploadSource, RoundPolicy, UploadErrorKind, UploadOptions};
+use hotdata_core::{AsyncClient, Config};
+use hotdata_emulator::{Emulator, EmulatorBuilder, EmulatorHandle, Fault, FaultRule, MIB, Target};
+
+fn start(builder: EmulatorBuilder) -> (EmulatorHandle, AsyncClient) {
+    let emulator = builder.start().expect("emulator");
+    let config = Config::new(emulator.api_key())
+        .with_workspace_id(emulator.workspace_id())
+        .with_base_url(emulator.base_url());
+    (emulator, hotdata_reqwest::client(config))
+}
+
+fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+fn data(n: u64) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// Fast rounds, so that faults healing in a later round do not wait 2 s.
+fn options() -> UploadOptions {
+    UploadOptions::new().rounds(RoundPolicy::new(3, Duration::from_millis(50)))
+}
+
+/// Storage saw only `Content-Length` (plus `Host`, `Accept` and the framing); finalize ran
+/// once.
+fn check_requests(emulator: &EmulatorHandle) {
+    let requests = emulator.requests();
+    let puts: Vec<_> = requests.iter().filter(|r| r.operation == "storage_put").collect();
+    assert!(!puts.is_empty());
+    for r in puts {
+        assert!(!r.had_authorization, "{r:?}");
+        assert_eq!(r.workspace_id, None);
+        for forbidden in ["user-agent", "accept-encoding", "content-type", "cookie"] {
+            assert_eq!(r.header(forbidden), None, "{forbidden} reached storage: {r:?}");
+        }
+    }
+    let finalizes = requests.iter().filter(|r| r.operation == "finalize_upload_handler").count();
+    assert_eq!(finalizes, 1);
+}
+
+/// A stream of chunks of odd sizes.
+struct Chunks(Vec<u8>, usize);
+
+impl futures_core::Stream for Chunks {
+    type Item = std::io::Result<Bytes>;
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let at = self.1;
+        if at >= self.0.len() {
+            return Poll::Ready(None);
+        }
+        let end = (at + 100_003).min(self.0.len());
+        self.1 = end;
+        Poll::Ready(Some(Ok(Bytes::copy_from_slice(&self.0[at..end]))))
+    }
+}
+
+#[test]
+fn sizes_around_the_single_put_threshold() {
+    for size in [0, 1, 8 * MIB, 8 * MIB + 1] {
+        let (emulator, client) = start(Emulator::builder());
+        let done = run(client.upload_file(data(size), options())).unwrap_or_else(|e| panic!("{size}: {e:?}"));
+        assert_eq!(done.size_bytes as u64, size);
+        check_requests(&emulator);
+        let puts: Vec<_> = emulator.requests().into_iter().filter(|r| r.operation == "storage_put").collect();
+        assert_eq!(puts.len(), if size <= 8 * MIB { 1 } else { 2 });
+        if size <= 8 * MIB {
+            let url = format!("{}{}", emulator.base_url().trim_end_matches('/'), puts[0].uri);
+            let object = run(async { reqwest::get(&url).await.unwrap().bytes().await.unwrap() });
+            assert_eq!(object.to_vec(), data(size), "{size}: byte-identical");
+        }
+    }
+}
+
+#[test]
+fn a_streamed_multipart_upload() {
+    let (emulator, client) = start(Emulator::builder().min_part_size(MIB));
+    let source = AsyncUploadSource::stream(Chunks(data(5 * MIB + 3), 0));
+    let done = run(client.upload_file(source, options().part_size(MIB).max_concurrency(4))).unwrap();
+    assert_eq!(done.size_bytes as u64, 5 * MIB + 3);
+    check_requests(&emulator);
+    let requests = emulator.requests();
+    // A streaming session's part size covers 16 GiB in 10,000 parts (about 1.7 MiB here).
+    let puts = requests.iter().filter(|r| r.operation == "storage_put").count();
+    assert_eq!(puts, 4);
+    assert_eq!(requests.iter().filter(|r| r.operation == "mint_upload_parts_handler").count(), puts);
+}
+
+#[test]
+fn storage_faults_heal_or_fail_as_they_should() {
+    let heal = [
+        FaultRule::storage_part_fails(2, 503, 1),
+        FaultRule::new(Target::StoragePart(1), Fault::ExpiredUrl),
+        FaultRule::new(Target::StoragePart(2), Fault::MissingEtag),
+        FaultRule::new(Target::StoragePart(3), Fault::Reset),
+        FaultRule::storage_part_fails(1, 429, 2),
+    ];
+    for rule in heal {
+        let (emulator, client) = start(Emulator::builder().min_part_size(MIB).fault(rule.clone()));
+        let done = run(client.upload_file(data(9 * MIB), options().part_size(3 * MIB)));
+        assert_eq!(done.unwrap_or_else(|e| panic!("{rule:?}: {e:?}")).size_bytes as u64, 9 * MIB);
+        check_requests(&emulator);
+    }
+    let (emulator, client) =
+        start(Emulator::builder().min_part_size(MIB).fault(FaultRule::storage_part_fails(2, 400, 1)));
+    let e =
+        run(client.upload_file(data(9 * MIB), options().part_size(3 * MIB).max_concurrency(1))).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::StorageStatus);
+    assert_eq!(e.part_number(), Some(2));
+    let requests = emulator.requests();
+    assert_eq!(requests.iter().filter(|r| r.operation == "finalize_upload_handler").count(), 0);
+    assert_eq!(requests.iter().filter(|r| r.operation == "storage_put").count(), 2, "400 is not retried");
+}
+
+#[test]
+fn without_presigning_the_legacy_endpoint_takes_the_stream() {
+    let (emulator, client) = start(Emulator::builder().presign(false));
+    let e = run(client.upload_file(data(1000), options())).unwrap_err();
+    assert!(e.is_presign_unsupported(), "{e:?}");
+    let done = run(client.upload_file(data(1000), options().legacy_fallback(true))).unwrap();
+    assert_eq!(done.size_bytes, 1000);
+    let legacy = emulator.requests().into_iter().find(|r| r.operation == "upload_file").unwrap();
+    assert_eq!(legacy.body_len, 1000);
+    let r = run(client.upload_stream(AsyncUploadSource::stream(Chunks(data(300_000), 0)))).unwrap();
+    assert_eq!(r.size_bytes, 300_000);
+}
