@@ -16,9 +16,9 @@ use std::time::Instant;
 use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use hotdata_core::models::{
-    CreateDatabaseRequest, CreateUploadRequest, FinalizeUploadRequest, LoadManagedTableRequest, LoadMode,
-    LoadOutcome, QueryRequest, UploadMode,
+    CreateDatabaseRequest, LoadManagedTableRequest, LoadMode, LoadOutcome, QueryRequest,
 };
+use hotdata_core::upload::{UploadError, UploadOptions};
 use hotdata_core::{BlockingClient, Error};
 use hotdata_examples::{Session, cell_text, print_table};
 
@@ -45,12 +45,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                eprintln!("  caused by: {s}");
-                source = s.source();
-            }
+            hotdata_examples::report(e.as_ref());
             ExitCode::FAILURE
         }
     }
@@ -79,37 +74,15 @@ fn visits_parquet() -> Vec<u8> {
     out
 }
 
-/// Uploads `bytes` through an upload session: create, PUT to storage, finalize.
+/// Uploads `bytes` straight to object storage and finalizes the upload.
 fn upload(
     client: &BlockingClient,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     filename: &str,
     content_type: &str,
-) -> Result<String, Error> {
-    let session = client
-        .uploads()
-        .create_session(
-            CreateUploadRequest::new()
-                .declared_size_bytes(bytes.len() as i64)
-                .filename(filename)
-                .content_type(content_type),
-        )
-        .send()?;
-    let url = match (&session.mode, &session.url) {
-        (UploadMode::Single, Some(url)) => url.clone(),
-        _ => return Err(Error::config("expected a single-PUT session for a small file")),
-    };
-    // Object storage gets only the bytes and the session's own headers: no credentials.
-    let mut put = ureq::put(&url);
-    for (k, v) in &session.headers {
-        put = put.header(k, v);
-    }
-    put.send(bytes).map_err(|e| Error::io("storage PUT", std::io::Error::other(e)))?;
-    let finalized = client
-        .uploads()
-        .finalize(&session.upload_id, &session.finalize_token, FinalizeUploadRequest::new())
-        .send()?;
-    Ok(finalized.upload_id)
+) -> Result<String, UploadError> {
+    let options = UploadOptions::new().filename(filename).content_type(content_type);
+    Ok(client.upload_file(bytes, options)?.upload_id)
 }
 
 fn load(client: &BlockingClient, db: &str, table: &str, upload_id: &str, format: &str) -> Result<i64, Error> {
@@ -127,15 +100,16 @@ fn load(client: &BlockingClient, db: &str, table: &str, upload_id: &str, format:
     }
 }
 
-fn run(client: &BlockingClient) -> Result<(), Error> {
+fn run(client: &BlockingClient) -> Result<(), Box<dyn std::error::Error>> {
     let db = client.databases().create(CreateDatabaseRequest::new().name("quickstart")).send()?;
     println!("Created database {} ({}).", db.name.as_deref().unwrap_or("quickstart"), db.id);
 
-    let csv_upload = upload(client, CITIES_CSV.as_bytes(), "cities.csv", "text/csv")?;
+    let csv_upload = upload(client, CITIES_CSV.as_bytes().to_vec(), "cities.csv", "text/csv")?;
     println!("Uploaded cities.csv ({} bytes) as upload {csv_upload}.", CITIES_CSV.len());
     let parquet = visits_parquet();
-    let parquet_upload = upload(client, &parquet, "visits.parquet", "application/vnd.apache.parquet")?;
-    println!("Uploaded visits.parquet ({} bytes) as upload {parquet_upload}.", parquet.len());
+    let parquet_len = parquet.len();
+    let parquet_upload = upload(client, parquet, "visits.parquet", "application/vnd.apache.parquet")?;
+    println!("Uploaded visits.parquet ({parquet_len} bytes) as upload {parquet_upload}.");
 
     let n = load(client, &db.id, "cities", &csv_upload, "csv")?;
     println!("Loaded {n} rows into table cities.");

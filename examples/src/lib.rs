@@ -81,6 +81,16 @@ impl std::str::FromStr for Backend {
 #[doc = include_str!("../../README.md")]
 mod readme {}
 
+/// Prints an error and its causes on stderr.
+pub fn report(error: &dyn std::error::Error) {
+    eprintln!("error: {error}");
+    let mut source = error.source();
+    while let Some(s) = source {
+        eprintln!("  caused by: {s}");
+        source = s.source();
+    }
+}
+
 /// Prints rows as an aligned text table: one header line, a rule, then the rows.
 pub fn print_table(columns: &[String], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
