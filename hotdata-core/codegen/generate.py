@@ -60,6 +60,15 @@ FIELD_ENUMS = {
     ("WorkspaceListItem", "provision_status"): "ProvisionStatus",
 }
 
+# Fields holding secrets: typed `SecretString`, so `Debug` never shows them.
+SECRET_FIELDS = {
+    ("UploadSessionResponse", "finalize_token"),
+    ("CreateEmbeddingProviderRequest", "api_key"),
+    ("UpdateEmbeddingProviderRequest", "api_key"),
+    ("CreateSecretRequest", "value"),
+    ("UpdateSecretRequest", "value"),
+}
+
 # Operations whose 2xx responses have different bodies: an enum with one variant per status.
 OUTCOMES = {
     "query": ("QueryOutcome", "Answer to `POST /v1/query`: rows inline, or a run that continues asynchronously.",
@@ -273,6 +282,8 @@ class Gen:
         """Rust type for a schema node (without the Option wrapper)."""
         if (owner, field) in FIELD_ENUMS:
             return FIELD_ENUMS[(owner, field)]
+        if (owner, field) in SECRET_FIELDS:
+            return "crate::SecretString"
         if "$ref" in schema:
             return self.ref_name(schema["$ref"])
         if "allOf" in schema and len(schema["allOf"]) == 1:
@@ -403,8 +414,9 @@ class Gen:
             lines.append(f"    pub {ident}: {ty},\n")
             if is_request:
                 if req:
-                    arg_ty = "impl Into<String>" if ty == "String" else ty
-                    conv = ".into()" if ty == "String" else ""
+                    into = ty in ("String", "crate::SecretString")
+                    arg_ty = f"impl Into<{ty}>" if into else ty
+                    conv = ".into()" if into else ""
                     if ty.startswith("Option<"):
                         arg_ty, conv = ty, ""
                     ctor_args.append(f"{ident}: {arg_ty}")
@@ -426,8 +438,9 @@ class Gen:
 
     def setter(self, ident, pname, base, ty):
         name = SETTER_RENAMES.get(pname, ident)
-        arg = "impl Into<String>" if base == "String" else base
-        conv = "value.into()" if base == "String" else "value"
+        into = base in ("String", "crate::SecretString")
+        arg = f"impl Into<{base}>" if into else base
+        conv = "value.into()" if into else "value"
         if ty.startswith("crate::Patch"):
             return (f"    /// Sets `{pname}`.\n    pub fn {name}(mut self, value: {arg}) -> Self {{\n"
                     f"        self.{ident} = crate::Patch::Value({conv});\n        self\n    }}\n"

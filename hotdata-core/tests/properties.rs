@@ -109,3 +109,18 @@ fn column_definitions_and_profiles() {
     assert!(matches!(p, ColumnProfileDetail::Other(_)));
     assert_eq!(p.type_name(), "geo");
 }
+
+#[test]
+fn secret_fields_stay_out_of_debug_but_round_trip() {
+    use hotdata_core::models::{CreateEmbeddingProviderRequest, UploadSessionResponse};
+    let s: UploadSessionResponse = serde_json::from_str(
+        r#"{"upload_id":"u","finalize_token":"fin_tok_secret","headers":{},"mode":"single","url":"http://x"}"#,
+    )
+    .unwrap();
+    assert!(!format!("{s:?}").contains("fin_tok_secret"));
+    assert_eq!(s.finalize_token.expose(), "fin_tok_secret");
+    assert!(serde_json::to_string(&s).unwrap().contains("\"finalize_token\":\"fin_tok_secret\""));
+    let req = CreateEmbeddingProviderRequest::new("p", "openai").api_key("sk-very-secret");
+    assert!(!format!("{req:?}").contains("sk-very-secret"));
+    assert_eq!(serde_json::to_value(&req).unwrap()["api_key"], "sk-very-secret");
+}

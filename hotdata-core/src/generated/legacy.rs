@@ -98,12 +98,12 @@ pub mod models {
         /// `name` (required).
         pub name: String,
         /// `value` (required).
-        pub value: String,
+        pub value: crate::SecretString,
     }
 
     impl CreateSecretRequest {
         /// A `CreateSecretRequest` with its required fields; optional fields start omitted.
-        pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        pub fn new(name: impl Into<String>, value: impl Into<crate::SecretString>) -> Self {
             Self { name: name.into(), value: value.into() }
         }
     }
@@ -335,12 +335,12 @@ pub mod models {
     #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
     pub struct UpdateSecretRequest {
         /// `value` (required).
-        pub value: String,
+        pub value: crate::SecretString,
     }
 
     impl UpdateSecretRequest {
         /// A `UpdateSecretRequest` with its required fields; optional fields start omitted.
-        pub fn new(value: impl Into<String>) -> Self {
+        pub fn new(value: impl Into<crate::SecretString>) -> Self {
             Self { value: value.into() }
         }
     }

@@ -687,7 +687,7 @@ pub struct CreateDatabaseResponse {
 pub struct CreateEmbeddingProviderRequest {
     /// Tri-state: omitted (unchanged), `null`, or a value.
     #[serde(default, skip_serializing_if = "crate::Patch::is_omitted")]
-    pub api_key: crate::Patch<String>,
+    pub api_key: crate::Patch<crate::SecretString>,
     /// `config`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<serde_json::Map<String, serde_json::Value>>,
@@ -712,7 +712,7 @@ impl CreateEmbeddingProviderRequest {
         }
     }
     /// Sets `api_key`.
-    pub fn api_key(mut self, value: impl Into<String>) -> Self {
+    pub fn api_key(mut self, value: impl Into<crate::SecretString>) -> Self {
         self.api_key = crate::Patch::Value(value.into());
         self
     }
@@ -2612,7 +2612,7 @@ pub struct TextProfileDetail {
 pub struct UpdateEmbeddingProviderRequest {
     /// Tri-state: omitted (unchanged), `null`, or a value.
     #[serde(default, skip_serializing_if = "crate::Patch::is_omitted")]
-    pub api_key: crate::Patch<String>,
+    pub api_key: crate::Patch<crate::SecretString>,
     /// Tri-state: omitted (unchanged), `null`, or a value.
     #[serde(default, skip_serializing_if = "crate::Patch::is_omitted")]
     pub config: crate::Patch<serde_json::Value>,
@@ -2635,7 +2635,7 @@ impl UpdateEmbeddingProviderRequest {
         }
     }
     /// Sets `api_key`.
-    pub fn api_key(mut self, value: impl Into<String>) -> Self {
+    pub fn api_key(mut self, value: impl Into<crate::SecretString>) -> Self {
         self.api_key = crate::Patch::Value(value.into());
         self
     }
@@ -2810,7 +2810,7 @@ impl UpdateSavedQueryRequest {
 #[non_exhaustive]
 pub struct UploadSessionResponse {
     /// `finalize_token` (required).
-    pub finalize_token: String,
+    pub finalize_token: crate::SecretString,
     /// `headers` (required).
     pub headers: std::collections::BTreeMap<String, String>,
     /// `mode` (required).

@@ -871,8 +871,13 @@ impl UploadMachine {
             Mode::Single { .. } => 1,
             _ => effective_in_flight(self.max_concurrency, self.budget, part_size),
         };
-        self.session =
-            Some(Session { upload_id: s.upload_id, token: s.finalize_token, headers, mode, part_size });
+        self.session = Some(Session {
+            upload_id: s.upload_id,
+            token: s.finalize_token.expose().to_owned(),
+            headers,
+            mode,
+            part_size,
+        });
         Ok(())
     }
 

@@ -185,7 +185,11 @@ fn a_reset_before_the_response_is_retried_but_finalize_is_never_sent_twice() {
         storage_put!(session.url.clone().expect("a single-PUT URL"), data.clone());
         emu.inject(FaultRule::new(op("finalize_upload_handler"), Fault::Reset));
         let finalize = || {
-            c.uploads().finalize(&session.upload_id, &session.finalize_token, FinalizeUploadRequest::new())
+            c.uploads().finalize(
+                &session.upload_id,
+                session.finalize_token.expose(),
+                FinalizeUploadRequest::new(),
+            )
         };
         let err = call!(finalize()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Transport, "{backend}: {err:?}");
@@ -206,7 +210,11 @@ fn a_reset_before_the_response_is_retried_but_finalize_is_never_sent_twice() {
         emu.clear_requests();
         emu.inject(FaultRule::new(op("finalize_upload_handler"), Fault::ResetAfterCommit));
         let finalize = || {
-            c.uploads().finalize(&session.upload_id, &session.finalize_token, FinalizeUploadRequest::new())
+            c.uploads().finalize(
+                &session.upload_id,
+                session.finalize_token.expose(),
+                FinalizeUploadRequest::new(),
+            )
         };
         let err = call!(finalize()).unwrap_err();
         assert_eq!(err.transport_kind(), Some(TransportErrorKind::NoResponse), "{backend}: {err:?}");

@@ -168,7 +168,7 @@ fn every_operation_through_a_prism_proxy_conforms_on_both_backends() {
             "finalize",
             call!(c.uploads().finalize(
                 &session.upload_id,
-                &session.finalize_token,
+                session.finalize_token.expose(),
                 FinalizeUploadRequest::new()
             ))
         );
@@ -513,7 +513,7 @@ fn every_operation_through_a_prism_proxy_conforms_on_both_backends() {
             "mint parts",
             call!(c.uploads().mint_parts(
                 &streaming.upload_id,
-                &streaming.finalize_token,
+                streaming.finalize_token.expose(),
                 MintUploadPartsRequest::new(vec![1])
             ))
         );
@@ -522,7 +522,7 @@ fn every_operation_through_a_prism_proxy_conforms_on_both_backends() {
             "finalize multipart",
             call!(c.uploads().finalize(
                 &streaming.upload_id,
-                &streaming.finalize_token,
+                streaming.finalize_token.expose(),
                 FinalizeUploadRequest::new().parts(vec![FinalizeUploadPart::new(etag, 1)])
             ))
         );
