@@ -301,6 +301,13 @@ fn prepare<E: Endpoint>(shared: &Shared, endpoint: &E, options: &CallOptions) ->
     let mut own = HeaderWriter::default();
     endpoint.headers(&mut own);
     for (name, value) in own.headers {
+        let required = op.params.iter().any(|p| p.required && p.name.eq_ignore_ascii_case(name));
+        if value.trim().is_empty() {
+            if required {
+                return Err(Error::config(format!("the header parameter `{name}` is empty")));
+            }
+            continue;
+        }
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|e| Error::config(format!("header {name}: {e}")))?;
         let mut v = header_value(name.as_str(), &value)?;

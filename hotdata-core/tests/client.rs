@@ -316,3 +316,13 @@ fn empty_and_dot_path_parameters_are_refused_before_sending() {
     client.database_context().delete("db_1", "...").send().unwrap();
     assert_eq!(t.requests()[0].uri.path(), "/prefix/v1/databases/db_1/context/...");
 }
+
+#[test]
+fn an_empty_required_header_is_refused_before_sending() {
+    let t = FakeTransport::script(vec![]);
+    let client = blocking(t.clone(), ManualRuntime::new(SystemTime::UNIX_EPOCH), cfg());
+    let err = client.results().list(" ").send().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("X-Database-Id"), "{err}");
+    assert!(t.requests().is_empty());
+}
