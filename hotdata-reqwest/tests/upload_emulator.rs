@@ -79,6 +79,8 @@ fn sizes_around_the_single_put_threshold() {
             let object = run(async { reqwest::get(&url).await.unwrap().bytes().await.unwrap() });
             assert_eq!(object.to_vec(), data(size), "{size}: byte-identical");
         }
+        let object = emulator.uploaded_object(&done.upload_id).expect("the finalized object");
+        assert!(object == data(size), "{size}: the assembled object is byte-identical");
     }
 }
 
@@ -88,6 +90,7 @@ fn a_streamed_multipart_upload() {
     let source = AsyncUploadSource::stream(Chunks(data(5 * MIB + 3), 0));
     let done = run(client.upload_file(source, options().part_size(MIB).max_concurrency(4))).unwrap();
     assert_eq!(done.size_bytes as u64, 5 * MIB + 3);
+    assert!(emulator.uploaded_object(&done.upload_id).unwrap() == data(5 * MIB + 3), "byte-identical");
     check_requests(&emulator);
     let requests = emulator.requests();
     // A streaming session's part size covers 16 GiB in 10,000 parts (about 1.7 MiB here).
@@ -108,7 +111,12 @@ fn storage_faults_heal_or_fail_as_they_should() {
     for rule in heal {
         let (emulator, client) = start(Emulator::builder().min_part_size(MIB).fault(rule.clone()));
         let done = run(client.upload_file(data(9 * MIB), options().part_size(3 * MIB)));
-        assert_eq!(done.unwrap_or_else(|e| panic!("{rule:?}: {e:?}")).size_bytes as u64, 9 * MIB);
+        let done = done.unwrap_or_else(|e| panic!("{rule:?}: {e:?}"));
+        assert_eq!(done.size_bytes as u64, 9 * MIB);
+        assert!(
+            emulator.uploaded_object(&done.upload_id).unwrap() == data(9 * MIB),
+            "{rule:?}: byte-identical"
+        );
         check_requests(&emulator);
     }
     let (emulator, client) =

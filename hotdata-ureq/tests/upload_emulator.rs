@@ -62,6 +62,8 @@ fn sizes_around_the_single_put_threshold() {
         } else {
             assert_eq!(puts, 2);
         }
+        let object = emulator.uploaded_object(&done.upload_id).expect("the finalized object");
+        assert!(object == data(size), "{size}: the assembled object is byte-identical");
     }
 }
 
@@ -72,7 +74,9 @@ fn a_multipart_upload_from_a_file() {
     std::fs::write(&path, data(9 * MIB + 3)).unwrap();
     let r = client.upload_file(path.as_path(), options().part_size(2 * MIB).max_concurrency(4));
     std::fs::remove_file(&path).unwrap();
-    assert_eq!(r.unwrap().size_bytes as u64, 9 * MIB + 3);
+    let done = r.unwrap();
+    assert_eq!(done.size_bytes as u64, 9 * MIB + 3);
+    assert!(emulator.uploaded_object(&done.upload_id).unwrap() == data(9 * MIB + 3), "byte-identical");
     check_requests(&emulator);
     let requests = emulator.requests();
     assert_eq!(requests.iter().filter(|r| r.operation == "storage_put").count(), 5);
@@ -91,7 +95,12 @@ fn storage_faults_heal_or_fail_as_they_should() {
     for rule in heal {
         let (emulator, client) = start(Emulator::builder().min_part_size(MIB).fault(rule.clone()));
         let done = client.upload_file(data(9 * MIB), options().part_size(3 * MIB));
-        assert_eq!(done.unwrap_or_else(|e| panic!("{rule:?}: {e:?}")).size_bytes as u64, 9 * MIB);
+        let done = done.unwrap_or_else(|e| panic!("{rule:?}: {e:?}"));
+        assert_eq!(done.size_bytes as u64, 9 * MIB);
+        assert!(
+            emulator.uploaded_object(&done.upload_id).unwrap() == data(9 * MIB),
+            "{rule:?}: byte-identical"
+        );
         check_requests(&emulator);
     }
     let (emulator, client) =

@@ -382,6 +382,17 @@ impl EmulatorHandle {
         lock(&self.shared.faults).clear();
     }
 
+    /// The bytes of a finalized upload as storage assembled them (for checking that an
+    /// upload arrived byte for byte), or `None` if there is no such finalized upload.
+    pub fn uploaded_object(&self, upload_id: &str) -> Option<bytes::Bytes> {
+        let st = lock(&self.shared.state);
+        st.workspaces
+            .values()
+            .find_map(|ws| ws.uploads.get(upload_id))
+            .filter(|u| u.finalized.is_some())
+            .and_then(|u| u.object.clone())
+    }
+
     /// Every request seen so far, oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.shared.log).clone()
