@@ -26,7 +26,7 @@ use crate::body::{AsyncBody, BlockingBody};
 use crate::client::{Async, Blocking, Call, Client};
 use crate::endpoint::{Endpoint, HeaderWriter, Operation, RawResponse};
 use crate::error::Error;
-use crate::models::{AsyncQueryResponse, QueryRequest, ResultsFormatQuery};
+use crate::models::{AsyncQueryResponse, QueryRequest, QueryResponse, ResultsFormatQuery};
 use crate::resources::Results;
 use crate::results::{ResultDownload, ResultFetch, ResultMeta};
 
@@ -632,16 +632,22 @@ impl Client<Blocking> {
                         Error::result_failed(crate::ops::QUERY.id, "the query run ended without a result")
                     })?,
                 };
-                self.wait_for_result(&result_id, &db)?;
-                match self.results().arrow(result_id, db).arrow()? {
-                    ResultFetch::Ready(r) => Ok(r),
-                    ResultFetch::NotReady(n) => Err(Error::wait_timeout(format!(
-                        "result {} was ready, then not ({})",
-                        n.result_id, n.status
-                    ))),
-                }
+                self.stored_result_arrow(&result_id, &db)
             }
         }
+    }
+
+    /// All rows of a stored result as Arrow, once it is ready: waits for it (status polls,
+    /// never the rows), then fetches it as one Arrow stream.
+    pub fn stored_result_arrow(&self, result_id: &str, database_id: &str) -> Result<ArrowResult, Error> {
+        self.wait_for_result(result_id, database_id)?;
+        ready_or_timeout(self.results().arrow(result_id, database_id).arrow()?)
+    }
+
+    /// The full row set behind an inline answer of [`Client::query`] (a preview when
+    /// `truncated`), through Arrow rather than JSON pages.
+    pub fn follow_to_arrow(&self, response: &QueryResponse, database_id: &str) -> Result<ArrowResult, Error> {
+        self.stored_result_arrow(result_of(response)?, database_id)
     }
 }
 
@@ -677,15 +683,44 @@ impl Client<Async> {
                         })?
                     }
                 };
-                self.wait_for_result(&result_id, &db).await?;
-                match self.results().arrow(result_id, db).arrow().await? {
-                    ResultFetch::Ready(r) => Ok(r),
-                    ResultFetch::NotReady(n) => Err(Error::wait_timeout(format!(
-                        "result {} was ready, then not ({})",
-                        n.result_id, n.status
-                    ))),
-                }
+                self.stored_result_arrow(&result_id, &db).await
             }
         }
     }
+
+    /// All rows of a stored result as Arrow, once it is ready: see the blocking
+    /// [`Client::stored_result_arrow`].
+    pub async fn stored_result_arrow(
+        &self,
+        result_id: &str,
+        database_id: &str,
+    ) -> Result<ArrowResult, Error> {
+        self.wait_for_result(result_id, database_id).await?;
+        ready_or_timeout(self.results().arrow(result_id, database_id).arrow().await?)
+    }
+
+    /// The full row set behind an inline answer of [`Client::query`], through Arrow.
+    pub async fn follow_to_arrow(
+        &self,
+        response: &QueryResponse,
+        database_id: &str,
+    ) -> Result<ArrowResult, Error> {
+        self.stored_result_arrow(result_of(response)?, database_id).await
+    }
+}
+
+fn ready_or_timeout(fetch: ResultFetch<ArrowResult>) -> Result<ArrowResult, Error> {
+    match fetch {
+        ResultFetch::Ready(r) => Ok(r),
+        ResultFetch::NotReady(n) => {
+            Err(Error::wait_timeout(format!("result {} was ready, then not ({})", n.result_id, n.status)))
+        }
+    }
+}
+
+fn result_of(response: &QueryResponse) -> Result<&str, Error> {
+    response.result_id.as_deref().ok_or_else(|| {
+        let why = response.warning.as_deref().unwrap_or("the server kept no result for this query");
+        Error::result_failed(crate::ops::QUERY.id, why)
+    })
 }

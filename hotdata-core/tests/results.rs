@@ -235,3 +235,25 @@ fn query_as_decodes_every_row_through_arrow() {
     assert_eq!(rows, [Row { n: 0 }, Row { n: 1 }, Row { n: 2 }]);
     assert_eq!(t.requests()[0].headers["accept"], "application/vnd.apache.arrow.stream");
 }
+
+#[test]
+fn a_truncated_inline_answer_is_followed_to_all_its_rows_through_arrow() {
+    let (c, t) = client(vec![
+        Ok(response(
+            200,
+            r#"{"columns":["n"],"nullable":[false],"execution_time_ms":1,"preview_row_count":2,"query_run_id":"qr",
+                "row_count":2,"rows":[[0],[1]],"truncated":true,"result_id":"r5","total_row_count":6}"#,
+        )),
+        Ok(response(200, r#"{"result_id":"r5","status":"ready"}"#)),
+        ready(6),
+    ]);
+    let hotdata_core::models::QueryOutcome::Inline(preview) =
+        c.query(hotdata_core::models::QueryRequest::new("select n")).send().unwrap()
+    else {
+        panic!()
+    };
+    assert!(preview.truncated);
+    let all = c.follow_to_arrow(&preview, "db").unwrap();
+    assert_eq!(all.num_rows(), 6);
+    assert_eq!(t.requests()[2].uri.to_string(), "http://h/v1/results/r5?format=arrow");
+}
