@@ -90,6 +90,9 @@
 //! runtime whose sleeps advance time instantly, so retry timing is tested exactly.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// On wasm the client's shared state holds `!Send` browser handles (token providers,
+// transports) by design: there is one thread, and `Arc` keeps one type for both targets.
+#![cfg_attr(target_family = "wasm", allow(clippy::arc_with_non_send_sync))]
 
 #[cfg(feature = "arrow")]
 pub mod arrow;

@@ -20,6 +20,9 @@
 #![cfg(target_arch = "wasm32")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// The core's client holds its transport in an `Arc` on every target; in the browser the
+// transport is `!Send` (it owns JS handles) and there is only one thread.
+#![allow(clippy::arc_with_non_send_sync)]
 
 use std::pin::Pin;
 use std::rc::Rc;
