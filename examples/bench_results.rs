@@ -19,21 +19,13 @@
 //! setup, before the first byte). `--modes raw-ureq,sdk-ureq` runs a subset.
 
 use std::io::Read;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use hotdata_core::Config;
 use hotdata_core::models::{CreateDatabaseRequest, QueryOutcome, QueryRequest};
 use hotdata_core::results::ResultFetch;
-
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
+use hotdata_examples::bench::{flag, run_child, status_kib};
 
 struct Target {
     url: String,
@@ -237,14 +229,8 @@ fn main() -> ExitCode {
     if args.iter().any(|a| a == "--child") {
         return child(&args);
     }
-    let flag = |k: &str, d: u64| {
-        args.iter()
-            .position(|a| a == k)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
-    let (arrow_rows, json_rows) = (flag("--arrow-rows", 15_000_000), flag("--json-rows", 1_000_000));
+    let number = |k: &str, d: u64| flag(&args, k).and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (arrow_rows, json_rows) = (number("--arrow-rows", 15_000_000), number("--json-rows", 1_000_000));
     let emu =
         match hotdata_emulator::Emulator::builder().preview_rows(10).max_stored_rows(100_000_000).start() {
             Ok(e) => e,
@@ -273,40 +259,35 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let exe = std::env::current_exe().expect("own path");
     println!("| mode | MiB | rows | seconds | MiB/s | rows/s | peak RSS above baseline (MiB) |");
     println!("|---|---|---|---|---|---|---|");
-    let only = args.iter().position(|a| a == "--modes").and_then(|i| args.get(i + 1)).cloned();
+    let only = flag(&args, "--modes");
     let modes = ["raw-ureq", "sdk-ureq", "raw-reqwest", "sdk-reqwest", "json-ureq", "json-reqwest"];
     for mode in modes.into_iter().filter(|m| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == *m))) {
         let result = if mode.starts_with("json") { &json } else { &arrow };
-        let out = Command::new(&exe)
-            .args([
-                "--child",
-                mode,
-                "--url",
-                emu.base_url(),
-                "--key",
-                emu.api_key(),
-                "--workspace",
-                emu.workspace_id(),
-            ])
-            .args(["--database", &db, "--result", result])
-            .output()
-            .expect("child");
-        if !out.status.success() {
-            eprintln!("{mode} failed: {}", String::from_utf8_lossy(&out.stderr));
-            return ExitCode::FAILURE;
-        }
-        let line = String::from_utf8_lossy(&out.stdout);
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let (bytes, rows, secs, base, peak): (f64, f64, f64, f64, f64) = (
-            f[1].parse().unwrap_or(0.0),
-            f[2].parse().unwrap_or(0.0),
-            f[3].parse().unwrap_or(0.0),
-            f[4].parse().unwrap_or(0.0),
-            f[5].parse().unwrap_or(0.0),
-        );
+        let child = [
+            "--child",
+            mode,
+            "--url",
+            emu.base_url(),
+            "--key",
+            emu.api_key(),
+            "--workspace",
+            emu.workspace_id(),
+            "--database",
+            &db,
+            "--result",
+            result,
+        ];
+        let f = match run_child(&child) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("{mode} failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let (bytes, rows, secs, base, peak) = (num(1), num(2), num(3), num(4), num(5));
         let mib = bytes / 1048576.0;
         println!(
             "| {mode} | {mib:.0} | {rows:.0} | {secs:.2} | {:.0} | {:.0} | {:.1} |",

@@ -12,24 +12,16 @@
 //! throughput and its peak RSS above its baseline.
 
 use std::io::Write;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use hotdata_core::Config;
 use hotdata_core::models::CreateUploadRequest;
 use hotdata_core::upload::UploadOptions;
-
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
+use hotdata_examples::bench::{flag, run_child, status_kib};
 
 fn arg(args: &[String], k: &str) -> String {
-    args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned().unwrap_or_default()
+    flag(args, k).unwrap_or_default()
 }
 
 fn measure(mode: &str, path: &str, config: Config) -> Result<u64, String> {
@@ -160,7 +152,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let exe = std::env::current_exe().expect("own path");
     println!("| size | mode | seconds | MiB/s | peak RSS above baseline (MiB) |");
     println!("|---|---|---|---|---|");
     for mib in sizes {
@@ -175,27 +166,28 @@ fn main() -> ExitCode {
         }
         for mode in ["raw-ureq", "sdk-ureq", "raw-reqwest", "sdk-reqwest"] {
             let emu = if mode.starts_with("raw") { &raw_emu } else { &sdk_emu };
-            let out = Command::new(&exe)
-                .args([
-                    "--child",
-                    mode,
-                    "--url",
-                    emu.base_url(),
-                    "--key",
-                    emu.api_key(),
-                    "--workspace",
-                    emu.workspace_id(),
-                ])
-                .args(["--path", &path.to_string_lossy()])
-                .output()
-                .expect("child");
-            if !out.status.success() {
-                eprintln!("{mode} failed: {}", String::from_utf8_lossy(&out.stderr));
-                return ExitCode::FAILURE;
-            }
-            let line = String::from_utf8_lossy(&out.stdout);
-            let f: Vec<f64> = line.split_whitespace().filter_map(|v| v.parse().ok()).collect();
-            let (bytes, secs, base, peak) = (f[0], f[1], f[2], f[3]);
+            let path = path.to_string_lossy();
+            let child = [
+                "--child",
+                mode,
+                "--url",
+                emu.base_url(),
+                "--key",
+                emu.api_key(),
+                "--workspace",
+                emu.workspace_id(),
+                "--path",
+                &path,
+            ];
+            let f = match run_child(&child) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("{mode} failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            let (bytes, secs, base, peak) = (num(0), num(1), num(2), num(3));
             println!(
                 "| {mib} MiB | {mode} | {secs:.2} | {:.0} | {:.1} |",
                 bytes / 1048576.0 / secs,

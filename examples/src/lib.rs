@@ -125,3 +125,37 @@ pub fn cell_text(v: &serde_json::Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// Helpers of the benchmark programs: each measurement runs in a child process of its own,
+/// so that its peak memory is its own.
+pub mod bench {
+    use std::process::Command;
+
+    /// A field of `/proc/self/status`, in KiB (`VmRSS:`, `VmHWM:`); 0 where unavailable.
+    pub fn status_kib(field: &str) -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with(field))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// The value following `--name` on the command line.
+    pub fn flag(args: &[String], name: &str) -> Option<String> {
+        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    }
+
+    /// Runs this program again with `args` and returns the fields of what it printed, or its
+    /// error output.
+    pub fn run_child(args: &[&str]) -> Result<Vec<String>, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let out = Command::new(exe).args(args).output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect())
+    }
+}
