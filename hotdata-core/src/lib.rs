@@ -11,6 +11,7 @@
 //! |---|---|---|
 //! | `hotdata-ureq` | blocking | ureq 3 + rustls (no tokio anywhere) |
 //! | `hotdata-reqwest` | async | reqwest + rustls on tokio |
+//! | `hotdata-wasm` | async | the browser's `fetch` (`wasm32-unknown-unknown`) |
 //! | your own | either | implement [`BlockingTransport`] or [`AsyncTransport`] |
 //!
 //! ## Layers
@@ -37,6 +38,11 @@
 //!   `Stream`).
 //! - [`retry`]: [`RetryPolicy`] and the pure [`RetryState::decide`].
 //! - [`transport`] and [`runtime`]: the traits a backend implements.
+//! - [`results`]: stored results in any format, streamed, with the `202` (not ready) and
+//!   `409` (failed) answers typed; [`lifecycle`]: waiting for results, query runs and jobs
+//!   with a pure poller. With the `arrow` feature, `arrow` (a push Arrow IPC decoder, results
+//!   and queries as record batches, whole or streamed) and `arrow_rows` (batches decoded into
+//!   rows of any serde type).
 //! - [`upload`]: direct-to-storage uploads of any size (`client.upload_file(..)`), as a
 //!   sans-IO [`upload::UploadMachine`] with a blocking and an async driver.
 //! - [`Error`]: the one error type ([`upload::UploadError`] for uploads).
