@@ -29,6 +29,7 @@ use crate::error::Error;
 use crate::models::{AsyncQueryResponse, QueryRequest, QueryResponse, ResultsFormatQuery};
 use crate::resources::Results;
 use crate::results::{ResultDownload, ResultFetch, ResultMeta};
+use crate::transport::TransportError;
 
 /// The media type of an Arrow IPC stream.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
@@ -153,72 +154,110 @@ pub fn decode_all(bytes: Bytes) -> Result<(SchemaRef, Vec<RecordBatch>), Error> 
     Ok((schema, batches))
 }
 
-/// Record batches decoded from a blocking response body as it is read: an `Iterator`.
-/// The schema is read when it is built. Memory: the batch being decoded, plus one chunk.
-pub struct ArrowBatches {
+/// What both batch readers share: the decoder, the batch read ahead while looking for the
+/// schema, whether the stream is over, and what the response headers said.
+#[derive(Debug, Default)]
+struct Reading {
     meta: ResultMeta,
-    body: BlockingBody,
     decoder: ArrowDecoder,
     peeked: Option<RecordBatch>,
     done: bool,
 }
 
+impl Reading {
+    /// Takes one pull from the body: a chunk is pushed (`Ok(false)`); the end of the body
+    /// finishes the decoder, which fails on a truncated stream (`Ok(true)` otherwise).
+    fn feed(&mut self, pulled: Option<Result<Bytes, TransportError>>) -> Result<bool, Error> {
+        match pulled {
+            Some(Ok(chunk)) => {
+                self.decoder.push(chunk);
+                Ok(false)
+            }
+            Some(Err(e)) => Err(Error::transport(e)),
+            None => {
+                self.done = true;
+                self.decoder.finish()?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Once the reader is open, the schema must be known.
+    fn opened(self) -> Result<Self, Error> {
+        match self.decoder.schema() {
+            Some(_) => Ok(self),
+            None => Err(Error::decode("Arrow stream: the body ended before its schema", None)),
+        }
+    }
+
+    /// The read-ahead batch, or `None` when the next one must be pulled (or the stream is
+    /// over: see `done`).
+    fn take_peeked(&mut self) -> Option<Result<RecordBatch, Error>> {
+        self.peeked.take().map(Ok)
+    }
+
+    /// What the reader yields for a pull: after an error, nothing more.
+    fn settle(&mut self, pulled: Result<Option<RecordBatch>, Error>) -> Option<Result<RecordBatch, Error>> {
+        match pulled {
+            Ok(batch) => batch.map(Ok),
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.decoder.schema().unwrap_or_else(|| std::sync::Arc::new(arrow_schema::Schema::empty()))
+    }
+}
+
+/// Record batches decoded from a blocking response body as it is read: an `Iterator`.
+/// The schema is read when it is built. Memory: the batch being decoded, plus one chunk.
+pub struct ArrowBatches {
+    body: BlockingBody,
+    reading: Reading,
+}
+
 impl std::fmt::Debug for ArrowBatches {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ArrowBatches").field("decoder", &self.decoder).finish_non_exhaustive()
+        f.debug_struct("ArrowBatches").field("decoder", &self.reading.decoder).finish_non_exhaustive()
     }
 }
 
 impl ArrowBatches {
     /// Starts decoding `body`, reading until the schema is known.
     pub fn open(body: BlockingBody) -> Result<Self, Error> {
-        let mut this = Self {
-            meta: ResultMeta::default(),
-            body,
-            decoder: ArrowDecoder::new(),
-            peeked: None,
-            done: false,
-        };
-        while this.decoder.schema().is_none() {
-            match this.pull()? {
-                Some(batch) => this.peeked = Some(batch),
-                None => break,
-            }
+        let mut this = Self { body, reading: Reading::default() };
+        while this.reading.decoder.schema().is_none() && !this.reading.done {
+            this.reading.peeked = this.pull()?;
         }
-        if this.decoder.schema().is_none() {
-            return Err(Error::decode("Arrow stream: the body ended before its schema", None));
-        }
+        this.reading = this.reading.opened()?;
         Ok(this)
     }
 
     /// What the response headers said (total rows, next page), when read from a result.
     pub fn meta(&self) -> &ResultMeta {
-        &self.meta
+        &self.reading.meta
     }
 
     /// The schema of the stream.
     pub fn schema(&self) -> SchemaRef {
-        self.decoder.schema().unwrap_or_else(|| std::sync::Arc::new(arrow_schema::Schema::empty()))
+        self.reading.schema()
     }
 
     /// The decoder's counters (rows, batches, bytes so far).
     pub fn decoder(&self) -> &ArrowDecoder {
-        &self.decoder
+        &self.reading.decoder
     }
 
     fn pull(&mut self) -> Result<Option<RecordBatch>, Error> {
         loop {
-            if let Some(batch) = self.decoder.next_batch()? {
+            if let Some(batch) = self.reading.decoder.next_batch()? {
                 return Ok(Some(batch));
             }
-            match self.body.next() {
-                Some(Ok(chunk)) => self.decoder.push(chunk),
-                Some(Err(e)) => return Err(Error::transport(e)),
-                None => {
-                    self.done = true;
-                    self.decoder.finish()?;
-                    return Ok(None);
-                }
+            if self.reading.feed(self.body.next())? {
+                return Ok(None);
             }
         }
     }
@@ -228,88 +267,63 @@ impl Iterator for ArrowBatches {
     type Item = Result<RecordBatch, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(b) = self.peeked.take() {
-            return Some(Ok(b));
+        if let Some(b) = self.reading.take_peeked() {
+            return Some(b);
         }
-        if self.done {
+        if self.reading.done {
             return None;
         }
-        match self.pull() {
-            Ok(b) => b.map(Ok),
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        let pulled = self.pull();
+        self.reading.settle(pulled)
     }
 }
 
 /// Record batches decoded from an async response body as it is read: a `Stream`.
 pub struct ArrowBatchStream {
-    meta: ResultMeta,
     body: AsyncBody,
-    decoder: ArrowDecoder,
-    peeked: Option<RecordBatch>,
-    done: bool,
+    reading: Reading,
 }
 
 impl std::fmt::Debug for ArrowBatchStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ArrowBatchStream").field("decoder", &self.decoder).finish_non_exhaustive()
+        f.debug_struct("ArrowBatchStream").field("decoder", &self.reading.decoder).finish_non_exhaustive()
     }
 }
 
 impl ArrowBatchStream {
     /// Starts decoding `body`, reading until the schema is known.
     pub async fn open(body: AsyncBody) -> Result<Self, Error> {
-        let mut this = Self {
-            meta: ResultMeta::default(),
-            body,
-            decoder: ArrowDecoder::new(),
-            peeked: None,
-            done: false,
-        };
-        while this.decoder.schema().is_none() {
-            match std::future::poll_fn(|cx| this.poll_pull(cx)).await? {
-                Some(batch) => this.peeked = Some(batch),
-                None => break,
-            }
+        let mut this = Self { body, reading: Reading::default() };
+        while this.reading.decoder.schema().is_none() && !this.reading.done {
+            this.reading.peeked = std::future::poll_fn(|cx| this.poll_pull(cx)).await?;
         }
-        if this.decoder.schema().is_none() {
-            return Err(Error::decode("Arrow stream: the body ended before its schema", None));
-        }
+        this.reading = this.reading.opened()?;
         Ok(this)
     }
 
     /// What the response headers said (total rows, next page), when read from a result.
     pub fn meta(&self) -> &ResultMeta {
-        &self.meta
+        &self.reading.meta
     }
 
     /// The schema of the stream.
     pub fn schema(&self) -> SchemaRef {
-        self.decoder.schema().unwrap_or_else(|| std::sync::Arc::new(arrow_schema::Schema::empty()))
+        self.reading.schema()
     }
 
     /// The decoder's counters (rows, batches, bytes so far).
     pub fn decoder(&self) -> &ArrowDecoder {
-        &self.decoder
+        &self.reading.decoder
     }
 
     fn poll_pull(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<RecordBatch>, Error>> {
         loop {
-            if let Some(batch) = self.decoder.next_batch()? {
+            if let Some(batch) = self.reading.decoder.next_batch()? {
                 return Poll::Ready(Ok(Some(batch)));
             }
-            match Pin::new(&mut self.body).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => self.decoder.push(chunk),
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(Error::transport(e))),
-                Poll::Ready(None) => {
-                    self.done = true;
-                    self.decoder.finish()?;
-                    return Poll::Ready(Ok(None));
-                }
+            let Poll::Ready(pulled) = Pin::new(&mut self.body).poll_next(cx) else { return Poll::Pending };
+            if self.reading.feed(pulled)? {
+                return Poll::Ready(Ok(None));
             }
         }
     }
@@ -325,19 +339,15 @@ impl Stream for ArrowBatchStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if let Some(b) = this.peeked.take() {
-            return Poll::Ready(Some(Ok(b)));
+        if let Some(b) = this.reading.take_peeked() {
+            return Poll::Ready(Some(b));
         }
-        if this.done {
+        if this.reading.done {
             return Poll::Ready(None);
         }
         match this.poll_pull(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(b)) => Poll::Ready(b.map(Ok)),
-            Poll::Ready(Err(e)) => {
-                this.done = true;
-                Poll::Ready(Some(Err(e)))
-            }
+            Poll::Ready(pulled) => Poll::Ready(this.reading.settle(pulled)),
         }
     }
 }
@@ -384,7 +394,7 @@ impl Call<Blocking, ResultDownload> {
         match self.open()? {
             ResultFetch::Ready(d) => {
                 let mut batches = ArrowBatches::open(d.body)?;
-                batches.meta = d.meta;
+                batches.reading.meta = d.meta;
                 Ok(ResultFetch::Ready(batches))
             }
             ResultFetch::NotReady(n) => Ok(ResultFetch::NotReady(n)),
@@ -396,7 +406,7 @@ impl Call<Blocking, ResultDownload> {
         Ok(match self.arrow_stream()? {
             ResultFetch::Ready(stream) => {
                 let schema = stream.schema();
-                let meta = stream.meta.clone();
+                let meta = stream.meta().clone();
                 let batches = stream.collect::<Result<Vec<_>, _>>()?;
                 ResultFetch::Ready(ArrowResult { schema, batches, meta })
             }
@@ -412,7 +422,7 @@ impl Call<Async, ResultDownload> {
         match self.open().await? {
             ResultFetch::Ready(d) => {
                 let mut batches = ArrowBatchStream::open(d.body).await?;
-                batches.meta = d.meta;
+                batches.reading.meta = d.meta;
                 Ok(ResultFetch::Ready(batches))
             }
             ResultFetch::NotReady(n) => Ok(ResultFetch::NotReady(n)),
@@ -424,7 +434,7 @@ impl Call<Async, ResultDownload> {
         Ok(match self.arrow_stream().await? {
             ResultFetch::Ready(mut stream) => {
                 let schema = stream.schema();
-                let meta = stream.meta.clone();
+                let meta = stream.meta().clone();
                 let mut batches = Vec::new();
                 while let Some(b) = stream.next_batch().await {
                     batches.push(b?);
@@ -578,7 +588,7 @@ impl Call<Blocking, QueryArrow> {
         }
         let meta = QueryMeta::from_headers(&parts.headers);
         let mut batches = ArrowBatches::open(body)?;
-        batches.meta = ResultMeta::from_headers(&parts.headers);
+        batches.reading.meta = ResultMeta::from_headers(&parts.headers);
         Ok(QueryArrowOutcome::Ready { meta, batches })
     }
 }
@@ -594,7 +604,7 @@ impl Call<Async, QueryArrow> {
         }
         let meta = QueryMeta::from_headers(&parts.headers);
         let mut batches = ArrowBatchStream::open(body).await?;
-        batches.meta = ResultMeta::from_headers(&parts.headers);
+        batches.reading.meta = ResultMeta::from_headers(&parts.headers);
         Ok(QueryArrowOutcome::Ready { meta, batches })
     }
 }

@@ -30,7 +30,7 @@ use crate::body::{AsyncBody, BlockingBody, RequestBody};
 use crate::config::{Config, Credentials, SecretString};
 use crate::endpoint::{Endpoint, HeaderWriter, Operation, Paginated, QueryWriter, RawResponse};
 use crate::error::Error;
-use crate::retry::{Decision, Jitter, Outcome, RetryPolicy, RetryState, parse_retry_after};
+use crate::retry::{Decision, Jitter, Outcome, RetryPolicy, RetryState, retry_after_from_headers};
 use crate::runtime::{AsyncRuntime, BlockingRuntime};
 use crate::transport::{
     AsyncTransport, BlockingTransport, BoxFuture, HttpRequest, MaybeSend, SendOptions, TransportError,
@@ -450,11 +450,7 @@ impl<'a> Attempts<'a> {
                     self.state.record_success();
                     return Step::Done;
                 }
-                let retry_after = response
-                    .head_headers()
-                    .get(http::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, wall));
+                let retry_after = retry_after_from_headers(response.head_headers(), Some(wall));
                 Outcome::Status { status, retry_after }
             }
             Err(e) => {

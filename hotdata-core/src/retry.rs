@@ -216,7 +216,8 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// The `Retry-After` of a response, in either form. An HTTP date is resolved against the
 /// response's own `Date` header (the server's clock, so client clock skew does not matter);
-/// without one, against `fallback_now` when given. Drivers pass their runtime's wall clock.
+/// without one, against `fallback_now` when given. The attempt loop passes its runtime's
+/// wall clock; error and not-ready answers, read without one, rely on `Date`.
 pub fn retry_after_from_headers(
     headers: &http::HeaderMap,
     fallback_now: Option<SystemTime>,
