@@ -257,6 +257,8 @@ impl crate::client::Client<crate::client::Async> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // runs under wasm-bindgen-test-runner
 
     #[test]
     fn civil_dates() {

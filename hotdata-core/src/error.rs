@@ -324,6 +324,8 @@ impl StdError for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // runs under wasm-bindgen-test-runner
 
     fn response(status: u16, body: &str) -> RawResponse {
         RawResponse {

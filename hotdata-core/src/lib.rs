@@ -148,6 +148,6 @@ pub use models::{Cell, Patch};
 pub use retry::{Jitter, RetryPolicy, RetryState};
 pub use runtime::{AsyncRuntime, BlockingRuntime};
 pub use transport::{
-    AsyncTransport, BlockingTransport, BoxError, BoxFuture, HttpRequest, MaybeSend, MaybeSync, SendOptions,
-    TransportError, TransportErrorKind,
+    AsyncTransport, BlockingTransport, BoxError, BoxFuture, CorsFilteredHeaders, HttpRequest, MaybeSend,
+    MaybeSync, SendOptions, TransportError, TransportErrorKind,
 };

@@ -327,6 +327,8 @@ impl<M> Call<M, ResultDownload> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // runs under wasm-bindgen-test-runner
 
     #[test]
     fn link_next_is_found() {

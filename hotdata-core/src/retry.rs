@@ -270,6 +270,8 @@ impl Default for Jitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // runs under wasm-bindgen-test-runner
 
     const S: Duration = Duration::from_secs(1);
 

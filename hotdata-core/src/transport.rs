@@ -50,6 +50,16 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[cfg(target_family = "wasm")]
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
+/// A response extension saying its headers were filtered before the transport saw them.
+///
+/// A browser shows a page only the headers a cross-origin server lists in
+/// `Access-Control-Expose-Headers` (CORS). A transport that knows this happened inserts this
+/// marker into the response's [extensions](http::Response::extensions_mut); the core then
+/// reports a header it needs but cannot see (a storage `ETag`) as hidden rather than absent
+/// ([`UploadErrorKind::EtagNotExposed`](crate::upload::UploadErrorKind::EtagNotExposed)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CorsFilteredHeaders;
+
 /// A boxed error that can cross threads.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 

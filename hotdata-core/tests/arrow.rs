@@ -14,6 +14,10 @@ use hotdata_core::arrow::{ArrowBatches, ArrowDecoder, decode_all};
 use hotdata_core::{BlockingBody, ErrorKind};
 use proptest::prelude::*;
 
+// On wasm32 the tests run under wasm-bindgen-test-runner (Node): `#[test]` is its attribute.
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 fn encode(schema: &Schema, batches: &[RecordBatch]) -> Bytes {
     let mut out = Vec::new();
     let mut w = StreamWriter::try_new(&mut out, schema).unwrap();

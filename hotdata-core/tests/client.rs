@@ -9,6 +9,10 @@ use hotdata_core::{
     AsyncClient, BlockingClient, Config, ErrorKind, Jitter, RetryPolicy, TransportError, TransportErrorKind,
 };
 
+// On wasm32 the tests run under wasm-bindgen-test-runner (Node): `#[test]` is its attribute.
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 const WALL: Duration = Duration::from_secs(1_750_000_000);
 
 fn blocking(transport: Arc<FakeTransport>, runtime: Arc<ManualRuntime>, config: Config) -> BlockingClient {

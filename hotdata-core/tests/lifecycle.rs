@@ -6,6 +6,10 @@ use hotdata_core::lifecycle::{PollPolicy, Poller};
 use hotdata_core::testing::{FakeTransport, ManualRuntime, response, response_with};
 use hotdata_core::{BlockingClient, Config, ErrorKind};
 
+// On wasm32 the tests run under wasm-bindgen-test-runner (Node): `#[test]` is its attribute.
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 fn client(t: std::sync::Arc<FakeTransport>, rt: std::sync::Arc<ManualRuntime>) -> BlockingClient {
     BlockingClient::new(Config::new("k").with_workspace_id("w").with_base_url("http://h"), t, rt, "t")
 }

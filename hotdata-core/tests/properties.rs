@@ -9,6 +9,10 @@ use hotdata_core::testing::{FakeTransport, ManualRuntime, response};
 use hotdata_core::{BlockingClient, Config};
 use proptest::prelude::*;
 
+// On wasm32 the tests run under wasm-bindgen-test-runner (Node): `#[test]` is its attribute.
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 proptest! {
     #[test]
     fn path_segments_round_trip(id in any::<String>()) {

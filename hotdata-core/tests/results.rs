@@ -13,6 +13,10 @@ use hotdata_core::results::ResultFetch;
 use hotdata_core::testing::{FakeTransport, ManualRuntime, Reply, response, response_with};
 use hotdata_core::{AsyncClient, BlockingClient, Config, ErrorKind, RetryPolicy};
 
+// On wasm32 the tests run under wasm-bindgen-test-runner (Node): `#[test]` is its attribute.
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 fn arrow_body(rows: i64) -> Bytes {
     let schema = Schema::new(vec![Field::new("n", DataType::Int64, false)]);
     let batch =

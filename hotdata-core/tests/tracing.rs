@@ -10,6 +10,10 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
+// On wasm32 the tests run under wasm-bindgen-test-runner (Node): `#[test]` is its attribute.
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 #[derive(Default, Clone)]
 struct Capture(Arc<Mutex<Vec<String>>>);
 

@@ -14,6 +14,10 @@ use hotdata_core::upload::{
 use hotdata_core::{Error, TransportError, TransportErrorKind};
 use serde_json::{Value, json};
 
+// On wasm32 the tests run under wasm-bindgen-test-runner (Node): `#[test]` is its attribute.
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
 const S: Duration = Duration::from_secs(1);
@@ -77,6 +81,8 @@ struct Sim {
     max_held: u64,
     max_puts_in_flight: usize,
     cancel_after_puts: Option<usize>,
+    /// Storage answers as a browser shows them: only CORS-exposed headers.
+    cors_filtered: bool,
     reverse: bool,
 }
 
@@ -134,6 +140,7 @@ impl Sim {
             max_held: 0,
             max_puts_in_flight: 0,
             cancel_after_puts: None,
+            cors_filtered: false,
             reverse: false,
         }
     }
@@ -233,11 +240,12 @@ impl Sim {
                         for (k, v) in extra {
                             headers.insert(k, v.parse().unwrap());
                         }
-                        let r = PutResponse {
-                            status: http::StatusCode::from_u16(code).unwrap(),
+                        let r = PutResponse::new(
+                            http::StatusCode::from_u16(code).unwrap(),
                             headers,
-                            body: Bytes::from_static(b"<Error/>"),
-                        };
+                            Bytes::from_static(b"<Error/>"),
+                        )
+                        .with_headers_filtered(self.cors_filtered);
                         self.m.handle_put(id, Ok(r), now);
                     }
                     Answer::Transport(kind) => {
@@ -644,11 +652,7 @@ fn a_late_answer_to_a_cut_off_put_is_ignored() {
     m.handle_timeout(deadline);
     assert!(matches!(m.poll_action(deadline), Some(UploadAction::Abort { id }) if id == first));
     let Some(UploadAction::Put { id: second, .. }) = m.poll_action(deadline) else { panic!() };
-    let ok = |c| PutResponse {
-        status: http::StatusCode::from_u16(c).unwrap(),
-        headers: Default::default(),
-        body: Bytes::new(),
-    };
+    let ok = |c| PutResponse::new(http::StatusCode::from_u16(c).unwrap(), Default::default(), Bytes::new());
     m.handle_put(first, Ok(ok(500)), deadline);
     assert!(m.poll_action(deadline).is_none(), "the late 500 changed nothing");
     m.handle_put(second, Ok(ok(200)), deadline);
@@ -703,6 +707,27 @@ fn missing_or_blank_etags_are_retried_and_etags_are_kept_byte_for_byte() {
     let e = s.run().unwrap_err();
     assert_eq!(e.kind(), UploadErrorKind::MissingEtag);
     assert!(e.is_exhausted());
+}
+
+#[test]
+fn an_etag_hidden_by_cors_fails_at_once_with_a_typed_error() {
+    // A browser page sees only the headers storage exposes: an ETag left out of
+    // Access-Control-Expose-Headers is invisible, and no retry can change that.
+    let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
+    s.cors_filtered = true;
+    s.storage = Box::new(|_, _| Answer::Status(200, None, vec![]));
+    let e = s.run().unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::EtagNotExposed);
+    assert!(e.to_string().contains("Access-Control-Expose-Headers"), "{e}");
+    assert_eq!(e.upload_id(), Some("up_1"));
+    assert!(s.put_counts.values().all(|&n| n == 1), "never retried: {:?}", s.put_counts);
+    assert!(s.finalizes.is_empty());
+
+    // Exposed, the same answers are fine.
+    let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
+    s.cors_filtered = true;
+    s.run().unwrap();
+    assert_eq!(s.finalize_parts().len(), 3);
 }
 
 #[test]
@@ -804,11 +829,7 @@ fn cancelling_during_a_round_pause_ends_at_once() {
     let Some(UploadAction::Put { id, .. }) = m.poll_action(Duration::ZERO) else { panic!() };
     m.handle_put(
         id,
-        Ok(PutResponse {
-            status: http::StatusCode::SERVICE_UNAVAILABLE,
-            headers: Default::default(),
-            body: Bytes::new(),
-        }),
+        Ok(PutResponse::new(http::StatusCode::SERVICE_UNAVAILABLE, Default::default(), Bytes::new())),
         Duration::ZERO,
     );
     assert!(m.poll_action(Duration::ZERO).is_none());
@@ -876,6 +897,8 @@ fn the_memory_budget_limits_parts_in_flight() {
 mod properties {
     use super::*;
     use proptest::prelude::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // explicit: a glob-imported one is ambiguous
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]

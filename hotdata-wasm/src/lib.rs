@@ -13,6 +13,19 @@
 //! let dbs = client.databases().list().await?;
 //! ```
 //!
+//! Uploads read a `Blob` or `File` part by part with `Blob.slice` ([`BlobSource`]): only the
+//! parts in flight are copied into wasm memory. Object storage must expose the `ETag`
+//! header to the page (its CORS `ExposeHeaders`); when it does not, the upload fails with
+//! [`UploadErrorKind::EtagNotExposed`](hotdata_core::upload::UploadErrorKind::EtagNotExposed)
+//! instead of retrying.
+//!
+//! ```ignore
+//! let file: web_sys::File = input.files().unwrap().get(0).unwrap();
+//! let source = hotdata_wasm::BlobSource::from(file);
+//! let options = source.upload_options();
+//! let upload = client.upload_file(source, options).await?;
+//! ```
+//!
 //! Browser specifics: the API's CORS rules decide which response headers a page can read;
 //! credentials mode, cache mode and extra headers can be set per request with
 //! [`FetchTransport::with_request_init`]. There is no separate connect timeout in `fetch`:
@@ -32,9 +45,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_core::Stream;
+use hotdata_core::upload::{AsyncRangeSource, AsyncUploadSource, UploadOptions};
 use hotdata_core::{
-    AsyncBody, AsyncClient, AsyncRuntime, AsyncTransport, BoxFuture, Config, HttpRequest, SendOptions,
-    TransportError, TransportErrorKind,
+    AsyncBody, AsyncClient, AsyncRuntime, AsyncTransport, BoxFuture, Config, CorsFilteredHeaders,
+    HttpRequest, SendOptions, TransportError, TransportErrorKind,
 };
 use js_sys::{Promise, Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
@@ -186,6 +200,10 @@ impl AsyncTransport for FetchTransport {
             let response: web_sys::Response =
                 response.dyn_into().map_err(|e| js_error(TransportErrorKind::Other, "Response", e))?;
             let mut head = http::Response::builder().status(response.status());
+            if response.type_() == web_sys::ResponseType::Cors {
+                // Cross-origin: the page sees only the headers the server exposed.
+                head = head.extension(CorsFilteredHeaders);
+            }
             if let Some(h) = head.headers_mut() {
                 let iter = js_sys::try_iter(&response.headers())
                     .map_err(|e| js_error(TransportErrorKind::Other, "headers", e))?;
@@ -310,6 +328,87 @@ impl AsyncRuntime for BrowserRuntime {
         });
         Box::pin(async move {
             let _ = JsFuture::from(promise).await;
+        })
+    }
+}
+
+/// An upload source over a browser `Blob` or `File`, read part by part with `Blob.slice`:
+/// only the parts in flight are copied into wasm memory, never the whole file.
+///
+/// `BlobSource::from(file)` then
+/// [`AsyncClient::upload_file`](hotdata_core::Client::upload_file) with
+/// [`upload_options`](Self::upload_options) (the file's type and name).
+#[derive(Debug, Clone)]
+pub struct BlobSource {
+    blob: web_sys::Blob,
+}
+
+impl BlobSource {
+    /// A source reading `blob` (a `File` is a `Blob`: see the `From` impls).
+    pub fn new(blob: web_sys::Blob) -> Self {
+        Self { blob }
+    }
+
+    /// The blob's MIME type, when the browser knows one.
+    pub fn content_type(&self) -> Option<String> {
+        Some(self.blob.type_()).filter(|t| !t.is_empty())
+    }
+
+    /// The file name, when the blob is a `File`.
+    pub fn file_name(&self) -> Option<String> {
+        self.blob.dyn_ref::<web_sys::File>().map(|f| f.name()).filter(|n| !n.is_empty())
+    }
+
+    /// Upload options carrying the blob's content type and file name (when known).
+    pub fn upload_options(&self) -> UploadOptions {
+        let mut options = UploadOptions::new();
+        if let Some(t) = self.content_type() {
+            options = options.content_type(t);
+        }
+        if let Some(n) = self.file_name() {
+            options = options.filename(n);
+        }
+        options
+    }
+}
+
+impl From<web_sys::Blob> for BlobSource {
+    fn from(blob: web_sys::Blob) -> Self {
+        Self::new(blob)
+    }
+}
+
+impl From<web_sys::File> for BlobSource {
+    fn from(file: web_sys::File) -> Self {
+        Self::new(file.into())
+    }
+}
+
+impl From<BlobSource> for AsyncUploadSource {
+    fn from(source: BlobSource) -> Self {
+        AsyncUploadSource::ranged(source)
+    }
+}
+
+fn io_error(what: &str, value: JsValue) -> std::io::Error {
+    let e = js_error(TransportErrorKind::Other, what, value);
+    std::io::Error::other(e.to_string())
+}
+
+impl AsyncRangeSource for BlobSource {
+    fn len(&self) -> u64 {
+        // A Blob's size is an integral number of bytes below 2^53.
+        self.blob.size().max(0.0) as u64
+    }
+
+    fn read_range(&self, offset: u64, len: u64) -> BoxFuture<'_, std::io::Result<Bytes>> {
+        let slice = self.blob.slice_with_f64_and_f64(offset as f64, offset.saturating_add(len) as f64);
+        Box::pin(async move {
+            let slice = slice.map_err(|e| io_error("Blob.slice", e))?;
+            let buffer = JsFuture::from(slice.array_buffer())
+                .await
+                .map_err(|e| io_error("reading the Blob (was the file changed or removed?)", e))?;
+            Ok(Bytes::from(Uint8Array::new(&buffer).to_vec()))
         })
     }
 }

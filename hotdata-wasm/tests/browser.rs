@@ -1,5 +1,6 @@
 //! The SDK in headless Chromium against the local emulator: operations, errors, retries
-//! with `Retry-After`, pagination, Arrow streaming and truncation, timeouts.
+//! with `Retry-After`, pagination, Arrow streaming and truncation, timeouts, uploads from
+//! bytes and `Blob`s with storage faults, and an `ETag` hidden by storage's CORS rules.
 //!
 //! The emulator's URL arrives at compile time in `HOTDATA_TEST_SERVER` (`.ci/run` starts
 //! `hotdata-emulator --port 0` and exports it); faults are set over its HTTP control
@@ -125,4 +126,83 @@ async fn arrow_results_stream_batch_by_batch_and_truncation_is_an_error() {
     fault("op=get_result,truncate=200000,times=1").await;
     let fetched = c.results().arrow(result_id, db).arrow().await;
     assert!(fetched.is_err(), "a truncated stream is an error, never a short result");
+}
+
+/// The stored object of a finalized upload, read back from the emulator.
+async fn stored_object(upload_id: &str) -> Vec<u8> {
+    use hotdata_core::{AsyncTransport, RequestBody, SendOptions};
+    let request = http::Request::get(format!("{SERVER}/_emulator/uploads/{upload_id}"))
+        .body(RequestBody::Empty)
+        .unwrap();
+    let transport = hotdata_wasm::FetchTransport::new();
+    let response = transport.send(request, &SendOptions::default()).await.unwrap();
+    assert_eq!(response.status(), 200, "upload {upload_id} is stored");
+    response.into_body().collect().await.unwrap().to_vec()
+}
+
+async fn clear_faults() {
+    use hotdata_core::{AsyncTransport, RequestBody, SendOptions};
+    let request =
+        http::Request::delete(format!("{SERVER}/_emulator/faults")).body(RequestBody::Empty).unwrap();
+    let transport = hotdata_wasm::FetchTransport::new();
+    assert_eq!(transport.send(request, &SendOptions::default()).await.unwrap().status(), 200);
+}
+
+/// `n` bytes that differ from part to part.
+fn data(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8 ^ (i >> 20) as u8).collect()
+}
+
+fn blob(bytes: &[u8], content_type: &str) -> web_sys::Blob {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(content_type);
+    web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn uploads_from_bytes_and_blobs_survive_storage_faults() {
+    use hotdata_core::upload::{ProgressHandle, UploadOptions};
+    let c = client();
+
+    let small = b"id,name\n1,ada\n".to_vec();
+    let done = c.upload_file(small.clone(), UploadOptions::new().content_type("text/csv")).await.unwrap();
+    assert_eq!(stored_object(&done.upload_id).await, small);
+
+    // 9 MiB + 123: a streaming multipart session, parts cut with Blob.slice. Part 2 is
+    // refused with 429 once (retried at once) and part 1 with 503 once (sent again in the
+    // next round, 2 s later). (A reset connection is not used here: Chromium itself
+    // retries a request whose reused connection was reset, so the SDK never sees it.)
+    let bytes = data(9 * 1024 * 1024 + 123);
+    fault("part=2,status=429,times=1").await;
+    fault("part=1,status=503,times=1").await;
+    let source = hotdata_wasm::BlobSource::new(blob(&bytes, "application/octet-stream"));
+    assert_eq!(source.content_type().as_deref(), Some("application/octet-stream"));
+    let progress = ProgressHandle::new();
+    let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = failures.clone();
+    let options = source.upload_options().progress_handle(progress.clone()).on_event(move |e| {
+        if let hotdata_core::upload::UploadEvent::PartFailed { part, will_retry, .. } = e {
+            seen.lock().unwrap().push((*part, *will_retry));
+        }
+    });
+    let done = c.upload_file(source, options).await.unwrap();
+    clear_faults().await;
+    let mut failures = failures.lock().unwrap().clone();
+    failures.sort();
+    assert_eq!(failures, [(Some(1), true), (Some(2), true)], "both faults hit and were retried");
+    assert_eq!(progress.done(), bytes.len() as u64);
+    assert!(stored_object(&done.upload_id).await == bytes, "byte-identical object");
+
+    // Storage whose CORS rules do not expose ETag: a typed error at once, not 14 s of
+    // rounds ending in "missing ETag". (In this test, not its own: the browser runs tests
+    // concurrently and the fault applies to every storage PUT.)
+    use hotdata_core::upload::UploadErrorKind;
+    fault("op=storage_put,hidden-etag,always").await;
+    let source = hotdata_wasm::BlobSource::new(blob(&data(9 * 1024 * 1024), ""));
+    let err = c.upload_file(source, UploadOptions::new()).await.unwrap_err();
+    clear_faults().await;
+    assert_eq!(err.kind(), UploadErrorKind::EtagNotExposed, "{err}");
+    assert!(err.to_string().contains("Access-Control-Expose-Headers"), "{err}");
+    assert!(err.upload_id().is_some());
 }

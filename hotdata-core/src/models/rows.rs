@@ -57,6 +57,8 @@ impl GetResultResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // runs under wasm-bindgen-test-runner
 
     #[derive(serde::Deserialize, Debug, PartialEq)]
     struct Row {

@@ -204,7 +204,7 @@ pub(crate) fn put_blocking(
     let response = transport.send(request, options)?;
     let (parts, body) = response.into_parts();
     let body = collect_blocking(body)?;
-    Ok(PutResponse { status: parts.status, headers: parts.headers, body })
+    Ok(PutResponse::from_parts(parts, body))
 }
 
 impl Client<Blocking> {

@@ -22,6 +22,10 @@ pub enum UploadErrorKind {
     StorageTransport,
     /// A part PUT succeeded without a usable `ETag`.
     MissingEtag,
+    /// A part PUT succeeded but the browser hid its `ETag`: the storage's CORS rules do not
+    /// list `ETag` in `Access-Control-Expose-Headers` (S3 `ExposeHeaders`). Retrying cannot
+    /// help; the bucket's CORS configuration must change.
+    EtagNotExposed,
     /// Minting a part URL (`POST /v1/uploads/{id}/parts`) failed.
     Mint,
     /// Finalize failed; see [`UploadError::finalize_may_have_succeeded`].

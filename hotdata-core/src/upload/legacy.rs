@@ -9,7 +9,7 @@ use std::io::{Cursor, Read, Seek, SeekFrom};
 use bytes::Bytes;
 
 use super::blocking::{Opened, open};
-use super::nonblocking::AsyncUploadSource;
+use super::nonblocking::{AsyncRangeSource, AsyncUploadSource};
 use super::{UploadError, UploadErrorKind, UploadOptions, UploadSource};
 use crate::body::{RequestBody, StreamingBody};
 use crate::client::{Async, Blocking, Client};
@@ -127,6 +127,10 @@ impl Client<Async> {
                 let len = b.len() as u64;
                 (Box::pin(OneChunk(Some(b))), Some(len))
             }
+            AsyncUploadSource::Ranged(r) => {
+                let len = r.len();
+                (Box::pin(RangeChunks { source: Some(r), offset: 0, len, pending: None }), Some(len))
+            }
             AsyncUploadSource::Stream(s) => (s, None),
         };
         let body = RequestBody::Streaming(StreamingBody::from_stream(stream, len));
@@ -148,5 +152,63 @@ impl futures_core::Stream for OneChunk {
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         std::task::Poll::Ready(self.0.take().map(Ok))
+    }
+}
+
+type RangeRead = crate::transport::BoxFuture<'static, (Box<dyn AsyncRangeSource>, std::io::Result<Bytes>)>;
+
+/// A ranged source read front to back in 1 MiB ranges, one at a time.
+struct RangeChunks {
+    source: Option<Box<dyn AsyncRangeSource>>,
+    offset: u64,
+    len: u64,
+    pending: Option<RangeRead>,
+}
+
+impl futures_core::Stream for RangeChunks {
+    type Item = std::io::Result<Bytes>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        const CHUNK: u64 = 1024 * 1024;
+        if self.pending.is_none() {
+            if self.offset >= self.len {
+                return Poll::Ready(None);
+            }
+            let Some(source) = self.source.take() else { return Poll::Ready(None) };
+            let (offset, n) = (self.offset, CHUNK.min(self.len - self.offset));
+            self.pending = Some(Box::pin(async move {
+                let r = source.read_range(offset, n).await;
+                (source, r)
+            }));
+        }
+        let Some(pending) = self.pending.as_mut() else { return Poll::Ready(None) };
+        let (source, r) = match pending.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(out) => out,
+        };
+        self.pending = None;
+        self.source = Some(source);
+        let item = match r {
+            Ok(b) if b.is_empty() => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the source ended at byte {} of {}", self.offset, self.len),
+            )),
+            Ok(b) if b.len() as u64 > self.len - self.offset => Err(std::io::Error::other(format!(
+                "the source returned more than its length of {} bytes",
+                self.len
+            ))),
+            Ok(b) => {
+                self.offset += b.len() as u64;
+                Ok(b)
+            }
+            Err(e) => Err(e),
+        };
+        if item.is_err() {
+            self.offset = self.len;
+        }
+        Poll::Ready(Some(item))
     }
 }

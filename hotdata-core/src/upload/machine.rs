@@ -72,6 +72,7 @@ impl UploadSpec {
 
 /// The answer of a storage PUT, as the machine needs it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PutResponse {
     /// The status.
     pub status: StatusCode,
@@ -79,6 +80,30 @@ pub struct PutResponse {
     pub headers: HeaderMap,
     /// The body (kept, truncated, in storage errors).
     pub body: Bytes,
+    /// Whether the headers are only those the server exposed to a browser page (see
+    /// [`CorsFilteredHeaders`](crate::CorsFilteredHeaders)): a missing `ETag` is then hidden
+    /// by the storage's CORS rules, not absent.
+    pub headers_filtered: bool,
+}
+
+impl PutResponse {
+    /// An answer with these status, headers and body.
+    pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        Self { status, headers, body, headers_filtered: false }
+    }
+
+    /// The answer of a response read whole: `headers_filtered` is set when the transport
+    /// marked it with [`CorsFilteredHeaders`](crate::CorsFilteredHeaders).
+    pub fn from_parts(parts: http::response::Parts, body: Bytes) -> Self {
+        let headers_filtered = parts.extensions.get::<crate::CorsFilteredHeaders>().is_some();
+        Self { status: parts.status, headers: parts.headers, body, headers_filtered }
+    }
+
+    /// Sets whether the headers were filtered by CORS.
+    pub fn with_headers_filtered(mut self, filtered: bool) -> Self {
+        self.headers_filtered = filtered;
+        self
+    }
 }
 
 /// What the driver must do next.
@@ -354,7 +379,7 @@ enum Phase {
 ///             UploadAction::Put { id, request, .. } => {
 ///                 assert_eq!(request.headers().len(), 1, "Content-Length only");
 ///                 let status = http::StatusCode::OK;
-///                 let ok = PutResponse { status, headers: Default::default(), body: Bytes::new() };
+///                 let ok = PutResponse::new(status, Default::default(), Bytes::new());
 ///                 m.handle_put(id, Ok(ok), now);
 ///             }
 ///             UploadAction::Finalize { id, .. } => {
@@ -1229,6 +1254,18 @@ impl UploadMachine {
             };
             match etag {
                 Some(etag) => self.part_done(n, etag),
+                None if r.headers_filtered => {
+                    let e = UploadError::new(
+                        K::EtagNotExposed,
+                        format!(
+                            "storage stored part {n}, but the browser hid its ETag header: the bucket's \
+                             CORS rules must expose it (ExposeHeaders / Access-Control-Expose-Headers: ETag)"
+                        ),
+                    )
+                    .with_part(part)
+                    .with_status(status, Bytes::new());
+                    self.part_failed(n, e, false);
+                }
                 None => {
                     let e = UploadError::new(
                         K::MissingEtag,

@@ -74,7 +74,7 @@ pub use machine::{
     PutResponse, RequestId, SessionShape, UploadAction, UploadEvent, UploadMachine, UploadSpec,
     storage_put_request,
 };
-pub use nonblocking::AsyncUploadSource;
+pub use nonblocking::{AsyncRangeSource, AsyncUploadSource};
 
 /// Sources of at most this size declare it and get a `single` (or eager multipart)
 /// session; larger ones stream (8 MiB).
@@ -419,6 +419,8 @@ impl ProgressHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // runs under wasm-bindgen-test-runner
 
     #[test]
     fn hint_matches_the_worked_values() {

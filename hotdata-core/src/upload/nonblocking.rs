@@ -18,18 +18,39 @@ use crate::Error;
 use crate::client::{Async, Client};
 use crate::models::{FinalizeUploadResponse, MintUploadPartsResponse};
 use crate::retry::RetryPolicy;
-use crate::transport::{AsyncTransport, BoxFuture, HttpRequest, SendOptions, TransportError};
+use crate::transport::{
+    AsyncTransport, BoxFuture, HttpRequest, MaybeSend, MaybeSync, SendOptions, TransportError,
+};
 
 #[cfg(not(target_family = "wasm"))]
 type ChunkStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 #[cfg(target_family = "wasm")]
 type ChunkStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>>>>;
 
+/// A source of known length read by byte range, asynchronously: a browser `Blob` or `File`
+/// (`hotdata-wasm`'s `BlobSource`), a remote object, a file read through an async API.
+///
+/// Parts are read just before they are sent, so at most the parts in flight are held in
+/// memory; a range may be read again when its part is retried. `Send + Sync` off wasm,
+/// unbounded on `wasm32` (see [`MaybeSend`]).
+pub trait AsyncRangeSource: MaybeSend + MaybeSync {
+    /// The length in bytes. It must not change during the upload.
+    fn len(&self) -> u64;
+    /// Whether the source is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The `len` bytes from `offset` (fewer only at the end of the source).
+    fn read_range(&self, offset: u64, len: u64) -> BoxFuture<'_, std::io::Result<Bytes>>;
+}
+
 /// What an async upload reads.
 #[non_exhaustive]
 pub enum AsyncUploadSource {
     /// Bytes in memory.
     Bytes(Bytes),
+    /// A source of known length read by range as parts are sent (see [`AsyncRangeSource`]).
+    Ranged(Box<dyn AsyncRangeSource>),
     /// A stream of chunks of unknown length, read front to back once, part by part (never
     /// buffered whole); it always uses a streaming session. Chunks may have any size.
     Stream(ChunkStream),
@@ -39,6 +60,11 @@ impl AsyncUploadSource {
     /// Bytes in memory.
     pub fn bytes(bytes: impl Into<Bytes>) -> Self {
         Self::Bytes(bytes.into())
+    }
+
+    /// A source of known length read by range (a browser `Blob`, a remote object).
+    pub fn ranged(source: impl AsyncRangeSource + 'static) -> Self {
+        Self::Ranged(Box::new(source))
     }
 
     /// A stream of chunks of unknown length.
@@ -58,6 +84,7 @@ impl std::fmt::Debug for AsyncUploadSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Self::Ranged(r) => write!(f, "Ranged({} bytes)", r.len()),
             Self::Stream(_) => f.write_str("Stream"),
         }
     }
@@ -92,16 +119,27 @@ impl Opened {
     fn spec(&self) -> UploadSpec {
         match &self.source {
             AsyncUploadSource::Bytes(b) => UploadSpec::sized(b.len() as u64),
+            AsyncUploadSource::Ranged(r) => UploadSpec::sized(r.len()),
             AsyncUploadSource::Stream(_) => UploadSpec::streaming(),
         }
     }
 
-    fn read_at(&self, offset: u64, len: u64) -> std::io::Result<Bytes> {
+    async fn read_at(&self, offset: u64, len: u64) -> std::io::Result<Bytes> {
         match &self.source {
             AsyncUploadSource::Bytes(b) => {
                 let start = usize::try_from(offset).unwrap_or(usize::MAX).min(b.len());
                 let end = usize::try_from(offset.saturating_add(len)).unwrap_or(usize::MAX).min(b.len());
                 Ok(b.slice(start..end))
+            }
+            AsyncUploadSource::Ranged(r) => {
+                let bytes = r.read_range(offset, len).await?;
+                if bytes.len() as u64 > len {
+                    return Err(std::io::Error::other(format!(
+                        "the source returned {} bytes for a range of {len}",
+                        bytes.len()
+                    )));
+                }
+                Ok(bytes)
             }
             AsyncUploadSource::Stream(_) => Err(std::io::Error::other("a stream cannot be read by range")),
         }
@@ -149,7 +187,7 @@ async fn put_async(
     let response = transport.send(request, options).await?;
     let (parts, body) = response.into_parts();
     let body = body.collect().await?;
-    Ok(PutResponse { status: parts.status, headers: parts.headers, body })
+    Ok(PutResponse::from_parts(parts, body))
 }
 
 /// What woke the driver.
@@ -247,7 +285,7 @@ impl Client<Async> {
                         m.handle_session(r, rt.now());
                     }
                     UploadAction::ReadAt { id, offset, len } => {
-                        let r = source.read_at(offset, len);
+                        let r = source.read_at(offset, len).await;
                         m.handle_read(id, r, rt.now());
                     }
                     UploadAction::ReadNext { id, len } => {

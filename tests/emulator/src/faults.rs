@@ -79,6 +79,9 @@ pub enum Fault {
     ExpiredUrl,
     /// Storage: accept the PUT but send no `ETag` header.
     MissingEtag,
+    /// Storage: send the `ETag` but leave it out of `Access-Control-Expose-Headers`, as a
+    /// bucket whose CORS rules do not expose it (a browser page then cannot read it).
+    HiddenEtag,
     /// Run the handler (so its effect commits, e.g. a finalize), then answer with this
     /// status instead of its response.
     FailAfterCommit {
@@ -153,7 +156,7 @@ impl FaultRule {
     /// * fault (exactly one): `status=<code>`, `reset`, `delay-ms=<ms>`,
     ///   `slow-body-ms=<ms>` (with optional `chunk=<bytes>`, default 1024),
     ///   `truncate` or `truncate=<bytes>`, `expired-url`, `missing-etag`,
-    ///   `fail-after-commit=<code>`, `reset-after-commit`, `force-async`, `not-ready`;
+    ///   `hidden-etag`, `fail-after-commit=<code>`, `reset-after-commit`, `force-async`, `not-ready`;
     /// * modifiers: `retry-after=<secs>`, `retry-after-date=<secs from now>`,
     ///   `times=<n>` (default 1), `always`, `skip=<n>`.
     ///
@@ -205,6 +208,7 @@ impl FaultRule {
                 )?,
                 "expired-url" => set(Fault::ExpiredUrl, &mut fault)?,
                 "missing-etag" => set(Fault::MissingEtag, &mut fault)?,
+                "hidden-etag" => set(Fault::HiddenEtag, &mut fault)?,
                 "fail-after-commit" => set(Fault::FailAfterCommit { status: num(k, v)? as u16 }, &mut fault)?,
                 "reset-after-commit" => set(Fault::ResetAfterCommit, &mut fault)?,
                 "force-async" => set(Fault::ForceAsync, &mut fault)?,

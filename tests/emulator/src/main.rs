@@ -39,7 +39,7 @@ USAGE: hotdata-emulator [FLAGS]
 FAULT SPEC: comma-separated items, e.g. `op=query,status=429,retry-after=2,times=3`
   target: op=<operationId> | path=<prefix> | part=<n>   (storage ops: storage_put, storage_get)
   fault:  status=<code> | reset | delay-ms=<ms> | slow-body-ms=<ms>[,chunk=<bytes>] | force-async | not-ready
-          | truncate[=<bytes>] | expired-url | missing-etag | fail-after-commit=<code>
+          | truncate[=<bytes>] | expired-url | missing-etag | hidden-etag | fail-after-commit=<code>
           | reset-after-commit
   extra:  retry-after=<secs> | retry-after-date=<secs> | times=<n> | always | skip=<n>
 ";

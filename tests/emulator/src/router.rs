@@ -91,6 +91,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/_emulator/health", "emulator_health"),
     ("POST", "/_emulator/faults", "emulator_faults_add"),
     ("DELETE", "/_emulator/faults", "emulator_faults_clear"),
+    ("GET", "/_emulator/uploads/{}", "emulator_upload_object"),
 ];
 
 /// Operations that need `X-Database-Id`.
@@ -208,6 +209,21 @@ fn dispatch_inner(sh: &Shared, r: &Routed, req: &Req) -> Result<Resp, ApiError> 
     if r.op == "emulator_faults_clear" {
         lock(&sh.faults).clear();
         return Ok(Resp::json(200, &serde_json::json!({"ok": true})));
+    }
+    // The stored object of a finalized upload, for clients that cannot reach the handle.
+    if r.op == "emulator_upload_object" {
+        let id = r.params.first().map(String::as_str).unwrap_or_default();
+        let st = lock(&sh.state);
+        let object = st
+            .workspaces
+            .values()
+            .find_map(|ws| ws.uploads.get(id))
+            .filter(|u| u.finalized.is_some())
+            .and_then(|u| u.object.clone());
+        return match object {
+            Some(bytes) => Ok(Resp::raw(200, "application/octet-stream", bytes)),
+            None => Err(ApiError::not_found(format!("no finalized upload {id}"))),
+        };
     }
     if r.op == "unknown" {
         return Err(if r.wrong_method {

@@ -251,6 +251,7 @@ async fn handle(
     let mut after: Option<Fault> = None;
     let mut body_fault: Option<Fault> = None;
     let mut missing_etag = false;
+    let mut hidden_etag = false;
     match fault {
         Some(Fault::Status { status, retry_after }) => {
             let resp = fault_error(status, retry_after, storage);
@@ -271,6 +272,7 @@ async fn handle(
             return Ok(finish(resp, origin.as_deref(), None));
         }
         Some(Fault::MissingEtag) => missing_etag = true,
+        Some(Fault::HiddenEtag) => hidden_etag = true,
         Some(Fault::ForceAsync) => req.force_async = true,
         Some(Fault::NotReady { retry_after }) => {
             let id = path.rsplit('/').next().unwrap_or("").to_string();
@@ -312,7 +314,14 @@ async fn handle(
     }
     record.status = resp.status;
     lock(&sh.log).push(record);
-    Ok(finish(resp, origin.as_deref(), body_fault))
+    let mut out = finish(resp, origin.as_deref(), body_fault);
+    if hidden_etag {
+        let exposed = EXPOSED.replacen("ETag, ", "", 1);
+        if let Ok(v) = HeaderValue::from_str(&exposed) {
+            out.headers_mut().insert("access-control-expose-headers", v);
+        }
+    }
+    Ok(out)
 }
 
 fn finish(resp: Resp, origin: Option<&str>, body_fault: Option<Fault>) -> Response<EmuBody> {
