@@ -34,10 +34,90 @@ use crate::transport::TransportError;
 /// The media type of an Arrow IPC stream.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
 
+/// Where the stream's framing stands, tracked from the bytes pushed: which part of a
+/// message is being read and how many of its bytes are still to come.
+#[derive(Debug, Default)]
+enum Framing {
+    /// Reading a 4-byte word: the continuation marker or a metadata length.
+    #[default]
+    Word,
+    /// Reading `size` bytes of message metadata (kept: the body length is in it).
+    Metadata { size: usize },
+    /// Reading a message body: `left` bytes to come.
+    Body { left: usize },
+    /// Past the end-of-stream marker, or the framing could not be followed (the decoder
+    /// reports what is wrong).
+    Unknown,
+}
+
+/// Follows the IPC framing of the pushed bytes so a reader can ask its transport for a
+/// whole message body at once (see [`ArrowDecoder::wanted`]).
+#[derive(Debug, Default)]
+struct Framer {
+    state: Framing,
+    /// The partial word or metadata being read.
+    held: Vec<u8>,
+}
+
+impl Framer {
+    fn observe(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            match self.state {
+                Framing::Word => {
+                    let take = (4 - self.held.len()).min(bytes.len());
+                    self.held.extend_from_slice(&bytes[..take]);
+                    bytes = &bytes[take..];
+                    if self.held.len() == 4 {
+                        let word =
+                            u32::from_le_bytes([self.held[0], self.held[1], self.held[2], self.held[3]]);
+                        self.held.clear();
+                        self.state = match word {
+                            0xFFFF_FFFF => Framing::Word,
+                            0 => Framing::Unknown,
+                            size => Framing::Metadata { size: size as usize },
+                        };
+                    }
+                }
+                Framing::Metadata { size } => {
+                    let take = (size - self.held.len()).min(bytes.len());
+                    self.held.extend_from_slice(&bytes[..take]);
+                    bytes = &bytes[take..];
+                    if self.held.len() == size {
+                        let body = arrow_ipc::root_as_message(&self.held).ok().map(|m| m.bodyLength());
+                        self.held.clear();
+                        self.state = match body.and_then(|b| usize::try_from(b).ok()) {
+                            Some(0) => Framing::Word,
+                            Some(left) => Framing::Body { left },
+                            None => Framing::Unknown,
+                        };
+                    }
+                }
+                Framing::Body { left } => {
+                    let take = left.min(bytes.len());
+                    bytes = &bytes[take..];
+                    self.state =
+                        if take == left { Framing::Word } else { Framing::Body { left: left - take } };
+                }
+                Framing::Unknown => return,
+            }
+        }
+    }
+
+    fn wanted(&self) -> Option<usize> {
+        match self.state {
+            Framing::Word => Some(4 - self.held.len()),
+            Framing::Metadata { size } => Some(size - self.held.len()),
+            Framing::Body { left } => Some(left),
+            Framing::Unknown => None,
+        }
+    }
+}
+
 /// A push decoder for one Arrow IPC stream. See the [module docs](self).
 #[derive(Debug, Default)]
 pub struct ArrowDecoder {
     inner: StreamDecoder,
+    framer: Framer,
     pending: VecDeque<Buffer>,
     batches: u64,
     rows: u64,
@@ -59,8 +139,17 @@ impl ArrowDecoder {
     pub fn push(&mut self, chunk: Bytes) {
         if !chunk.is_empty() {
             self.bytes += chunk.len() as u64;
+            self.framer.observe(&chunk);
             self.pending.push_back(Buffer::from(chunk));
         }
+    }
+
+    /// How many bytes would complete the part of the stream being read (a length word,
+    /// a message's metadata or its body), when the framing is known. A reader that hands the
+    /// decoder a whole message body in one chunk saves the decoder from copying it: the
+    /// batch's arrays then point into that chunk.
+    pub fn wanted(&self) -> Option<usize> {
+        self.framer.wanted()
     }
 
     /// The next complete batch from what was pushed, or `None` when more input is needed.
@@ -256,7 +345,9 @@ impl ArrowBatches {
             if let Some(batch) = self.reading.decoder.next_batch()? {
                 return Ok(Some(batch));
             }
-            if self.reading.feed(self.body.next())? {
+            // A whole batch body in one read: no copy between the socket and the arrays.
+            let want = self.reading.decoder.wanted().unwrap_or(0);
+            if self.reading.feed(self.body.next_sized(want))? {
                 return Ok(None);
             }
         }

@@ -189,14 +189,45 @@ impl fmt::Debug for RequestBody {
 }
 
 type ChunkIter = dyn Iterator<Item = Result<Bytes, TransportError>> + Send;
+type BodyReader = dyn std::io::Read + Send;
+
+/// Chunks of a body read from a `Read` are this long, unless a reader asks for more.
+const READ_CHUNK: usize = 64 * 1024;
+/// The most a single sized read takes at once.
+const MAX_SIZED_READ: usize = 64 * 1024 * 1024;
 
 /// A response body read by a blocking transport: an iterator of chunks.
-pub struct BlockingBody(Box<ChunkIter>);
+///
+/// A transport whose body is a `Read` (ureq) hands it over as is with
+/// [`BlockingBody::from_reader`]: the core then reads each chunk into its own buffer, sized
+/// to what the consumer needs next when it knows ([`BlockingBody::next_sized`]: the Arrow
+/// reader asks for whole record-batch bodies, so they are read once, straight into the
+/// memory the batch's arrays then point into).
+pub struct BlockingBody(Inner);
+
+enum Inner {
+    Chunks(Box<ChunkIter>),
+    Reader {
+        reader: Box<BodyReader>,
+        scratch: Vec<u8>,
+        classify: fn(std::io::Error) -> TransportError,
+        done: bool,
+    },
+}
 
 impl BlockingBody {
     /// A body made of the chunks an iterator yields.
     pub fn from_chunks(chunks: impl Iterator<Item = Result<Bytes, TransportError>> + Send + 'static) -> Self {
-        Self(Box::new(chunks))
+        Self(Inner::Chunks(Box::new(chunks)))
+    }
+
+    /// A body read from `reader`; `classify` turns its I/O errors into transport errors
+    /// (telling a timeout from a broken body). Read errors of kind `Interrupted` are retried.
+    pub fn from_reader(
+        reader: impl std::io::Read + Send + 'static,
+        classify: fn(std::io::Error) -> TransportError,
+    ) -> Self {
+        Self(Inner::Reader { reader: Box::new(reader), scratch: Vec::new(), classify, done: false })
     }
 
     /// A body held in memory.
@@ -209,12 +240,92 @@ impl BlockingBody {
     pub fn empty() -> Self {
         Self::from_chunks(std::iter::empty())
     }
+
+    /// The next chunk, when the caller knows it needs `want` bytes next (0: unknown). A body
+    /// read from a `Read` reads at most `want` bytes, and more than 64 KiB (up to 64 MiB)
+    /// straight into one fresh buffer, without an extra copy; other bodies return their next
+    /// chunk, whatever its size. `None` at the end.
+    pub fn next_sized(&mut self, want: usize) -> Option<Result<Bytes, TransportError>> {
+        let Inner::Reader { reader, scratch, classify, done } = &mut self.0 else { return self.next() };
+        if *done {
+            return None;
+        }
+        if want == 0 {
+            return self.next();
+        }
+        let read = if want <= READ_CHUNK {
+            if scratch.is_empty() {
+                scratch.resize(READ_CHUNK, 0);
+            }
+            read_once(reader, &mut scratch[..want]).map(|n| Bytes::copy_from_slice(&scratch[..n]))
+        } else {
+            let mut buf = vec![0u8; want.min(MAX_SIZED_READ)];
+            read_full(reader, &mut buf).map(|n| {
+                buf.truncate(n);
+                Bytes::from(buf)
+            })
+        };
+        match read {
+            Ok(chunk) if chunk.is_empty() => {
+                *done = true;
+                None
+            }
+            Ok(chunk) => Some(Ok(chunk)),
+            Err(e) => {
+                *done = true;
+                Some(Err(classify(e)))
+            }
+        }
+    }
+}
+
+/// One read (retrying `Interrupted`): 0 at the end.
+fn read_once(reader: &mut BodyReader, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+/// Reads until `buf` is full or the body ends; how many bytes were read.
+fn read_full(reader: &mut BodyReader, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match read_once(reader, &mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
 }
 
 impl Iterator for BlockingBody {
     type Item = Result<Bytes, TransportError>;
     fn next(&mut self) -> Option<Self::Item> {
-        self.0.next()
+        match &mut self.0 {
+            Inner::Chunks(chunks) => chunks.next(),
+            Inner::Reader { done: true, .. } => None,
+            Inner::Reader { reader, scratch, classify, done } => {
+                // One scratch buffer for the whole body; each chunk is a copy of one read
+                // (allocating and zeroing a fresh buffer per read costs as much as the data).
+                if scratch.is_empty() {
+                    scratch.resize(READ_CHUNK, 0);
+                }
+                match read_once(reader, scratch) {
+                    Ok(0) => {
+                        *done = true;
+                        None
+                    }
+                    Ok(n) => Some(Ok(Bytes::copy_from_slice(&scratch[..n]))),
+                    Err(e) => {
+                        *done = true;
+                        Some(Err(classify(e)))
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -291,6 +291,81 @@ fn blocking_reader_streams_batches_and_reports_truncation() {
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 2);
 }
 
+/// A `Read` that records the size of every read asked of it.
+struct Recording {
+    inner: std::io::Cursor<Bytes>,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl std::io::Read for Recording {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.asked.lock().unwrap().push(buf.len());
+        self.inner.read(buf)
+    }
+}
+
+#[test]
+fn a_reader_body_is_read_one_whole_message_part_at_a_time() {
+    // A transport whose body is a `Read` (ureq) lets the Arrow reader ask for each batch
+    // body in one read, straight into the buffer the arrays then use: a 64 KiB-chunked
+    // read would take hundreds of reads here, and the decoder would copy every body again.
+    let schema =
+        Schema::new(vec![Field::new("v", DataType::Int64, false), Field::new("s", DataType::Utf8, false)]);
+    let batches: Vec<_> = (0..5)
+        .map(|k| {
+            let n = 200_000;
+            RecordBatch::try_new(
+                Arc::new(schema.clone()),
+                vec![
+                    Arc::new(Int64Array::from_iter_values((0..n).map(|i| i * k))),
+                    Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("row {i}")))),
+                ],
+            )
+            .unwrap()
+        })
+        .collect();
+    let bytes = encode(&schema, &batches);
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = Recording { inner: std::io::Cursor::new(bytes.clone()), asked: asked.clone() };
+    let classify = |e| hotdata_core::TransportError::new(hotdata_core::TransportErrorKind::Body, e);
+    let got: Vec<_> = ArrowBatches::open(BlockingBody::from_reader(reader, classify))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(got, batches);
+    let asked = asked.lock().unwrap().clone();
+    // Per message: the continuation word, the length word, the metadata, the body.
+    assert!(asked.len() <= 4 * (batches.len() + 1) + 2, "{} reads: {asked:?}", asked.len());
+    assert!(asked.iter().filter(|&&n| n > 1024 * 1024).count() >= batches.len(), "{asked:?}");
+
+    // Cut inside a batch body: an error, not a short result.
+    let cut = bytes.slice(..bytes.len() / 2);
+    let reader = Recording { inner: std::io::Cursor::new(cut), asked: Default::default() };
+    let results: Vec<_> = ArrowBatches::open(BlockingBody::from_reader(reader, classify)).unwrap().collect();
+    assert!(results.last().unwrap().is_err(), "a truncated stream ends in an error");
+}
+
+#[test]
+fn wanted_follows_the_framing() {
+    let (schema, batches, bytes) = stream(3);
+    let mut d = ArrowDecoder::new();
+    let mut got = Vec::new();
+    let mut at = 0;
+    // Feeding exactly what the decoder says it wants completes each batch on its body.
+    while let Some(want) = d.wanted() {
+        assert!(want > 0 && at + want <= bytes.len(), "wanted {want} at {at} of {}", bytes.len());
+        d.push(bytes.slice(at..at + want));
+        at += want;
+        while let Some(b) = d.next_batch().unwrap() {
+            got.push(b);
+        }
+    }
+    assert_eq!(at, bytes.len(), "the end-of-stream marker ends the framing");
+    d.finish().unwrap();
+    assert_eq!(d.schema().unwrap().as_ref(), &schema);
+    assert_eq!(got, batches);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]

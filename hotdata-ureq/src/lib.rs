@@ -20,20 +20,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use hotdata_core::{
     BlockingBody, BlockingClient, BlockingRuntime, BlockingTransport, Config, HttpRequest, SendOptions,
     TransportError, TransportErrorKind,
 };
 
 pub use hotdata_core;
-
-/// Size of the chunks read from a response body.
-const CHUNK: usize = 64 * 1024;
 
 /// A blocking client for `config`, over ureq.
 pub fn client(config: Config) -> BlockingClient {
@@ -110,21 +105,7 @@ impl BlockingTransport for UreqTransport {
             None => self.run(http::Request::from_parts(parts, body.as_bytes().to_vec()), options)?,
         };
         let (parts, body) = response.into_parts();
-        let mut reader = body.into_reader();
-        // One read buffer for the whole body; each chunk is a copy of what one read gave
-        // (allocating and zeroing a fresh buffer per read costs as much as the data).
-        let mut buf = vec![0u8; CHUNK];
-        let chunks = std::iter::from_fn(move || {
-            loop {
-                return match reader.read(&mut buf) {
-                    Ok(0) => None,
-                    Ok(n) => Some(Ok(Bytes::copy_from_slice(&buf[..n]))),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => Some(Err(body_error(e))),
-                };
-            }
-        });
-        Ok(http::Response::from_parts(parts, BlockingBody::from_chunks(chunks.fuse())))
+        Ok(http::Response::from_parts(parts, BlockingBody::from_reader(body.into_reader(), body_error)))
     }
 }
 
