@@ -166,7 +166,12 @@ fn blocking_single_put_from_bytes() {
             _ => None,
         })
         .collect();
-    assert_eq!(progress, vec![(0, Some(100)), (100, Some(100))]);
+    // Byte-granular: the fake transport reads bodies 32 bytes at a time; the last tick
+    // (the PUT stored) repeats the total.
+    assert_eq!(
+        progress,
+        vec![(0, Some(100)), (32, Some(100)), (64, Some(100)), (100, Some(100)), (100, Some(100))]
+    );
 }
 
 #[test]
@@ -314,6 +319,42 @@ fn blocking_cancel_mid_upload_stops_new_parts_and_skips_finalize() {
     assert!(st.finalizes.is_empty());
 }
 
+/// A manual clock whose first sleep of `cancel_at` or more cancels the upload (as a caller
+/// would, from another thread, during a round pause).
+struct CancelDuringPause {
+    clock: Arc<ManualRuntime>,
+    token: CancelToken,
+}
+
+impl hotdata_core::BlockingRuntime for CancelDuringPause {
+    fn now(&self) -> Duration {
+        hotdata_core::BlockingRuntime::now(&*self.clock)
+    }
+    fn wall_clock(&self) -> SystemTime {
+        hotdata_core::BlockingRuntime::wall_clock(&*self.clock)
+    }
+    fn sleep(&self, duration: Duration) {
+        hotdata_core::BlockingRuntime::sleep(&*self.clock, duration);
+        self.token.cancel();
+    }
+}
+
+#[test]
+fn blocking_cancel_cuts_a_round_pause_short() {
+    let (s, t, rt) = setup(4);
+    s.lock().unwrap().storage_status =
+        Some(Box::new(|path, hits| (path == "/part/00001" && hits == 1).then_some((503, "x-a", "b"))));
+    let token = CancelToken::new();
+    let runtime = Arc::new(CancelDuringPause { clock: rt.clone(), token: token.clone() });
+    let client = BlockingClient::new(config(), t.clone(), runtime, "test");
+    let options = UploadOptions::new().max_concurrency(1).cancel_token(token);
+    let e = client.upload_file(data(10), options).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::Cancelled);
+    let slept: Duration = rt.sleeps().iter().sum();
+    assert!(slept <= Duration::from_millis(50), "the 2 s pause was cut short: {:?}", rt.sleeps());
+    assert!(s.lock().unwrap().finalizes.is_empty());
+}
+
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);
@@ -445,6 +486,46 @@ fn async_ranged_sources_are_read_part_by_part() {
     }
     done.unwrap();
     assert_eq!(s.lock().unwrap().stored["/v1/files"].to_vec(), data(40));
+}
+
+/// A clock whose sleeps never end; polling one cancels the upload (a caller cancelling
+/// during a round pause) and, polled too often, fails the test (the pause was not cut).
+struct EndlessPause {
+    clock: Arc<ManualRuntime>,
+    token: CancelToken,
+}
+
+impl hotdata_core::AsyncRuntime for EndlessPause {
+    fn now(&self) -> Duration {
+        hotdata_core::AsyncRuntime::now(&*self.clock)
+    }
+    fn wall_clock(&self) -> SystemTime {
+        hotdata_core::AsyncRuntime::wall_clock(&*self.clock)
+    }
+    fn sleep(&self, _: Duration) -> hotdata_core::BoxFuture<'static, ()> {
+        let token = self.token.clone();
+        let mut polls = 0;
+        Box::pin(std::future::poll_fn(move |_| {
+            polls += 1;
+            assert!(polls < 1000, "the pause went on after cancellation");
+            token.cancel();
+            std::task::Poll::Pending
+        }))
+    }
+}
+
+#[test]
+fn async_cancel_cuts_a_round_pause_short() {
+    let (s, t, rt) = setup(4);
+    s.lock().unwrap().storage_status =
+        Some(Box::new(|path, hits| (path == "/part/00001" && hits == 1).then_some((503, "x-a", "b"))));
+    let token = CancelToken::new();
+    let runtime = Arc::new(EndlessPause { clock: rt, token: token.clone() });
+    let client = AsyncClient::new(config(), t.clone(), runtime, "test");
+    let options = UploadOptions::new().max_concurrency(1).cancel_token(token);
+    let e = block_on(client.upload_file(data(10), options)).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::Cancelled);
+    assert!(s.lock().unwrap().finalizes.is_empty());
 }
 
 #[test]

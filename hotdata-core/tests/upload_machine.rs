@@ -83,6 +83,8 @@ struct Sim {
     cancel_after_puts: Option<usize>,
     /// Storage answers as a browser shows them: only CORS-exposed headers.
     cors_filtered: bool,
+    /// The driver reports each PUT's body as read in steps of this many bytes.
+    sent_step: Option<u64>,
     reverse: bool,
 }
 
@@ -141,6 +143,7 @@ impl Sim {
             max_puts_in_flight: 0,
             cancel_after_puts: None,
             cors_filtered: false,
+            sent_step: None,
             reverse: false,
         }
     }
@@ -196,6 +199,12 @@ impl Sim {
                     timeout: options.timeout,
                     connect_timeout: options.connect_timeout,
                 };
+                if let Some(step) = self.sent_step {
+                    let len = put.body.len() as u64;
+                    for at in (step..len).step_by(step as usize).chain([len]) {
+                        self.m.handle_sent(id, at);
+                    }
+                }
                 self.puts.push(put.clone());
                 self.flights.push_back(Flight::Put(id, Box::new(put)));
                 let in_flight = self.flights.iter().filter(|f| matches!(f, Flight::Put(..))).count();
@@ -707,6 +716,25 @@ fn missing_or_blank_etags_are_retried_and_etags_are_kept_byte_for_byte() {
     let e = s.run().unwrap_err();
     assert_eq!(e.kind(), UploadErrorKind::MissingEtag);
     assert!(e.is_exhausted());
+}
+
+#[test]
+fn progress_moves_within_parts_and_never_goes_back() {
+    // The driver reports bytes as the transport reads them; part 2 fails once (its bytes
+    // stop counting) and is sent again in the next round.
+    let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
+    s.sent_step = Some(MIB);
+    s.storage = Box::new(|p, n| match (p.part, n) {
+        (Some(2), 1) => status(500),
+        (part, _) => ok(&format!("\"etag-{}\"", part.unwrap())),
+    });
+    s.run().unwrap();
+    let progress = s.progress();
+    assert!(progress.windows(2).all(|w| w[0].0 <= w[1].0), "monotonic: {progress:?}");
+    assert!(progress.iter().all(|&(done, total)| done <= 20 * MIB && total == Some(20 * MIB)));
+    assert!(progress.iter().any(|&(done, _)| done == MIB), "moves within the first part: {progress:?}");
+    assert_eq!(progress.last(), Some(&(20 * MIB, Some(20 * MIB))));
+    assert_eq!(s.put_counts[&Some(2)], 2);
 }
 
 #[test]

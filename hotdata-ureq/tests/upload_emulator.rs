@@ -33,7 +33,8 @@ fn check_requests(emulator: &EmulatorHandle) {
     for r in puts {
         assert!(!r.had_authorization, "{r:?}");
         assert_eq!(r.workspace_id, None);
-        for forbidden in ["user-agent", "accept-encoding", "content-type", "cookie"] {
+        assert_eq!(r.header("content-length"), Some(r.body_len.to_string().as_str()), "{r:?}");
+        for forbidden in ["user-agent", "accept-encoding", "content-type", "cookie", "transfer-encoding"] {
             assert_eq!(r.header(forbidden), None, "{forbidden} reached storage: {r:?}");
         }
     }

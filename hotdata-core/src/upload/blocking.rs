@@ -20,6 +20,8 @@ use bytes::Bytes;
 use super::machine::{PutResponse, RequestId, UploadAction, UploadMachine, UploadSpec};
 use super::{ResumeState, UploadError, UploadErrorKind, UploadOptions};
 use crate::Error;
+#[cfg(not(target_family = "wasm"))]
+use crate::body::{RequestBody, StreamingBody};
 use crate::client::{Blocking, Client};
 use crate::models::{FinalizeUploadResponse, MintUploadPartsResponse};
 use crate::retry::RetryPolicy;
@@ -191,8 +193,47 @@ type Job = Box<dyn FnOnce() -> Msg + 'static>;
 enum Msg {
     Mint(RequestId, Result<MintUploadPartsResponse, Error>),
     Put(RequestId, Result<PutResponse, TransportError>),
+    /// Bytes of a PUT's body the transport has read so far.
+    #[cfg_attr(target_family = "wasm", allow(dead_code))]
+    Sent(RequestId, u64),
     #[cfg_attr(target_family = "wasm", allow(dead_code))]
     Wake,
+}
+
+/// A part body handed to the transport as a reader that reports how much of it was read,
+/// so progress moves within a part (the transport still sends `Content-Length`).
+#[cfg(not(target_family = "wasm"))]
+fn report_sent(request: crate::HttpRequest, id: RequestId, tx: Sender<Msg>) -> crate::HttpRequest {
+    struct Counting {
+        body: Bytes,
+        at: usize,
+        id: RequestId,
+        tx: Sender<Msg>,
+    }
+    impl Read for Counting {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.body.len() - self.at);
+            buf[..n].copy_from_slice(&self.body[self.at..self.at + n]);
+            self.at += n;
+            if n > 0 {
+                let _ = self.tx.send(Msg::Sent(self.id, self.at as u64));
+            }
+            Ok(n)
+        }
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match body {
+        RequestBody::Bytes(b) if !b.is_empty() => b,
+        other => return crate::HttpRequest::from_parts(parts, other),
+    };
+    let len = Some(bytes.len() as u64);
+    let counting = Counting { body: bytes, at: 0, id, tx };
+    crate::HttpRequest::from_parts(parts, RequestBody::Streaming(StreamingBody::from_reader(counting, len)))
+}
+
+#[cfg(target_family = "wasm")]
+fn report_sent(request: crate::HttpRequest, _: RequestId, _: Sender<Msg>) -> crate::HttpRequest {
+    request
 }
 
 /// Sends a storage PUT and reads its answer.
@@ -325,6 +366,7 @@ impl Client<Blocking> {
                     }
                     UploadAction::Put { id, request, options, .. } => {
                         let transport = transport.clone();
+                        let request = report_sent(request, id, tx.clone());
                         jobs += 1;
                         spawn(Box::new(move || Msg::Put(id, put_blocking(&*transport, request, &options))));
                     }
@@ -355,10 +397,7 @@ impl Client<Blocking> {
                         "the upload stalled with nothing to do",
                     ));
                 };
-                let now = rt.now();
-                if at > now {
-                    rt.sleep(at - now);
-                }
+                sleep_unless_cancelled(&*rt, at, options);
                 m.handle_timeout(rt.now());
                 continue;
             }
@@ -383,12 +422,29 @@ impl Client<Blocking> {
                     jobs -= 1;
                     m.handle_put(id, r, now);
                 }
+                Msg::Sent(id, n) => m.handle_sent(id, n),
                 Msg::Wake => {
                     armed = None;
                     m.handle_timeout(now);
                 }
             }
         }
+    }
+}
+
+/// How often a pause with nothing in flight (a round pause) looks at the cancel token.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
+
+/// Sleeps until `until`; with a cancel token, in slices, so that cancelling cuts the pause
+/// short (the machine then ends the upload at once: nothing is in flight).
+fn sleep_unless_cancelled(rt: &dyn BlockingRuntime, until: Duration, options: &UploadOptions) {
+    loop {
+        let now = rt.now();
+        if now >= until || options.is_cancelled() {
+            return;
+        }
+        let left = until - now;
+        rt.sleep(if options.cancel.is_some() { left.min(CANCEL_POLL) } else { left });
     }
 }
 

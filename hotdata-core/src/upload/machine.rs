@@ -210,10 +210,13 @@ pub enum UploadEvent {
         /// Its shape.
         shape: SessionShape,
     },
-    /// Bytes stored so far: cumulative, never decreasing. `total` is `None` until the end
-    /// of a source of unknown length is reached.
+    /// Bytes sent so far: cumulative, never decreasing. It counts stored parts and, when
+    /// the driver reports them (the native drivers do), the bytes that PUTs in flight have
+    /// handed to storage; a failed attempt's bytes stop counting and progress holds until
+    /// the retry passes them. `total` is `None` until the end of a source of unknown length
+    /// is reached.
     Progress {
-        /// Bytes stored.
+        /// Bytes sent (and, once every part is stored, stored).
         done: u64,
         /// The size of the source.
         total: Option<u64>,
@@ -306,6 +309,8 @@ struct Part {
     retries: u32,
     reminted: bool,
     etag: Option<String>,
+    /// Bytes the current attempt has handed to storage (see `handle_sent`).
+    sent: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -427,6 +432,8 @@ pub struct UploadMachine {
     cancelled: bool,
     pause_until: Option<Duration>,
     done_bytes: u64,
+    /// The last `done` reported: progress never goes back.
+    reported: u64,
     finalize_attempts: u32,
     finalize_sent: bool,
     resume_total: Option<u64>,
@@ -464,6 +471,7 @@ impl UploadMachine {
             cancelled: false,
             pause_until: None,
             done_bytes: 0,
+            reported: 0,
             finalize_attempts: 0,
             finalize_sent: false,
             resume_total: None,
@@ -671,6 +679,37 @@ impl UploadMachine {
         match result {
             Ok(r) => self.on_put_answer(n, r, now),
             Err(e) => self.on_put_transport(n, e.kind(), Some(e), now),
+        }
+    }
+
+    /// How many bytes of its body the PUT `id` has handed to storage so far (cumulative for
+    /// the attempt). Optional: a driver that calls it makes progress byte-granular within a
+    /// part; progress still counts stored parts without it. Bytes of an attempt that fails
+    /// stop counting, and progress holds (never goes back) until the retry passes them.
+    pub fn handle_sent(&mut self, id: RequestId, sent: u64) {
+        let Some(Pending::Put(n)) = self.pending.get(&id) else { return };
+        let Some(p) = self.parts.get_mut(n) else { return };
+        if !matches!(p.state, PState::Putting { id: current, .. } if current == id) || sent <= p.sent {
+            return;
+        }
+        p.sent = sent.min(p.len);
+        self.report_progress(false);
+    }
+
+    /// Bytes stored plus bytes sent by attempts in flight, as a `Progress` event when it
+    /// moved (or always, with `always`).
+    fn report_progress(&mut self, always: bool) {
+        let in_flight: u64 =
+            self.parts.values().filter(|p| matches!(p.state, PState::Putting { .. })).map(|p| p.sent).sum();
+        let done = (self.done_bytes + in_flight).max(self.reported);
+        if done > self.reported || always {
+            self.reported = done;
+            let total = if self.end.is_some() {
+                self.spec.total.or(self.end.map(|_| self.seq_offset))
+            } else {
+                self.spec.total
+            };
+            self.events.push_back(UploadEvent::Progress { done, total });
         }
     }
 
@@ -1231,6 +1270,7 @@ impl UploadMachine {
         let id = self.id(Pending::Put(n));
         if let Some(p) = self.parts.get_mut(&n) {
             p.state = PState::Putting { id, deadline: now + deadline };
+            p.sent = 0;
         }
         let mut options = SendOptions::with_timeout(Some(deadline));
         options.connect_timeout = Some(STORAGE_CONNECT_TIMEOUT);
@@ -1372,13 +1412,12 @@ impl UploadMachine {
         p.state = PState::Done;
         p.etag = Some(etag);
         p.body = None;
+        p.sent = 0;
         let len = p.len;
         self.held = self.held.saturating_sub(len);
         self.done_bytes += len;
         self.events.push_back(UploadEvent::PartCompleted { part: (!single).then_some(n), len });
-        let total =
-            if self.end.is_some() { self.spec.total.or(self.end.map(|_| self.seq_offset)) } else { None };
-        self.events.push_back(UploadEvent::Progress { done: self.done_bytes, total });
+        self.report_progress(true);
     }
 
     fn part_failed(&mut self, n: u32, err: UploadError, heals: bool) {
@@ -1485,6 +1524,7 @@ impl Part {
             retries: 0,
             reminted: false,
             etag: None,
+            sent: 0,
         }
     }
 

@@ -368,9 +368,22 @@ impl UploadOptions {
 }
 
 /// A cancellation switch shared between the caller and an upload. Cloning shares it;
-/// [`CancelToken::cancel`] may be called from any thread.
-#[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+/// [`CancelToken::cancel`] may be called from any thread, and wakes an async upload that
+/// is waiting (for example through a round pause).
+#[derive(Clone, Default)]
+pub struct CancelToken(Arc<CancelInner>);
+
+#[derive(Default)]
+struct CancelInner {
+    cancelled: AtomicBool,
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CancelToken").field(&self.is_cancelled()).finish()
+    }
+}
 
 impl CancelToken {
     /// A token not yet triggered.
@@ -380,12 +393,24 @@ impl CancelToken {
 
     /// Triggers cancellation: no new part starts, in-flight parts finish, no finalize.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        if let Some(w) = self.0.waker.lock().ok().and_then(|mut w| w.take()) {
+            w.wake();
+        }
     }
 
     /// True once [`CancelToken::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Wakes `waker` when cancelled (the async driver's, while it waits).
+    pub(crate) fn register(&self, waker: &std::task::Waker) {
+        if let Ok(mut w) = self.0.waker.lock()
+            && !w.as_ref().is_some_and(|w| w.will_wake(waker))
+        {
+            *w = Some(waker.clone());
+        }
     }
 }
 

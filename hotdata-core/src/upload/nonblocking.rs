@@ -7,6 +7,8 @@
 
 use std::future::IntoFuture;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -194,6 +196,94 @@ async fn put_async(
 enum Woken {
     Answer(Msg),
     Timer,
+    Sent,
+    Cancelled,
+}
+
+/// How far the transport has read the bodies of the PUTs in flight, and the driver's waker
+/// to call when it moves.
+#[derive(Default)]
+struct SentBytes {
+    counters: std::sync::Mutex<Vec<(RequestId, Arc<AtomicU64>)>>,
+    moved: AtomicBool,
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl SentBytes {
+    fn set_waker(&self, waker: &std::task::Waker) {
+        if let Ok(mut w) = self.waker.lock()
+            && !w.as_ref().is_some_and(|w| w.will_wake(waker))
+        {
+            *w = Some(waker.clone());
+        }
+    }
+
+    fn forget(&self, id: RequestId) {
+        if let Ok(mut c) = self.counters.lock() {
+            c.retain(|(i, _)| *i != id);
+        }
+    }
+
+    fn report(&self, m: &mut UploadMachine) {
+        if self.moved.swap(false, Ordering::AcqRel)
+            && let Ok(c) = self.counters.lock()
+        {
+            for (id, n) in c.iter() {
+                m.handle_sent(*id, n.load(Ordering::Acquire));
+            }
+        }
+    }
+
+    /// The request with its body as a stream of 64 KiB slices that counts what was read.
+    #[cfg(not(target_family = "wasm"))]
+    fn wrap(self: &Arc<Self>, request: HttpRequest, id: RequestId) -> HttpRequest {
+        struct Counting {
+            body: Bytes,
+            at: usize,
+            counter: Arc<AtomicU64>,
+            shared: Arc<SentBytes>,
+        }
+        impl Stream for Counting {
+            type Item = std::io::Result<Bytes>;
+            fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+                let end = self.body.len().min(self.at + 64 * 1024);
+                if end == self.at {
+                    return Poll::Ready(None);
+                }
+                let chunk = self.body.slice(self.at..end);
+                self.at = end;
+                self.counter.store(end as u64, Ordering::Release);
+                self.shared.moved.store(true, Ordering::Release);
+                if let Ok(w) = self.shared.waker.lock()
+                    && let Some(w) = w.as_ref()
+                {
+                    w.wake_by_ref();
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+        }
+        let (parts, body) = request.into_parts();
+        let body = match body {
+            crate::RequestBody::Bytes(b) if !b.is_empty() => b,
+            other => return HttpRequest::from_parts(parts, other),
+        };
+        let counter = Arc::new(AtomicU64::new(0));
+        if let Ok(mut c) = self.counters.lock() {
+            c.push((id, counter.clone()));
+        }
+        let len = Some(body.len() as u64);
+        let stream = Counting { body, at: 0, counter, shared: self.clone() };
+        HttpRequest::from_parts(
+            parts,
+            crate::RequestBody::Streaming(crate::body::StreamingBody::from_stream(stream, len)),
+        )
+    }
+
+    /// The browser's `fetch` takes no streamed request bodies: PUTs go as they are.
+    #[cfg(target_family = "wasm")]
+    fn wrap(self: &Arc<Self>, request: HttpRequest, _: RequestId) -> HttpRequest {
+        request
+    }
 }
 
 /// The requests in flight, polled together; a finished one leaves the set.
@@ -271,6 +361,8 @@ impl Client<Async> {
     ) -> Result<FinalizeUploadResponse, UploadError> {
         let (transport, rt) = self.async_parts();
         let mut set = JoinSet::default();
+        let sent = Arc::new(SentBytes::default());
+        let mut cancel_seen = false;
         loop {
             while let Some(e) = m.poll_event() {
                 options.emit(&e);
@@ -298,6 +390,7 @@ impl Client<Async> {
                     }
                     UploadAction::Put { id, request, options, .. } => {
                         let transport = transport.clone();
+                        let request = sent.wrap(request, id);
                         set.push(
                             id,
                             Box::pin(
@@ -305,7 +398,10 @@ impl Client<Async> {
                             ),
                         );
                     }
-                    UploadAction::Abort { id } => set.remove(id),
+                    UploadAction::Abort { id } => {
+                        set.remove(id);
+                        sent.forget(id);
+                    }
                     UploadAction::Finalize { id, upload_id, token, request } => {
                         let r = self
                             .uploads()
@@ -337,6 +433,16 @@ impl Client<Async> {
             // when they are made (a manual test clock) sees exactly the waits that happen.
             let mut sleep: Option<BoxFuture<'static, ()>> = None;
             let woken = std::future::poll_fn(|cx| {
+                sent.set_waker(cx.waker());
+                if let Some(token) = options.cancel.as_ref().filter(|_| !cancel_seen) {
+                    token.register(cx.waker());
+                    if token.is_cancelled() {
+                        return Poll::Ready(Woken::Cancelled);
+                    }
+                }
+                if sent.moved.load(Ordering::Acquire) {
+                    return Poll::Ready(Woken::Sent);
+                }
                 if let Poll::Ready(Some(msg)) = set.poll_next(cx) {
                     return Poll::Ready(Woken::Answer(msg));
                 }
@@ -356,8 +462,15 @@ impl Client<Async> {
             let now = rt.now();
             match woken {
                 Woken::Answer(Msg::Mint(id, r)) => m.handle_mint(id, r, now),
-                Woken::Answer(Msg::Put(id, r)) => m.handle_put(id, r, now),
+                Woken::Answer(Msg::Put(id, r)) => {
+                    sent.report(&mut m);
+                    sent.forget(id);
+                    m.handle_put(id, r, now)
+                }
                 Woken::Timer => m.handle_timeout(now),
+                Woken::Sent => sent.report(&mut m),
+                // The loop's top tells the machine; with nothing in flight it ends at once.
+                Woken::Cancelled => cancel_seen = true,
             }
         }
     }
