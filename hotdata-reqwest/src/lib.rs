@@ -42,9 +42,25 @@ pub fn from_env() -> AsyncClient {
 }
 
 /// An [`AsyncTransport`] over a [`reqwest::Client`].
+///
+/// reqwest sets the connect timeout per client, not per request: a request whose
+/// [`SendOptions::connect_timeout`] differs from the transport's (storage PUTs ask for 30 s)
+/// goes through a second client built the same way with that timeout, made on first use and
+/// kept (each has its own connection pool).
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
+    /// `None` for a caller's client, whose settings cannot be copied.
+    connect_timeout: Option<Option<Duration>>,
+    others: Arc<std::sync::Mutex<Vec<(Duration, reqwest::Client)>>>,
+}
+
+fn build(connect_timeout: Option<Duration>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    if let Some(t) = connect_timeout {
+        builder = builder.connect_timeout(t);
+    }
+    builder.build().unwrap_or_else(|_| reqwest::Client::new())
 }
 
 impl ReqwestTransport {
@@ -54,18 +70,35 @@ impl ReqwestTransport {
         if rustls::crypto::CryptoProvider::get_default().is_none() {
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-        if let Some(t) = connect_timeout {
-            builder = builder.connect_timeout(t);
+        Self {
+            client: build(connect_timeout),
+            connect_timeout: Some(connect_timeout),
+            others: Arc::default(),
         }
-        let client = builder.build().unwrap_or_else(|_| reqwest::Client::new());
-        Self { client }
     }
 
     /// A transport over a client you configured. Redirects it follows and timeouts it
-    /// applies add to the core's.
+    /// applies add to the core's; its connect timeout applies to every request (a
+    /// per-request one cannot be honoured).
     pub fn with_client(client: reqwest::Client) -> Self {
-        Self { client }
+        Self { client, connect_timeout: None, others: Arc::default() }
+    }
+
+    /// The client for a request asking for `connect_timeout`.
+    fn client_for(&self, connect_timeout: Option<Duration>) -> reqwest::Client {
+        let (Some(own), Some(wanted)) = (self.connect_timeout, connect_timeout) else {
+            return self.client.clone();
+        };
+        if own == Some(wanted) {
+            return self.client.clone();
+        }
+        let Ok(mut others) = self.others.lock() else { return self.client.clone() };
+        if let Some((_, c)) = others.iter().find(|(t, _)| *t == wanted) {
+            return c.clone();
+        }
+        let c = build(Some(wanted));
+        others.push((wanted, c.clone()));
+        c
     }
 }
 
@@ -82,12 +115,16 @@ impl AsyncTransport for ReqwestTransport {
                 Some(streaming) => reqwest::Body::wrap_stream(streaming.take_stream().ok_or_else(|| {
                     TransportError::new(TransportErrorKind::Request, "the streaming body was already sent")
                 })?),
-                None => reqwest::Body::from(Bytes::copy_from_slice(body.as_bytes())),
+                None => match body {
+                    hotdata_core::RequestBody::Bytes(b) => reqwest::Body::from(b),
+                    _ => reqwest::Body::from(Bytes::new()),
+                },
             };
             let mut request = reqwest::Request::try_from(http::Request::from_parts(parts, body))
                 .map_err(|e| TransportError::new(TransportErrorKind::Request, e))?;
             *request.timeout_mut() = options.timeout;
-            let response = self.client.execute(request).await.map_err(|e| classify(e, false))?;
+            let client = self.client_for(options.connect_timeout);
+            let response = client.execute(request).await.map_err(|e| classify(e, false))?;
             let mut head = http::Response::builder().status(response.status()).version(response.version());
             if let Some(h) = head.headers_mut() {
                 *h = response.headers().clone();
@@ -165,5 +202,27 @@ impl AsyncRuntime for TokioRuntime {
     }
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_different_connect_timeout_gets_its_own_client_made_once() {
+        let t = ReqwestTransport::new(Some(Duration::from_secs(10)));
+        let _ = t.client_for(Some(Duration::from_secs(10)));
+        let _ = t.client_for(None);
+        assert!(t.others.lock().unwrap().is_empty(), "the transport's own timeout uses its client");
+        let _ = t.client_for(Some(Duration::from_secs(30)));
+        let _ = t.client_for(Some(Duration::from_secs(30)));
+        let others = t.others.lock().unwrap();
+        assert_eq!(others.iter().map(|(d, _)| *d).collect::<Vec<_>>(), [Duration::from_secs(30)]);
+        drop(others);
+
+        let mine = ReqwestTransport::with_client(reqwest::Client::new());
+        let _ = mine.client_for(Some(Duration::from_secs(30)));
+        assert!(mine.others.lock().unwrap().is_empty(), "a caller's client is used as it is");
     }
 }
