@@ -106,6 +106,14 @@ pub trait AsyncTransport: MaybeSend + MaybeSync {
         request: HttpRequest,
         options: &'a SendOptions,
     ) -> BoxFuture<'a, Result<http::Response<AsyncBody>, TransportError>>;
+
+    /// Whether this transport can send a [`RequestBody::Streaming`] body (true by default;
+    /// the browser's `fetch` cannot). When it cannot, the core never hands it one: upload
+    /// parts go from memory (progress then moves per stored part) and the legacy streamed
+    /// upload is refused with a clear error.
+    fn supports_streaming_bodies(&self) -> bool {
+        true
+    }
 }
 
 /// Where an exchange failed, which decides whether it may be retried.

@@ -478,13 +478,7 @@ fn async_ranged_sources_are_read_part_by_part() {
     let client = AsyncClient::new(config(), t.clone(), rt.clone(), "test");
     let (source, _) = Ranges::new(data(40));
     let options = UploadOptions::new().legacy_fallback(true);
-    let done = block_on(client.upload_file(AsyncUploadSource::ranged(source), options));
-    if cfg!(target_arch = "wasm32") {
-        // The core refuses streamed request bodies on wasm (src/upload/legacy.rs).
-        assert_eq!(done.unwrap_err().kind(), UploadErrorKind::Legacy);
-        return;
-    }
-    done.unwrap();
+    block_on(client.upload_file(AsyncUploadSource::ranged(source), options)).unwrap();
     assert_eq!(s.lock().unwrap().stored["/v1/files"].to_vec(), data(40));
 }
 
@@ -526,6 +520,45 @@ fn async_cancel_cuts_a_round_pause_short() {
     let e = block_on(client.upload_file(data(10), options)).unwrap_err();
     assert_eq!(e.kind(), UploadErrorKind::Cancelled);
     assert!(s.lock().unwrap().finalizes.is_empty());
+}
+
+/// A transport that cannot stream request bodies (as the browser's `fetch`).
+struct NoStreaming(Arc<FakeTransport>);
+
+impl hotdata_core::AsyncTransport for NoStreaming {
+    fn send<'a>(
+        &'a self,
+        request: hotdata_core::HttpRequest,
+        options: &'a hotdata_core::SendOptions,
+    ) -> hotdata_core::BoxFuture<
+        'a,
+        Result<http::Response<hotdata_core::AsyncBody>, hotdata_core::TransportError>,
+    > {
+        assert!(
+            request.body().as_streaming().is_none(),
+            "a streaming body reached a transport that cannot send it"
+        );
+        hotdata_core::AsyncTransport::send(&*self.0, request, options)
+    }
+
+    fn supports_streaming_bodies(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn transports_that_cannot_stream_get_parts_from_memory_and_no_legacy_upload() {
+    let (s, t, rt) = setup(7);
+    let client = AsyncClient::new(config(), Arc::new(NoStreaming(t.clone())), rt.clone(), "test");
+    block_on(client.upload_file(data(50), UploadOptions::new())).unwrap();
+    assert_eq!(reassembled(&s), data(50));
+
+    let (s, t, rt) = setup(0);
+    s.lock().unwrap().create_status = Some(501);
+    let client = AsyncClient::new(config(), Arc::new(NoStreaming(t.clone())), rt.clone(), "test");
+    let e = block_on(client.upload_file(data(30), UploadOptions::new().legacy_fallback(true))).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::Legacy);
+    assert!(e.to_string().contains("cannot stream"), "{e}");
 }
 
 #[test]
@@ -574,11 +607,6 @@ fn legacy_upload_stream_streams_readers_of_unknown_length_chunked() {
     let chunks: Vec<_> = data(33).chunks(4).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
     let source = AsyncUploadSource::stream(Chunks(chunks.into_iter()));
     let done = block_on(client.upload_file(source, UploadOptions::new().legacy_fallback(true)));
-    if cfg!(target_arch = "wasm32") {
-        // The core refuses streamed request bodies on wasm (src/upload/legacy.rs).
-        assert_eq!(done.unwrap_err().kind(), UploadErrorKind::Legacy);
-        return;
-    }
     assert_eq!(done.unwrap().upload_id, "file_1");
     assert_eq!(s.lock().unwrap().stored["/v1/files"].to_vec(), data(33));
 }

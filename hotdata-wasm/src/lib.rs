@@ -157,6 +157,11 @@ impl Drop for AbortGuard {
 }
 
 impl AsyncTransport for FetchTransport {
+    /// `fetch` streams request bodies only over HTTP/2 in some browsers: never here.
+    fn supports_streaming_bodies(&self) -> bool {
+        false
+    }
+
     fn send<'a>(
         &'a self,
         request: HttpRequest,

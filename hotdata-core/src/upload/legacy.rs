@@ -116,10 +116,10 @@ impl Client<Async> {
         &self,
         source: impl Into<AsyncUploadSource>,
     ) -> Result<UploadResponse, UploadError> {
-        if cfg!(target_family = "wasm") {
+        if !self.async_parts().0.supports_streaming_bodies() {
             return Err(UploadError::new(
                 UploadErrorKind::Legacy,
-                "streamed request bodies are not supported on wasm; the legacy upload is unavailable",
+                "this transport cannot stream request bodies (the browser's fetch); the legacy upload is unavailable",
             ));
         }
         let (stream, len): (crate::body::BodyChunkStream, Option<u64>) = match source.into() {

@@ -235,7 +235,6 @@ impl SentBytes {
     }
 
     /// The request with its body as a stream of 64 KiB slices that counts what was read.
-    #[cfg(not(target_family = "wasm"))]
     fn wrap(self: &Arc<Self>, request: HttpRequest, id: RequestId) -> HttpRequest {
         struct Counting {
             body: Bytes,
@@ -277,12 +276,6 @@ impl SentBytes {
             parts,
             crate::RequestBody::Streaming(crate::body::StreamingBody::from_stream(stream, len)),
         )
-    }
-
-    /// The browser's `fetch` takes no streamed request bodies: PUTs go as they are.
-    #[cfg(target_family = "wasm")]
-    fn wrap(self: &Arc<Self>, request: HttpRequest, _: RequestId) -> HttpRequest {
-        request
     }
 }
 
@@ -390,7 +383,11 @@ impl Client<Async> {
                     }
                     UploadAction::Put { id, request, options, .. } => {
                         let transport = transport.clone();
-                        let request = sent.wrap(request, id);
+                        let request = if transport.supports_streaming_bodies() {
+                            sent.wrap(request, id)
+                        } else {
+                            request
+                        };
                         set.push(
                             id,
                             Box::pin(
