@@ -73,10 +73,24 @@
 //! ```
 //!
 //! The machine asks for byte ranges (or the next bytes of a stream) of the source and for
-//! requests to be sent, and is told their outcomes with the time; it answers with progress
-//! events and, once nothing is in flight, the finalized upload or an
-//! [`upload::UploadError`]. On `501 PRESIGN_UNSUPPORTED` the `legacy` feature can send the
-//! source to `POST /v1/files` in one streamed request ([`RequestBody::Streaming`]).
+//! requests to be sent, and is told their outcomes with the time (and, optionally, how much
+//! of each PUT's body the transport has read: `handle_sent`, which makes progress
+//! byte-granular); it answers with progress events and, once nothing is in flight, the
+//! finalized upload or an [`upload::UploadError`]. Sources: paths, bytes, readers, streams,
+//! and any [`upload::AsyncRangeSource`] (a browser `Blob`, read part by part). On
+//! `501 PRESIGN_UNSUPPORTED` the `legacy` feature can send the source to `POST /v1/files` in
+//! one streamed request ([`RequestBody::Streaming`]).
+//!
+//! ## A streamed Arrow result, start to end
+//!
+//! The transport's body goes to `arrow::ArrowDecoder` (feature `arrow`), a push
+//! decoder over arrow-ipc's `StreamDecoder` that also follows the IPC framing
+//! (`wanted()`: how many bytes complete the current length word, metadata or batch body).
+//! An async body's chunks are pushed as they come, without a copy. A blocking body that is
+//! a `Read` ([`BlockingBody::from_reader`]) is read a whole batch body at a time
+//! ([`BlockingBody::next_sized`]), straight into the buffer the batch's arrays then point
+//! into. The end of the body must be the stream's end-of-stream marker: anything shorter is
+//! an error, never a short result.
 //!
 //! ## Plugging in a backend
 //!
@@ -84,7 +98,12 @@
 //! [`HttpRequest`] into your library's request, apply [`SendOptions::timeout`], return the
 //! status, headers and body chunks, and map failures to a [`TransportErrorKind`]. Send a
 //! [`RequestBody::Streaming`] body as it is read (or refuse it as a `Request` failure), and
-//! honour [`SendOptions::connect_timeout`] when your library can set it per request. Implement
+//! honour [`SendOptions::connect_timeout`] when your library can set it per request. An async
+//! transport that cannot stream request bodies says so
+//! ([`AsyncTransport::supports_streaming_bodies`]) and is never handed one. A blocking
+//! transport whose response body is a `Read` hands it over with [`BlockingBody::from_reader`]
+//! (the core then chooses read sizes). A transport that sees only the headers a cross-origin
+//! server exposed (a browser) marks responses with [`CorsFilteredHeaders`]. Implement
 //! [`BlockingRuntime`] (or [`AsyncRuntime`]) with your clock and sleep. Then
 //! [`BlockingClient::new`]`(config, transport, runtime, "my-backend")`. No protocol logic
 //! belongs in a backend: `examples/hyper_transport.rs` in the repository is a complete one in
