@@ -221,8 +221,14 @@ impl RoundPolicy {
     }
 }
 
-/// What the progress callback receives.
+/// The event callback: `Send + Sync` off wasm, unbounded on `wasm32` (where it may hold
+/// browser handles, such as the page's `<progress>` element).
+#[cfg(not(target_family = "wasm"))]
 pub type ProgressCallback = Arc<dyn Fn(&UploadEvent) + Send + Sync>;
+/// The event callback: `Send + Sync` off wasm, unbounded on `wasm32` (where it may hold
+/// browser handles, such as the page's `<progress>` element).
+#[cfg(target_family = "wasm")]
+pub type ProgressCallback = Arc<dyn Fn(&UploadEvent)>;
 
 /// Settings of one upload. Every field has a default; see the module docs.
 #[derive(Clone, Default)]
@@ -328,8 +334,17 @@ impl UploadOptions {
         self
     }
 
-    /// Calls `f` with every [`UploadEvent`].
+    /// Calls `f` with every [`UploadEvent`], in order, on the driver's thread.
+    #[cfg(not(target_family = "wasm"))]
     pub fn on_event(mut self, f: impl Fn(&UploadEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(f));
+        self
+    }
+
+    /// Calls `f` with every [`UploadEvent`], in order (no `Send` bound in the browser).
+    #[cfg(target_family = "wasm")]
+    #[allow(clippy::arc_with_non_send_sync)]
+    pub fn on_event(mut self, f: impl Fn(&UploadEvent) + 'static) -> Self {
         self.on_event = Some(Arc::new(f));
         self
     }
