@@ -693,16 +693,16 @@ impl UploadMachine {
             return;
         }
         p.sent = sent.min(p.len);
-        self.report_progress(false);
+        self.report_progress();
     }
 
     /// Bytes stored plus bytes sent by attempts in flight, as a `Progress` event when it
-    /// moved (or always, with `always`).
-    fn report_progress(&mut self, always: bool) {
+    /// moved.
+    fn report_progress(&mut self) {
         let in_flight: u64 =
             self.parts.values().filter(|p| matches!(p.state, PState::Putting { .. })).map(|p| p.sent).sum();
         let done = (self.done_bytes + in_flight).max(self.reported);
-        if done > self.reported || always {
+        if done > self.reported {
             self.reported = done;
             let total = if self.end.is_some() {
                 self.spec.total.or(self.end.map(|_| self.seq_offset))
@@ -1417,7 +1417,7 @@ impl UploadMachine {
         self.held = self.held.saturating_sub(len);
         self.done_bytes += len;
         self.events.push_back(UploadEvent::PartCompleted { part: (!single).then_some(n), len });
-        self.report_progress(true);
+        self.report_progress();
     }
 
     fn part_failed(&mut self, n: u32, err: UploadError, heals: bool) {

@@ -41,10 +41,14 @@
 //! - **Finalize exactly once**: `{}` for single, the parts ascending with their ETags for
 //!   multipart, the finalize token in `X-Upload-Finalize-Token`. It is sent again only when
 //!   it provably never left (the connection could not be made).
-//! - **Progress** is cumulative and monotonic, counted in bytes as parts are stored,
-//!   delivered on the driver's thread one event at a time ([`UploadEvent`], with per-part
-//!   events; the callback is `Send + Sync`), and readable from any thread through a
-//!   [`ProgressHandle`]. A failed attempt never counts, so progress never goes back.
+//! - **Progress** is cumulative, monotonic and byte-granular: the drivers hand part bodies
+//!   to the transport as counted streams (when it can stream them: not the browser's
+//!   `fetch`, where progress moves per stored part), and the machine folds the bytes in
+//!   flight into the bytes stored ([`UploadMachine::handle_sent`]). A failed attempt's bytes
+//!   stop counting; progress holds, never goes back, until the retry passes them. Events are
+//!   delivered on the driver's thread one at a time ([`UploadEvent`], with per-part events;
+//!   the callback is `Send + Sync` off wasm), and the count is readable from any thread
+//!   through a [`ProgressHandle`].
 //! - **Cancellation** ([`CancelToken`]) stops new parts, lets in-flight ones finish, and
 //!   never finalizes afterwards.
 //! - **Guard rails.** More than 16 GiB ([`MAX_UPLOAD_SIZE`]) is refused before a byte is

@@ -200,11 +200,24 @@ enum Woken {
     Cancelled,
 }
 
+/// How far a counted part body may run ahead of the progress the driver has taken in
+/// (1 MiB): the body then waits for the driver, so progress moves at least this finely even
+/// when the connection and the upload share one thread.
+const SENT_WINDOW: u64 = 1024 * 1024;
+
+/// One counted part body: how far the transport has read it, how far the driver has taken
+/// that in, and the body's waker while it waits for the driver.
+#[derive(Default)]
+struct Slot {
+    sent: AtomicU64,
+    gate: std::sync::Mutex<(u64, Option<std::task::Waker>)>,
+}
+
 /// How far the transport has read the bodies of the PUTs in flight, and the driver's waker
 /// to call when it moves.
 #[derive(Default)]
 struct SentBytes {
-    counters: std::sync::Mutex<Vec<(RequestId, Arc<AtomicU64>)>>,
+    slots: std::sync::Mutex<Vec<(RequestId, Arc<Slot>)>>,
     moved: AtomicBool,
     waker: std::sync::Mutex<Option<std::task::Waker>>,
 }
@@ -219,17 +232,25 @@ impl SentBytes {
     }
 
     fn forget(&self, id: RequestId) {
-        if let Ok(mut c) = self.counters.lock() {
+        if let Ok(mut c) = self.slots.lock() {
             c.retain(|(i, _)| *i != id);
         }
     }
 
+    /// Tells the machine how far each body was read, and lets waiting bodies go on.
     fn report(&self, m: &mut UploadMachine) {
         if self.moved.swap(false, Ordering::AcqRel)
-            && let Ok(c) = self.counters.lock()
+            && let Ok(slots) = self.slots.lock()
         {
-            for (id, n) in c.iter() {
-                m.handle_sent(*id, n.load(Ordering::Acquire));
+            for (id, slot) in slots.iter() {
+                let n = slot.sent.load(Ordering::Acquire);
+                m.handle_sent(*id, n);
+                if let Ok(mut gate) = slot.gate.lock() {
+                    gate.0 = n;
+                    if let Some(w) = gate.1.take() {
+                        w.wake();
+                    }
+                }
             }
         }
     }
@@ -239,19 +260,25 @@ impl SentBytes {
         struct Counting {
             body: Bytes,
             at: usize,
-            counter: Arc<AtomicU64>,
+            slot: Arc<Slot>,
             shared: Arc<SentBytes>,
         }
         impl Stream for Counting {
             type Item = std::io::Result<Bytes>;
-            fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+                if let Ok(mut gate) = self.slot.gate.lock()
+                    && self.at as u64 >= gate.0 + SENT_WINDOW
+                {
+                    gate.1 = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
                 let end = self.body.len().min(self.at + 64 * 1024);
                 if end == self.at {
                     return Poll::Ready(None);
                 }
                 let chunk = self.body.slice(self.at..end);
                 self.at = end;
-                self.counter.store(end as u64, Ordering::Release);
+                self.slot.sent.store(end as u64, Ordering::Release);
                 self.shared.moved.store(true, Ordering::Release);
                 if let Ok(w) = self.shared.waker.lock()
                     && let Some(w) = w.as_ref()
@@ -266,12 +293,12 @@ impl SentBytes {
             crate::RequestBody::Bytes(b) if !b.is_empty() => b,
             other => return HttpRequest::from_parts(parts, other),
         };
-        let counter = Arc::new(AtomicU64::new(0));
-        if let Ok(mut c) = self.counters.lock() {
-            c.push((id, counter.clone()));
+        let slot = Arc::new(Slot::default());
+        if let Ok(mut c) = self.slots.lock() {
+            c.push((id, slot.clone()));
         }
         let len = Some(body.len() as u64);
-        let stream = Counting { body, at: 0, counter, shared: self.clone() };
+        let stream = Counting { body, at: 0, slot, shared: self.clone() };
         HttpRequest::from_parts(
             parts,
             crate::RequestBody::Streaming(crate::body::StreamingBody::from_stream(stream, len)),

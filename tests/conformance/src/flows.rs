@@ -1,15 +1,22 @@
 //! One scenario, written once, run on both native backends: the [`both!`](crate::both)
-//! macro, and what the emulator and Prism-proxy tests share (storage PUTs outside the SDK, a
-//! transport wrapper that records every exchange, collecting a `Stream`).
+//! macro, and what the emulator, Prism-proxy and upload tests share (storage PUTs and GETs
+//! outside the SDK, a transport wrapper that records every exchange, upload sources for
+//! either backend, collecting a `Stream`).
 //!
-//! Blocking and async calls differ only in how they are awaited, so a scenario is written
-//! with small mode macros that [`both!`](crate::both) defines twice: once for the blocking
-//! ureq client, once (inside a tokio runtime) for the async reqwest client.
+//! Blocking and async calls differ only in how they are awaited (and, for uploads, in the
+//! source types), so a scenario is written with small mode macros that
+//! [`both!`](crate::both) defines twice: once for the blocking ureq client, once (inside a
+//! tokio runtime) for the async reqwest client.
 
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures_core::Stream;
+use hotdata_core::upload::AsyncRangeSource;
 use hotdata_core::{
     AsyncBody, AsyncClient, AsyncTransport, BlockingBody, BlockingClient, BlockingTransport, BoxFuture,
     Config, HttpRequest, RequestBody, SendOptions, TransportError,
@@ -25,11 +32,22 @@ use hotdata_core::{
 /// - `recording_client!(config, log)`: the backend's client over a [`Recording`] transport;
 /// - `call!(call)`: sends a [`hotdata_core::Call`] (`.send()` / `.await`);
 /// - `wait!(expr)`: a blocking call as is, an async one awaited (`wait_for_*`, `arrow()`,
-///   `write_to(..)`, `query_to_arrow(..)`, `send_raw()`, ...);
+///   `write_to(..)`, `query_to_arrow(..)`, `send_raw()`, `upload_file(..)`,
+///   `upload_stream(..)`, a bare transport's `send(..)`, ...);
 /// - `pages!(call)`: every page of a listing, `Vec<Result<Vec<Item>, Error>>`;
 /// - `next_batch!(batches)`: the next Arrow batch of a streamed result, or `None`;
 /// - `storage_put!(url, bytes)`: a PUT to a presigned storage URL outside the SDK, giving the
-///   `ETag`.
+///   `ETag`;
+/// - `storage_get!(url)`: a GET of a storage URL outside the SDK, giving the body;
+/// - `stream_source!(bytes)`: an upload source of unknown length over `bytes`, read in odd
+///   [`Chunks`] (`UploadSource::reader` / `AsyncUploadSource::stream`);
+/// - `file_source!(path)`: an upload source of known length reading the file at `path` as
+///   parts need it (`UploadSource::path` / `AsyncUploadSource::ranged` over a [`FileRange`]);
+/// - `transport!(connect_timeout)`: the backend's bare transport (`UreqTransport` /
+///   `ReqwestTransport`), for wire-level checks (bring `BlockingTransport` and
+///   `AsyncTransport` into scope and send with `wait!(t.send(..))`);
+/// - `streaming_body!(bytes, len)`: a [`hotdata_core::StreamingBody`] of `bytes` in odd
+///   [`Chunks`], of declared length `len` (`from_reader` / `from_stream`).
 ///
 /// The body must not `return` nor use `?`: it becomes the body of a block and of an `async`
 /// block.
@@ -82,6 +100,36 @@ macro_rules! both {
                     $crate::flows::storage_put_blocking(&$d url, $d bytes)
                 };
             }
+            #[allow(unused_macros)]
+            macro_rules! storage_get {
+                ($d url:expr) => {
+                    $crate::flows::storage_get_blocking(&$d url)
+                };
+            }
+            #[allow(unused_macros)]
+            macro_rules! stream_source {
+                ($d bytes:expr) => {
+                    ::hotdata_core::upload::UploadSource::reader($crate::flows::Chunks::new($d bytes))
+                };
+            }
+            #[allow(unused_macros)]
+            macro_rules! file_source {
+                ($d path:expr) => {
+                    ::hotdata_core::upload::UploadSource::path($d path)
+                };
+            }
+            #[allow(unused_macros)]
+            macro_rules! transport {
+                ($d connect_timeout:expr) => {
+                    ::hotdata_ureq::UreqTransport::new($d connect_timeout)
+                };
+            }
+            #[allow(unused_macros)]
+            macro_rules! streaming_body {
+                ($d bytes:expr, $d len:expr) => {
+                    ::hotdata_core::StreamingBody::from_reader($crate::flows::Chunks::new($d bytes), $d len)
+                };
+            }
             let $backend: &'static str = "ureq";
             $body
         }
@@ -128,6 +176,36 @@ macro_rules! both {
                 macro_rules! storage_put {
                     ($d url:expr, $d bytes:expr) => {
                         $crate::flows::storage_put_async(&$d url, $d bytes).await
+                    };
+                }
+                #[allow(unused_macros)]
+                macro_rules! storage_get {
+                    ($d url:expr) => {
+                        $crate::flows::storage_get_async(&$d url).await
+                    };
+                }
+                #[allow(unused_macros)]
+                macro_rules! stream_source {
+                    ($d bytes:expr) => {
+                        ::hotdata_core::upload::AsyncUploadSource::stream($crate::flows::Chunks::new($d bytes))
+                    };
+                }
+                #[allow(unused_macros)]
+                macro_rules! file_source {
+                    ($d path:expr) => {
+                        ::hotdata_core::upload::AsyncUploadSource::ranged($crate::flows::FileRange::open($d path))
+                    };
+                }
+                #[allow(unused_macros)]
+                macro_rules! transport {
+                    ($d connect_timeout:expr) => {
+                        ::hotdata_reqwest::ReqwestTransport::new($d connect_timeout)
+                    };
+                }
+                #[allow(unused_macros)]
+                macro_rules! streaming_body {
+                    ($d bytes:expr, $d len:expr) => {
+                        ::hotdata_core::StreamingBody::from_stream($crate::flows::Chunks::new($d bytes), $d len)
                     };
                 }
                 let $backend: &'static str = "reqwest";
@@ -193,6 +271,117 @@ pub async fn storage_put_async(url: &str, body: Vec<u8>) -> String {
     let etag = etag_of(response.status(), response.headers(), url);
     let _ = response.into_body().collect().await;
     etag
+}
+
+fn storage_get_request(url: &str) -> HttpRequest {
+    http::Request::builder()
+        .method(http::Method::GET)
+        .uri(url)
+        .body(RequestBody::Empty)
+        .expect("a storage GET")
+}
+
+/// GETs a storage URL with a bare ureq transport; returns the body.
+pub fn storage_get_blocking(url: &str) -> Vec<u8> {
+    let transport = hotdata_ureq::UreqTransport::new(None);
+    let response = transport
+        .send(storage_get_request(url), &SendOptions::default())
+        .unwrap_or_else(|e| panic!("storage GET {url}: {e}"));
+    assert!(response.status().is_success(), "storage GET {url}: HTTP {}", response.status());
+    let mut out = Vec::new();
+    for chunk in response.into_body() {
+        out.extend_from_slice(&chunk.unwrap_or_else(|e| panic!("storage GET {url}: {e}")));
+    }
+    out
+}
+
+/// [`storage_get_blocking`] with a bare reqwest transport.
+pub async fn storage_get_async(url: &str) -> Vec<u8> {
+    let transport = hotdata_reqwest::ReqwestTransport::new(None);
+    let options = SendOptions::default();
+    let response = transport
+        .send(storage_get_request(url), &options)
+        .await
+        .unwrap_or_else(|e| panic!("storage GET {url}: {e}"));
+    assert!(response.status().is_success(), "storage GET {url}: HTTP {}", response.status());
+    response.into_body().collect().await.unwrap_or_else(|e| panic!("storage GET {url}: {e}")).to_vec()
+}
+
+/// Bytes handed out in odd-sized chunks (at most 100,003 bytes), as a `Read` or a `Stream`:
+/// a source of unknown length for uploads, or a streaming request body.
+#[derive(Debug)]
+pub struct Chunks {
+    data: Bytes,
+    at: usize,
+}
+
+impl Chunks {
+    /// The longest chunk handed out.
+    pub const CHUNK: usize = 100_003;
+
+    /// Chunks of `data`, from its start.
+    pub fn new(data: impl Into<Bytes>) -> Self {
+        Self { data: data.into(), at: 0 }
+    }
+
+    fn next_chunk(&mut self, max: usize) -> Bytes {
+        let end = self.data.len().min(self.at + max.min(Self::CHUNK));
+        let chunk = self.data.slice(self.at..end);
+        self.at = end;
+        chunk
+    }
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let chunk = self.next_chunk(buf.len());
+        buf[..chunk.len()].copy_from_slice(&chunk);
+        Ok(chunk.len())
+    }
+}
+
+impl Stream for Chunks {
+    type Item = std::io::Result<Bytes>;
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let chunk = self.next_chunk(Self::CHUNK);
+        Poll::Ready(if chunk.is_empty() { None } else { Some(Ok(chunk)) })
+    }
+}
+
+/// A file read by byte range, as parts need it: the async counterpart of
+/// `UploadSource::path` (reads are blocking file reads, which is fine in a test).
+#[derive(Debug)]
+pub struct FileRange {
+    path: PathBuf,
+    len: u64,
+}
+
+impl FileRange {
+    /// The file at `path`; its length is taken now.
+    pub fn open(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let len = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).len();
+        Self { path, len }
+    }
+
+    fn read(&self, offset: u64, len: u64) -> std::io::Result<Bytes> {
+        let mut file = std::fs::File::open(&self.path)?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut buf = Vec::new();
+        file.take(len).read_to_end(&mut buf)?;
+        Ok(Bytes::from(buf))
+    }
+}
+
+impl AsyncRangeSource for FileRange {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_range(&self, offset: u64, len: u64) -> BoxFuture<'_, std::io::Result<Bytes>> {
+        let read = self.read(offset, len);
+        Box::pin(async move { read })
+    }
 }
 
 /// One exchange seen by a [`Recording`] transport.
