@@ -75,8 +75,7 @@ fn measure(mode: &str, path: &str, config: Config) -> Result<u64, String> {
                 .build()
                 .map_err(|e| e.to_string())?;
             rt.block_on(async {
-                let file = tokio::fs::File::open(path).await.map_err(|e| e.to_string())?;
-                let source = hotdata_core::upload::AsyncUploadSource::stream(tokio_util_free_stream(file));
+                let source = hotdata_reqwest::FileSource::open(path).map_err(|e| e.to_string())?;
                 let done = hotdata_reqwest::client(config)
                     .upload_file(source, UploadOptions::new())
                     .await

@@ -9,37 +9,11 @@
 //! parts, several at once, read from disk as they are needed (never held whole in memory).
 
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::process::ExitCode;
-use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use hotdata_core::upload::{AsyncUploadSource, UploadEvent, UploadOptions};
+use hotdata_core::upload::{UploadEvent, UploadOptions};
 use hotdata_examples::{Backend, Session};
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio::io::{AsyncRead, ReadBuf};
-
-/// A file read as a stream of 1 MiB chunks (the async driver's source).
-struct FileChunks(tokio::fs::File);
-
-impl futures_core::Stream for FileChunks {
-    type Item = std::io::Result<Bytes>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut buf = vec![0u8; 1 << 20];
-        let mut read = ReadBuf::new(&mut buf);
-        match Pin::new(&mut self.0).poll_read(cx, &mut read) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(None),
-            Poll::Ready(Ok(())) => {
-                let n = read.filled().len();
-                buf.truncate(n);
-                Poll::Ready(Some(Ok(Bytes::from(buf))))
-            }
-        }
-    }
-}
 
 fn usage(message: &str) -> ExitCode {
     eprintln!("{message}\nusage: upload [--backend ureq|reqwest] <PATH> [--content-type TYPE]");
@@ -115,8 +89,8 @@ fn main() -> ExitCode {
             tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Into::into).and_then(
                 |rt| {
                     rt.block_on(async {
-                        let file = tokio::fs::File::open(&path).await?;
-                        let source = AsyncUploadSource::stream(FileChunks(file));
+                        // Sized, read part by part on tokio's blocking pool.
+                        let source = hotdata_reqwest::FileSource::open(&path)?;
                         Ok(session.asynchronous().upload_file(source, options).await?)
                     })
                 },

@@ -3,7 +3,8 @@
 //! A thin backend for [`hotdata_core`]: [`ReqwestTransport`] moves bytes with reqwest
 //! (rustls with ring; no OpenSSL) and [`TokioRuntime`] supplies the clock and
 //! `tokio::time::sleep`. Everything else (auth, retries, timeouts, decoding) is the core's.
-//! Calls are futures: `.await` them on a tokio runtime.
+//! Calls are futures: `.await` them on a tokio runtime. Files are uploaded by path with
+//! [`FileSource`] (read part by part on tokio's blocking pool).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), hotdata_core::Error> {
@@ -39,6 +40,72 @@ pub fn client(config: Config) -> AsyncClient {
 /// `HOTDATA_API_URL`.
 pub fn from_env() -> AsyncClient {
     client(Config::from_env())
+}
+
+/// A file uploaded by path from the async client: its length is taken when it is opened (so
+/// the session is sized and parts can go in parallel) and each part is read by range, on
+/// tokio's blocking pool, just before it is sent: never the whole file in memory.
+///
+/// ```no_run
+/// # async fn run(client: hotdata_core::AsyncClient) -> Result<(), Box<dyn std::error::Error>> {
+/// let source = hotdata_reqwest::FileSource::open("events.parquet")?;
+/// let options = source.upload_options().content_type("application/vnd.apache.parquet");
+/// let done = client.upload_file(source, options).await?;
+/// println!("{}", done.upload_id);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    path: std::path::PathBuf,
+    len: u64,
+}
+
+impl FileSource {
+    /// The file at `path`; fails if it cannot be opened or is not a file.
+    pub fn open(path: impl AsRef<std::path::Path>) -> std::io::Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let meta = std::fs::File::open(&path)?.metadata()?;
+        if !meta.is_file() {
+            return Err(std::io::Error::other(format!("{} is not a file", path.display())));
+        }
+        Ok(Self { path, len: meta.len() })
+    }
+
+    /// Upload options carrying the file's name (as the blocking client's path source does).
+    pub fn upload_options(&self) -> hotdata_core::upload::UploadOptions {
+        let options = hotdata_core::upload::UploadOptions::new();
+        match self.path.file_name().and_then(|n| n.to_str()) {
+            Some(name) => options.filename(name),
+            None => options,
+        }
+    }
+}
+
+impl hotdata_core::upload::AsyncRangeSource for FileSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_range(&self, offset: u64, len: u64) -> BoxFuture<'_, std::io::Result<Bytes>> {
+        let path = self.path.clone();
+        Box::pin(async move {
+            let read = move || -> std::io::Result<Bytes> {
+                use std::io::{Read, Seek, SeekFrom};
+                let mut file = std::fs::File::open(&path)?;
+                file.seek(SeekFrom::Start(offset))?;
+                let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(64 << 20));
+                file.take(len).read_to_end(&mut buf)?;
+                Ok(Bytes::from(buf))
+            };
+            tokio::task::spawn_blocking(read).await.map_err(std::io::Error::other)?
+        })
+    }
+}
+
+impl From<FileSource> for hotdata_core::upload::AsyncUploadSource {
+    fn from(source: FileSource) -> Self {
+        Self::ranged(source)
+    }
 }
 
 /// An [`AsyncTransport`] over a [`reqwest::Client`].
@@ -224,5 +291,34 @@ mod tests {
         let mine = ReqwestTransport::with_client(reqwest::Client::new());
         let _ = mine.client_for(Some(Duration::from_secs(30)));
         assert!(mine.others.lock().unwrap().is_empty(), "a caller's client is used as it is");
+    }
+}
+
+#[cfg(test)]
+mod file_source_tests {
+    use hotdata_core::upload::AsyncRangeSource;
+
+    use super::*;
+
+    #[test]
+    fn a_file_is_read_by_range_and_named() {
+        let dir = std::env::temp_dir().join(format!("hotdata-file-source-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.csv");
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+
+        let source = FileSource::open(&path).unwrap();
+        assert_eq!(source.len(), 100_000);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let part = rt.block_on(source.read_range(70_000, 40_000)).unwrap();
+        assert_eq!(&part[..], &data[70_000..], "a range past the end stops at the end");
+        let part = rt.block_on(source.read_range(10, 5)).unwrap();
+        assert_eq!(&part[..], &data[10..15]);
+        assert_eq!(source.upload_options().filename.as_deref(), Some("events.csv"));
+
+        assert!(FileSource::open(&dir).is_err(), "a directory is not a file");
+        assert!(FileSource::open(dir.join("missing")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -42,7 +42,7 @@ use hotdata_core::{
 /// - `stream_source!(bytes)`: an upload source of unknown length over `bytes`, read in odd
 ///   [`Chunks`] (`UploadSource::reader` / `AsyncUploadSource::stream`);
 /// - `file_source!(path)`: an upload source of known length reading the file at `path` as
-///   parts need it (`UploadSource::path` / `AsyncUploadSource::ranged` over a [`FileRange`]);
+///   parts need it (`UploadSource::path` / `hotdata_reqwest::FileSource`);
 /// - `transport!(connect_timeout)`: the backend's bare transport (`UreqTransport` /
 ///   `ReqwestTransport`), for wire-level checks (bring `BlockingTransport` and
 ///   `AsyncTransport` into scope and send with `wait!(t.send(..))`);
@@ -193,7 +193,7 @@ macro_rules! both {
                 #[allow(unused_macros)]
                 macro_rules! file_source {
                     ($d path:expr) => {
-                        ::hotdata_core::upload::AsyncUploadSource::ranged($crate::flows::FileRange::open($d path))
+                        ::hotdata_core::upload::AsyncUploadSource::from(::hotdata_reqwest::FileSource::open($d path).expect("the file to upload"))
                     };
                 }
                 #[allow(unused_macros)]
@@ -345,42 +345,6 @@ impl Stream for Chunks {
     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let chunk = self.next_chunk(Self::CHUNK);
         Poll::Ready(if chunk.is_empty() { None } else { Some(Ok(chunk)) })
-    }
-}
-
-/// A file read by byte range, as parts need it: the async counterpart of
-/// `UploadSource::path` (reads are blocking file reads, which is fine in a test).
-#[derive(Debug)]
-pub struct FileRange {
-    path: PathBuf,
-    len: u64,
-}
-
-impl FileRange {
-    /// The file at `path`; its length is taken now.
-    pub fn open(path: impl Into<PathBuf>) -> Self {
-        let path = path.into();
-        let len = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).len();
-        Self { path, len }
-    }
-
-    fn read(&self, offset: u64, len: u64) -> std::io::Result<Bytes> {
-        let mut file = std::fs::File::open(&self.path)?;
-        file.seek(SeekFrom::Start(offset))?;
-        let mut buf = Vec::new();
-        file.take(len).read_to_end(&mut buf)?;
-        Ok(Bytes::from(buf))
-    }
-}
-
-impl AsyncRangeSource for FileRange {
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn read_range(&self, offset: u64, len: u64) -> BoxFuture<'_, std::io::Result<Bytes>> {
-        let read = self.read(offset, len);
-        Box::pin(async move { read })
     }
 }
 
