@@ -8,15 +8,13 @@
 //! [`both!`](crate::both) defines twice: once for the blocking ureq client, once (inside a
 //! tokio runtime) for the async reqwest client.
 
-use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::io::Read;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_core::Stream;
-use hotdata_core::upload::AsyncRangeSource;
 use hotdata_core::{
     AsyncBody, AsyncClient, AsyncTransport, BlockingBody, BlockingClient, BlockingTransport, BoxFuture,
     Config, HttpRequest, RequestBody, SendOptions, TransportError,
