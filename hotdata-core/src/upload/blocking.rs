@@ -20,7 +20,6 @@ use bytes::Bytes;
 use super::machine::{PutResponse, RequestId, UploadAction, UploadMachine, UploadSpec};
 use super::{ResumeState, UploadError, UploadErrorKind, UploadOptions};
 use crate::Error;
-#[cfg(not(target_family = "wasm"))]
 use crate::body::{RequestBody, StreamingBody};
 use crate::client::{Blocking, Client};
 use crate::models::{FinalizeUploadResponse, MintUploadPartsResponse};
@@ -194,7 +193,6 @@ enum Msg {
     Mint(RequestId, Result<MintUploadPartsResponse, Error>),
     Put(RequestId, Result<PutResponse, TransportError>),
     /// Bytes of a PUT's body the transport has read so far.
-    #[cfg_attr(target_family = "wasm", allow(dead_code))]
     Sent(RequestId, u64),
     #[cfg_attr(target_family = "wasm", allow(dead_code))]
     Wake,
@@ -202,7 +200,6 @@ enum Msg {
 
 /// A part body handed to the transport as a reader that reports how much of it was read,
 /// so progress moves within a part (the transport still sends `Content-Length`).
-#[cfg(not(target_family = "wasm"))]
 fn report_sent(request: crate::HttpRequest, id: RequestId, tx: Sender<Msg>) -> crate::HttpRequest {
     struct Counting {
         body: Bytes,
@@ -231,10 +228,6 @@ fn report_sent(request: crate::HttpRequest, id: RequestId, tx: Sender<Msg>) -> c
     crate::HttpRequest::from_parts(parts, RequestBody::Streaming(StreamingBody::from_reader(counting, len)))
 }
 
-#[cfg(target_family = "wasm")]
-fn report_sent(request: crate::HttpRequest, _: RequestId, _: Sender<Msg>) -> crate::HttpRequest {
-    request
-}
 
 /// Sends a storage PUT and reads its answer.
 pub(crate) fn put_blocking(
