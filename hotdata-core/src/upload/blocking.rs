@@ -228,7 +228,6 @@ fn report_sent(request: crate::HttpRequest, id: RequestId, tx: Sender<Msg>) -> c
     crate::HttpRequest::from_parts(parts, RequestBody::Streaming(StreamingBody::from_reader(counting, len)))
 }
 
-
 /// Sends a storage PUT and reads its answer.
 pub(crate) fn put_blocking(
     transport: &dyn BlockingTransport,

@@ -59,9 +59,11 @@ pub fn hash64(seed: u64, parts: &[&[u8]]) -> u64 {
     h.finish()
 }
 
-/// Hex of a 128-bit digest built from two seeded 64-bit hashes.
+/// Hex of a 128-bit digest: one seeded 64-bit hash of the data (a single pass) and a second
+/// one of that hash.
 pub fn hex128(parts: &[&[u8]]) -> String {
-    format!("{:016x}{:016x}", hash64(0x5157_4d5a, parts), hash64(0x9e37_79b9, parts))
+    let first = hash64(0x5157_4d5a, parts);
+    format!("{first:016x}{:016x}", hash64(0x9e37_79b9, &[&first.to_le_bytes()]))
 }
 
 /// Percent-decode a query-string component (`+` is a space).
