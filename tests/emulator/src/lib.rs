@@ -390,7 +390,7 @@ impl EmulatorHandle {
             .values()
             .find_map(|ws| ws.uploads.get(upload_id))
             .filter(|u| u.finalized.is_some())
-            .and_then(|u| u.object.clone())
+            .and_then(|u| u.object.as_ref().map(|o| o.bytes()))
     }
 
     /// Every request seen so far, oldest first.

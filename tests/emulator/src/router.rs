@@ -219,7 +219,7 @@ fn dispatch_inner(sh: &Shared, r: &Routed, req: &Req) -> Result<Resp, ApiError> 
             .values()
             .find_map(|ws| ws.uploads.get(id))
             .filter(|u| u.finalized.is_some())
-            .and_then(|u| u.object.clone());
+            .and_then(|u| u.object.as_ref().map(|o| o.bytes()));
         return match object {
             Some(bytes) => Ok(Resp::raw(200, "application/octet-stream", bytes)),
             None => Err(ApiError::not_found(format!("no finalized upload {id}"))),

@@ -134,7 +134,7 @@ impl Workspace {
 
     /// Bytes held by managed tables and uploads (approximate).
     pub(crate) fn storage_bytes(&self) -> i64 {
-        let uploads: usize = self.uploads.values().map(|u| u.object.as_ref().map_or(0, Bytes::len)).sum();
+        let uploads: usize = self.uploads.values().map(|u| u.object.as_ref().map_or(0, Object::len)).sum();
         let tables: i64 = self
             .connections
             .values()
@@ -359,7 +359,7 @@ pub(crate) struct Upload {
     pub content_type: Option<String>,
     pub filename: Option<String>,
     pub parts: BTreeMap<u32, (Bytes, String)>,
-    pub object: Option<Bytes>,
+    pub object: Option<Object>,
     pub finalized: Option<String>,
     pub created_at: String,
 }
@@ -368,5 +368,41 @@ impl Upload {
     /// Parts a known-size multipart upload has.
     pub(crate) fn expected_parts(&self) -> Option<u32> {
         self.declared.map(|d| d.div_ceil(self.part_size.max(1)).max(1) as u32)
+    }
+}
+
+/// An uploaded object: a single PUT's body, or the parts of a multipart upload, joined only
+/// when someone reads it (finalize, as in S3, does not copy the data).
+#[derive(Debug, Clone)]
+pub struct Object {
+    parts: std::sync::Arc<Vec<Bytes>>,
+    joined: std::sync::Arc<std::sync::OnceLock<Bytes>>,
+}
+
+impl Object {
+    /// An object of these parts, in order.
+    pub fn from_parts(parts: Vec<Bytes>) -> Object {
+        Object { parts: std::sync::Arc::new(parts), joined: Default::default() }
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Bytes::len).sum()
+    }
+
+    /// Its bytes (joined once, on first read).
+    pub fn bytes(&self) -> Bytes {
+        self.joined
+            .get_or_init(|| match self.parts.as_slice() {
+                [one] => one.clone(),
+                parts => {
+                    let mut all = Vec::with_capacity(self.len());
+                    for p in parts {
+                        all.extend_from_slice(p);
+                    }
+                    Bytes::from(all)
+                }
+            })
+            .clone()
     }
 }

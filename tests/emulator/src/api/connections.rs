@@ -385,7 +385,7 @@ pub(crate) fn load(cx: &mut Cx<'_>, via_db: bool) -> Result<Resp, ApiError> {
     let ds: Result<Dataset, String> = if let Some(up) = body.opt_str("upload_id")? {
         let u =
             cx.ws.uploads.get(&up).ok_or_else(|| ApiError::not_found(format!("upload `{up}` not found")))?;
-        let Some(obj) = u.object.clone().filter(|_| u.finalized.is_some()) else {
+        let Some(obj) = u.object.as_ref().filter(|_| u.finalized.is_some()).map(|o| o.bytes()) else {
             return Err(ApiError::bad_request(format!("upload `{up}` is not finalized")));
         };
         let f =

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use serde_json::{Value as Json, json};
 
 use super::Cx;
@@ -15,7 +14,7 @@ use crate::http::{ApiError, Obj, Req, Resp};
 use crate::lock;
 use crate::router::Routed;
 use crate::server::Shared;
-use crate::state::{Upload, UploadMode};
+use crate::state::{Object, Upload, UploadMode};
 use crate::util::{hash64, hex128, now_rfc3339, percent_encode};
 
 fn unix_now() -> u64 {
@@ -210,7 +209,7 @@ fn finalize_json(u: &Upload) -> Json {
     json!({
         "upload_id": u.id,
         "status": "finalized",
-        "size_bytes": u.object.as_ref().map_or(0, Bytes::len),
+        "size_bytes": u.object.as_ref().map_or(0, Object::len),
         "created_at": u.created_at,
         "content_type": u.content_type,
     })
@@ -242,7 +241,7 @@ pub(crate) fn finalize(cx: &mut Cx<'_>) -> Result<Resp, ApiError> {
                 return Err(ApiError::bad_request("multipart uploads need `parts`"));
             }
             let mut last = 0i64;
-            let mut data = Vec::new();
+            let mut data = Vec::with_capacity(parts.len());
             let count = parts.len();
             for (i, p) in parts.iter().enumerate() {
                 let n = p
@@ -277,9 +276,9 @@ pub(crate) fn finalize(cx: &mut Cx<'_>) -> Result<Resp, ApiError> {
                         ),
                     ));
                 }
-                data.extend_from_slice(bytes);
+                data.push(bytes.clone());
             }
-            Bytes::from(data)
+            Object::from_parts(data)
         }
     };
     let size = object.len() as u64;
@@ -316,7 +315,7 @@ pub(crate) fn list_files(cx: &mut Cx<'_>) -> Result<Resp, ApiError> {
         .values()
         .filter(|u| u.finalized.is_some())
         .map(|u| {
-            json!({"id": u.id, "status": "finalized", "size_bytes": u.object.as_ref().map_or(0, Bytes::len),
+            json!({"id": u.id, "status": "finalized", "size_bytes": u.object.as_ref().map_or(0, Object::len),
                    "created_at": u.created_at, "content_type": u.content_type})
         })
         .collect();
@@ -345,7 +344,7 @@ pub(crate) fn upload_file(cx: &mut Cx<'_>) -> Result<Resp, ApiError> {
         content_type: ct.clone(),
         filename: None,
         parts: BTreeMap::new(),
-        object: Some(data.clone()),
+        object: Some(Object::from_parts(vec![data.clone()])),
         finalized: Some(now.clone()),
         created_at: now.clone(),
     };
@@ -400,8 +399,11 @@ pub(crate) fn storage(sh: &Shared, r: &Routed, req: &Req) -> Result<Resp, ApiErr
         .ok_or_else(|| s3(404, "NoSuchUpload", "the upload does not exist"))?;
     if r.op == "storage_get" {
         return match (&u.object, u.finalized.is_some() || u.mode == UploadMode::Single) {
-            (Some(o), true) => Ok(Resp::raw(200, "application/octet-stream", o.clone())
-                .header("etag", format!("\"{}\"", hex128(&[o])))),
+            (Some(o), true) => {
+                let o = o.bytes();
+                Ok(Resp::raw(200, "application/octet-stream", o.clone())
+                    .header("etag", format!("\"{}\"", hex128(&[&o]))))
+            }
             _ => Err(s3(404, "NoSuchKey", "no such object")),
         };
     }
@@ -415,7 +417,7 @@ pub(crate) fn storage(sh: &Shared, r: &Routed, req: &Req) -> Result<Resp, ApiErr
     let etag = put_etag.unwrap_or_default();
     match (u.mode, part) {
         (UploadMode::Single, None) => {
-            u.object = Some(body);
+            u.object = Some(Object::from_parts(vec![body]));
         }
         (UploadMode::Multipart, Some(n)) => {
             let limit = u.expected_parts().unwrap_or(sh.cfg.max_parts);
