@@ -5,6 +5,7 @@
 #![allow(deprecated)]
 
 use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -155,11 +156,11 @@ impl futures_core::Stream for OneChunk {
     }
 }
 
-type RangeRead = crate::transport::BoxFuture<'static, (Box<dyn AsyncRangeSource>, std::io::Result<Bytes>)>;
+type RangeRead = crate::transport::BoxFuture<'static, (Arc<dyn AsyncRangeSource>, std::io::Result<Bytes>)>;
 
 /// A ranged source read front to back in 1 MiB ranges, one at a time.
 struct RangeChunks {
-    source: Option<Box<dyn AsyncRangeSource>>,
+    source: Option<Arc<dyn AsyncRangeSource>>,
     offset: u64,
     len: u64,
     pending: Option<RangeRead>,

@@ -52,7 +52,7 @@ pub enum AsyncUploadSource {
     /// Bytes in memory.
     Bytes(Bytes),
     /// A source of known length read by range as parts are sent (see [`AsyncRangeSource`]).
-    Ranged(Box<dyn AsyncRangeSource>),
+    Ranged(Arc<dyn AsyncRangeSource>),
     /// A stream of chunks of unknown length, read front to back once, part by part (never
     /// buffered whole); it always uses a streaming session. Chunks may have any size.
     Stream(ChunkStream),
@@ -66,7 +66,7 @@ impl AsyncUploadSource {
 
     /// A source of known length read by range (a browser `Blob`, a remote object).
     pub fn ranged(source: impl AsyncRangeSource + 'static) -> Self {
-        Self::Ranged(Box::new(source))
+        Self::Ranged(Arc::new(source))
     }
 
     /// A stream of chunks of unknown length.
@@ -133,16 +133,7 @@ impl Opened {
                 let end = usize::try_from(offset.saturating_add(len)).unwrap_or(usize::MAX).min(b.len());
                 Ok(b.slice(start..end))
             }
-            AsyncUploadSource::Ranged(r) => {
-                let bytes = r.read_range(offset, len).await?;
-                if bytes.len() as u64 > len {
-                    return Err(std::io::Error::other(format!(
-                        "the source returned {} bytes for a range of {len}",
-                        bytes.len()
-                    )));
-                }
-                Ok(bytes)
-            }
+            AsyncUploadSource::Ranged(r) => read_range(&**r, offset, len).await,
             AsyncUploadSource::Stream(_) => Err(std::io::Error::other("a stream cannot be read by range")),
         }
     }
@@ -175,7 +166,20 @@ impl Opened {
     }
 }
 
+/// `len` bytes at `offset` of a ranged source; more than asked is an error.
+async fn read_range(source: &dyn AsyncRangeSource, offset: u64, len: u64) -> std::io::Result<Bytes> {
+    let bytes = source.read_range(offset, len).await?;
+    if bytes.len() as u64 > len {
+        return Err(std::io::Error::other(format!(
+            "the source returned {} bytes for a range of {len}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
 enum Msg {
+    Read(RequestId, std::io::Result<Bytes>),
     Mint(RequestId, Result<MintUploadPartsResponse, Error>),
     Put(RequestId, Result<PutResponse, TransportError>),
 }
@@ -396,10 +400,20 @@ impl Client<Async> {
                         let r = self.uploads().create_session(request).send().await;
                         m.handle_session(r, rt.now());
                     }
-                    UploadAction::ReadAt { id, offset, len } => {
-                        let r = source.read_at(offset, len).await;
-                        m.handle_read(id, r, rt.now());
-                    }
+                    UploadAction::ReadAt { id, offset, len } => match &source.source {
+                        // Ranged sources (files, blobs) are read concurrently, beside the PUTs.
+                        AsyncUploadSource::Ranged(r) => {
+                            let r = r.clone();
+                            set.push(
+                                id,
+                                Box::pin(async move { Msg::Read(id, read_range(&*r, offset, len).await) }),
+                            );
+                        }
+                        _ => {
+                            let r = source.read_at(offset, len).await;
+                            m.handle_read(id, r, rt.now());
+                        }
+                    },
                     UploadAction::ReadNext { id, len } => {
                         let r = source.read_next(len).await;
                         m.handle_read(id, r, rt.now());
@@ -485,6 +499,7 @@ impl Client<Async> {
             .await;
             let now = rt.now();
             match woken {
+                Woken::Answer(Msg::Read(id, r)) => m.handle_read(id, r, now),
                 Woken::Answer(Msg::Mint(id, r)) => m.handle_mint(id, r, now),
                 Woken::Answer(Msg::Put(id, r)) => {
                     sent.report(&mut m);
