@@ -1,5 +1,6 @@
 //! The SDK in headless Chromium against the local emulator: operations, errors, retries
-//! with `Retry-After`, pagination, Arrow streaming and truncation, timeouts, uploads from
+//! with `Retry-After`, pagination, Arrow streaming and truncation, waiting for a result,
+//! timeouts, uploads from
 //! bytes and `Blob`s with storage faults, and an `ETag` hidden by storage's CORS rules.
 //!
 //! The emulator's URL arrives at compile time in `HOTDATA_TEST_SERVER` (`.ci/run` starts
@@ -122,6 +123,15 @@ async fn arrow_results_stream_batch_by_batch_and_truncation_is_an_error() {
     assert_eq!(rows, 200_000);
     assert!(count > 1, "several batches");
     let result_id = meta.result_id.expect("a stored result");
+
+    // The lifecycle: a result that is not ready twice (Retry-After: 1 s) is waited for with
+    // `limit=0` polls, sleeping through setTimeout. (get_result is this test's alone: the
+    // browser runs the tests concurrently.)
+    fault("op=get_result,not-ready,retry-after=1,times=2").await;
+    let t0 = js_sys::Date::now();
+    let ready = c.wait_for_result(&result_id, &db).await.unwrap();
+    assert_eq!(ready.result_id, result_id);
+    assert!(js_sys::Date::now() - t0 >= 1900.0, "both 1 s Retry-After waits were honoured");
 
     fault("op=get_result,truncate=200000,times=1").await;
     let fetched = c.results().arrow(result_id, db).arrow().await;
