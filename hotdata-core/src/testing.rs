@@ -213,3 +213,16 @@ pub fn response_with(status: u16, body: &str, header: &str, value: &str) -> http
     }
     r
 }
+
+/// Runs `future` to completion on the calling thread by polling it in a loop (a no-op
+/// waker). For futures over [`FakeTransport`] and [`ManualRuntime`], which are always ready
+/// or become ready by being polled again; never for real I/O.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hotdata_core::testing::{FakeTransport, ManualRuntime, response, response_with};
+use hotdata_core::testing::{FakeTransport, ManualRuntime, block_on, response, response_with};
 use hotdata_core::{
     AsyncClient, BlockingClient, Config, ErrorKind, Jitter, RetryPolicy, TransportError, TransportErrorKind,
 };
@@ -27,18 +27,6 @@ fn db_json(id: &str) -> String {
     format!(
         r#"{{"id":"{id}","attachments":[],"default_catalog":"c","default_schema":"s","default_connection_id":"x"}}"#
     )
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    // The fake transport and manual runtime never return Pending.
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
 }
 
 #[test]

@@ -164,15 +164,7 @@ fn async_arrow_stream() {
         }
         rows
     };
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    let mut fut = std::pin::pin!(fut);
-    let rows = loop {
-        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            break v;
-        }
-    };
-    assert_eq!(rows, 5);
+    assert_eq!(hotdata_core::testing::block_on(fut), 5);
 }
 
 #[test]

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use hotdata_core::testing::{FakeTransport, ManualRuntime, RecordedRequest, Reply, response, response_with};
+use hotdata_core::testing::{
+    FakeTransport, ManualRuntime, RecordedRequest, Reply, block_on, response, response_with,
+};
 use hotdata_core::upload::{
     AsyncRangeSource, AsyncUploadSource, CancelToken, ProgressHandle, UploadErrorKind, UploadEvent,
     UploadOptions, UploadSource,
@@ -350,17 +352,6 @@ fn blocking_cancel_cuts_a_round_pause_short() {
     let slept: Duration = rt.sleeps().iter().sum();
     assert!(slept <= Duration::from_millis(50), "the 2 s pause was cut short: {:?}", rt.sleeps());
     assert!(s.lock().unwrap().finalizes.is_empty());
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
 }
 
 struct Chunks(std::vec::IntoIter<std::io::Result<Bytes>>);

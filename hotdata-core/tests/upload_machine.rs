@@ -645,9 +645,9 @@ fn a_stalled_put_is_cut_off_at_its_deadline_and_retried() {
     );
 }
 
-#[test]
-fn a_late_answer_to_a_cut_off_put_is_ignored() {
-    let mut m = UploadMachine::new(UploadSpec::sized(5), &opts());
+/// A 5-byte single upload driven by hand up to its PUT, at time zero.
+fn single_put_in_flight(options: &UploadOptions) -> (UploadMachine, RequestId) {
+    let mut m = UploadMachine::new(UploadSpec::sized(5), options);
     let _ = m.poll_action(Duration::ZERO);
     m.handle_session(
         Ok(serde_json::from_value(session("single", None, None, Some("https://s.test/x"))).unwrap()),
@@ -655,7 +655,13 @@ fn a_late_answer_to_a_cut_off_put_is_ignored() {
     );
     let Some(UploadAction::ReadAt { id, .. }) = m.poll_action(Duration::ZERO) else { panic!() };
     m.handle_read(id, Ok(Bytes::from_static(b"12345")), Duration::ZERO);
-    let Some(UploadAction::Put { id: first, .. }) = m.poll_action(Duration::ZERO) else { panic!() };
+    let Some(UploadAction::Put { id, .. }) = m.poll_action(Duration::ZERO) else { panic!() };
+    (m, id)
+}
+
+#[test]
+fn a_late_answer_to_a_cut_off_put_is_ignored() {
+    let (mut m, first) = single_put_in_flight(&opts());
     let deadline = m.poll_timeout().unwrap();
     assert_eq!(deadline, Duration::from_micros(60_000_000 + 5 * 1_000_000 / 65_536));
     m.handle_timeout(deadline);
@@ -846,15 +852,7 @@ fn cancelling_before_start_sends_nothing() {
 
 #[test]
 fn cancelling_during_a_round_pause_ends_at_once() {
-    let mut m = UploadMachine::new(UploadSpec::sized(5), &opts().part_retry(PartRetryPolicy::none()));
-    let _ = m.poll_action(Duration::ZERO);
-    m.handle_session(
-        Ok(serde_json::from_value(session("single", None, None, Some("https://s.test/x"))).unwrap()),
-        Duration::ZERO,
-    );
-    let Some(UploadAction::ReadAt { id, .. }) = m.poll_action(Duration::ZERO) else { panic!() };
-    m.handle_read(id, Ok(Bytes::from_static(b"12345")), Duration::ZERO);
-    let Some(UploadAction::Put { id, .. }) = m.poll_action(Duration::ZERO) else { panic!() };
+    let (mut m, id) = single_put_in_flight(&opts().part_retry(PartRetryPolicy::none()));
     m.handle_put(
         id,
         Ok(PutResponse::new(http::StatusCode::SERVICE_UNAVAILABLE, Default::default(), Bytes::new())),

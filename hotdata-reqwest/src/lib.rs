@@ -57,6 +57,7 @@ pub fn from_env() -> AsyncClient {
 #[derive(Debug, Clone)]
 pub struct FileSource {
     path: std::path::PathBuf,
+    file: Arc<std::fs::File>,
     len: u64,
 }
 
@@ -64,11 +65,12 @@ impl FileSource {
     /// The file at `path`; fails if it cannot be opened or is not a file.
     pub fn open(path: impl AsRef<std::path::Path>) -> std::io::Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let meta = std::fs::File::open(&path)?.metadata()?;
+        let file = std::fs::File::open(&path)?;
+        let meta = file.metadata()?;
         if !meta.is_file() {
             return Err(std::io::Error::other(format!("{} is not a file", path.display())));
         }
-        Ok(Self { path, len: meta.len() })
+        Ok(Self { path, file: Arc::new(file), len: meta.len() })
     }
 
     /// Upload options carrying the file's name (as the blocking client's path source does).
@@ -87,16 +89,9 @@ impl hotdata_core::upload::AsyncRangeSource for FileSource {
     }
 
     fn read_range(&self, offset: u64, len: u64) -> BoxFuture<'_, std::io::Result<Bytes>> {
-        let path = self.path.clone();
+        let file = self.file.clone();
         Box::pin(async move {
-            let read = move || -> std::io::Result<Bytes> {
-                use std::io::{Read, Seek, SeekFrom};
-                let mut file = std::fs::File::open(&path)?;
-                file.seek(SeekFrom::Start(offset))?;
-                let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(64 << 20));
-                file.take(len).read_to_end(&mut buf)?;
-                Ok(Bytes::from(buf))
-            };
+            let read = move || hotdata_core::upload::read_file_range(&file, offset, len);
             tokio::task::spawn_blocking(read).await.map_err(std::io::Error::other)?
         })
     }

@@ -151,10 +151,25 @@ fn read_up_to(reader: &mut dyn Read, len: u64) -> std::io::Result<Bytes> {
     Ok(Bytes::from(buf))
 }
 
+/// Reads `len` bytes at `offset` of `file` without moving its cursor (fewer only at its
+/// end), so that parts of one file can be read on several threads or tasks at once (the
+/// blocking driver's workers, `hotdata_reqwest::FileSource`). Positional reads exist on Unix
+/// and Windows; elsewhere this is an `Unsupported` error.
+pub fn read_file_range(file: &File, offset: u64, len: u64) -> std::io::Result<Bytes> {
+    let len = usize::try_from(len).map_err(std::io::Error::other)?;
+    #[cfg(any(unix, windows))]
+    return read_file_at(file, offset, vec![0u8; len]);
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = (file, offset, len);
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "positional file reads"))
+    }
+}
+
 /// Fills `buf` from `offset` of `file` without moving its cursor (fewer bytes only at its
-/// end), so parts of one file can be read on several threads at once. The buffer comes from
-/// the driver's thread: allocated there, part buffers are reused from one allocator arena
-/// instead of piling up in one per worker thread (peak RSS 88 vs 270 MiB for 1 GiB).
+/// end). The blocking driver allocates `buf` on its own thread: part buffers are then reused
+/// from one allocator arena instead of piling up in one per worker thread (peak RSS 88 vs
+/// 270 MiB for 1 GiB).
 #[cfg(any(unix, windows))]
 fn read_file_at(file: &File, offset: u64, mut buf: Vec<u8>) -> std::io::Result<Bytes> {
     #[cfg(unix)]
@@ -196,11 +211,7 @@ impl Opened {
                 f.seek(SeekFrom::Start(offset))?;
                 read_up_to(f, len)
             }
-            Self::Bytes(b) => {
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(b.len());
-                let end = usize::try_from(offset.saturating_add(len)).unwrap_or(usize::MAX).min(b.len());
-                Ok(b.slice(start..end))
-            }
+            Self::Bytes(b) => Ok(super::slice_range(b, offset, len)),
             Self::Seekable { reader, base } => {
                 reader.seek(SeekFrom::Start(*base + offset))?;
                 read_up_to(reader, len)

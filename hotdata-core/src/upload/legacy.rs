@@ -130,7 +130,7 @@ impl Client<Async> {
             }
             AsyncUploadSource::Ranged(r) => {
                 let len = r.len();
-                (Box::pin(RangeChunks { source: Some(r), offset: 0, len, pending: None }), Some(len))
+                (Box::pin(RangeChunks { source: r, offset: 0, len, pending: None }), Some(len))
             }
             AsyncUploadSource::Stream(s) => (s, None),
         };
@@ -156,14 +156,12 @@ impl futures_core::Stream for OneChunk {
     }
 }
 
-type RangeRead = crate::transport::BoxFuture<'static, (Arc<dyn AsyncRangeSource>, std::io::Result<Bytes>)>;
-
 /// A ranged source read front to back in 1 MiB ranges, one at a time.
 struct RangeChunks {
-    source: Option<Arc<dyn AsyncRangeSource>>,
+    source: Arc<dyn AsyncRangeSource>,
     offset: u64,
     len: u64,
-    pending: Option<RangeRead>,
+    pending: Option<crate::transport::BoxFuture<'static, std::io::Result<Bytes>>>,
 }
 
 impl futures_core::Stream for RangeChunks {
@@ -178,20 +176,12 @@ impl futures_core::Stream for RangeChunks {
             if self.offset >= self.len {
                 return Poll::Ready(None);
             }
-            let Some(source) = self.source.take() else { return Poll::Ready(None) };
-            let (offset, n) = (self.offset, CHUNK.min(self.len - self.offset));
-            self.pending = Some(Box::pin(async move {
-                let r = source.read_range(offset, n).await;
-                (source, r)
-            }));
+            let (source, offset, n) = (self.source.clone(), self.offset, CHUNK.min(self.len - self.offset));
+            self.pending = Some(Box::pin(async move { source.read_range(offset, n).await }));
         }
         let Some(pending) = self.pending.as_mut() else { return Poll::Ready(None) };
-        let (source, r) = match pending.as_mut().poll(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(out) => out,
-        };
+        let Poll::Ready(r) = pending.as_mut().poll(cx) else { return Poll::Pending };
         self.pending = None;
-        self.source = Some(source);
         let item = match r {
             Ok(b) if b.is_empty() => Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,

@@ -72,7 +72,7 @@ mod blocking;
 mod legacy;
 mod nonblocking;
 
-pub use blocking::{ReadSeek, UploadSource};
+pub use blocking::{ReadSeek, UploadSource, read_file_range};
 pub use error::{ResumeState, UploadError, UploadErrorKind};
 pub use machine::{
     PutResponse, RequestId, SessionShape, UploadAction, UploadEvent, UploadMachine, UploadSpec,
@@ -116,6 +116,13 @@ const MIB: u64 = 1024 * 1024;
 pub fn part_size_hint(size: u64) -> u64 {
     let per_part = size.div_ceil(TARGET_MAX_PARTS).max(DEFAULT_PART_SIZE);
     per_part.div_ceil(MIB).saturating_mul(MIB).clamp(MIN_PART_SIZE, MAX_PART_SIZE)
+}
+
+/// The bytes of `b` in `[offset, offset + len)`, cut at its end (a zero-copy slice).
+pub(crate) fn slice_range(b: &bytes::Bytes, offset: u64, len: u64) -> bytes::Bytes {
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(b.len());
+    let end = usize::try_from(offset.saturating_add(len)).unwrap_or(usize::MAX).min(b.len());
+    b.slice(start..end)
 }
 
 /// Parts in flight for a part size: `min(max(budget / part_size, 1), max(max_concurrency, 1))`

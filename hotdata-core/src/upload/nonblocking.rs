@@ -126,18 +126,6 @@ impl Opened {
         }
     }
 
-    async fn read_at(&self, offset: u64, len: u64) -> std::io::Result<Bytes> {
-        match &self.source {
-            AsyncUploadSource::Bytes(b) => {
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(b.len());
-                let end = usize::try_from(offset.saturating_add(len)).unwrap_or(usize::MAX).min(b.len());
-                Ok(b.slice(start..end))
-            }
-            AsyncUploadSource::Ranged(r) => read_range(&**r, offset, len).await,
-            AsyncUploadSource::Stream(_) => Err(std::io::Error::other("a stream cannot be read by range")),
-        }
-    }
-
     /// The next `len` bytes of the stream (fewer only at its end).
     async fn read_next(&mut self, len: u64) -> std::io::Result<Bytes> {
         let len = usize::try_from(len).unwrap_or(usize::MAX);
@@ -409,9 +397,12 @@ impl Client<Async> {
                                 Box::pin(async move { Msg::Read(id, read_range(&*r, offset, len).await) }),
                             );
                         }
-                        _ => {
-                            let r = source.read_at(offset, len).await;
-                            m.handle_read(id, r, rt.now());
+                        AsyncUploadSource::Bytes(b) => {
+                            m.handle_read(id, Ok(super::slice_range(b, offset, len)), rt.now())
+                        }
+                        AsyncUploadSource::Stream(_) => {
+                            let e = std::io::Error::other("a stream cannot be read by range");
+                            m.handle_read(id, Err(e), rt.now())
                         }
                     },
                     UploadAction::ReadNext { id, len } => {
