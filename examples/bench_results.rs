@@ -16,7 +16,12 @@
 //! - `json-ureq` / `json-reqwest`: the JSON result through the SDK in pages of 100,000 rows.
 //!
 //! It prints throughput, rows and peak RSS above the child's baseline (RSS measured after
-//! setup, before the first byte). `--modes raw-ureq,sdk-ureq` runs a subset.
+//! setup, before the first byte), and the CPU seconds (user + system) the child and the
+//! emulator (this process) spent during the measurement. `--modes raw-ureq,sdk-ureq` runs a
+//! subset; `--repeat N` runs N interleaved rounds and adds a table of medians, with each SDK
+//! mode's throughput as a share of the raw read. `BENCH_WRAP="taskset -c 1"` runs each child
+//! under that command (with `taskset -c 0` on this program: emulator and client pinned to
+//! cores of their own).
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -25,7 +30,7 @@ use std::time::{Duration, Instant};
 use hotdata_core::Config;
 use hotdata_core::models::{CreateDatabaseRequest, QueryOutcome, QueryRequest};
 use hotdata_core::results::ResultFetch;
-use hotdata_examples::bench::{flag, run_child, status_kib};
+use hotdata_examples::bench::{cpu_secs, flag, run_child, status_kib};
 
 struct Target {
     url: String,
@@ -189,12 +194,13 @@ fn child(args: &[String]) -> ExitCode {
     };
     let mode = get("--child");
     let baseline = status_kib("VmRSS:");
-    let t0 = Instant::now();
+    let (t0, cpu0) = (Instant::now(), cpu_secs());
     match measure(&mode, &t) {
         Ok((bytes, rows)) => {
             let secs = t0.elapsed().as_secs_f64();
             let peak = status_kib("VmHWM:");
-            println!("{mode} {bytes} {rows} {secs} {baseline} {peak}");
+            let cpu = cpu_secs() - cpu0;
+            println!("{mode} {bytes} {rows} {secs} {baseline} {peak} {cpu}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -259,11 +265,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("| mode | MiB | rows | seconds | MiB/s | rows/s | peak RSS above baseline (MiB) |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| mode | MiB | rows | seconds | MiB/s | rows/s | peak RSS above baseline (MiB) | client CPU s | emulator CPU s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     let only = flag(&args, "--modes");
     let modes = ["raw-ureq", "sdk-ureq", "raw-reqwest", "sdk-reqwest", "json-ureq", "json-reqwest"];
-    for mode in modes.into_iter().filter(|m| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == *m))) {
+    let repeat = number("--repeat", 1);
+    let chosen: Vec<&str> =
+        modes.into_iter().filter(|m| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == *m))).collect();
+    // Per mode: (seconds, peak RSS MiB, client CPU s, emulator CPU s) of each run.
+    let mut runs: Vec<(&str, Vec<[f64; 4]>)> = chosen.iter().map(|m| (*m, Vec::new())).collect();
+    // Rounds interleave the modes, so a slow spell of the machine hits all of them.
+    for mode in (0..repeat).flat_map(|_| chosen.iter().copied()) {
         let result = if mode.starts_with("json") { &json } else { &arrow };
         let child = [
             "--child",
@@ -279,6 +293,7 @@ fn main() -> ExitCode {
             "--result",
             result,
         ];
+        let server0 = cpu_secs();
         let f = match run_child(&child) {
             Ok(f) => f,
             Err(e) => {
@@ -287,14 +302,55 @@ fn main() -> ExitCode {
             }
         };
         let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        let (bytes, rows, secs, base, peak) = (num(1), num(2), num(3), num(4), num(5));
+        let server = cpu_secs() - server0;
+        let (bytes, rows, secs, base, peak, cpu) = (num(1), num(2), num(3), num(4), num(5), num(6));
         let mib = bytes / 1048576.0;
         println!(
-            "| {mode} | {mib:.0} | {rows:.0} | {secs:.2} | {:.0} | {:.0} | {:.1} |",
+            "| {mode} | {mib:.0} | {rows:.0} | {secs:.2} | {:.0} | {:.0} | {:.1} | {cpu:.2} | {server:.2} |",
             if bytes > 0.0 { mib / secs } else { 0.0 },
             if rows > 0.0 { rows / secs } else { 0.0 },
             (peak - base) / 1024.0
         );
+        if let Some((_, r)) = runs.iter_mut().find(|(m, _)| *m == mode) {
+            r.push([secs, (peak - base) / 1024.0, cpu, server]);
+        }
+    }
+    if repeat > 1 {
+        print_medians(&runs);
     }
     ExitCode::SUCCESS
+}
+
+/// The median of each figure over the runs of each mode, and the Arrow modes' throughput as
+/// a share of the raw read with the same library.
+fn print_medians(runs: &[(&str, Vec<[f64; 4]>)]) {
+    let median = |r: &[[f64; 4]], i: usize| {
+        let mut v: Vec<f64> = r.iter().map(|x| x[i]).collect();
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    };
+    println!();
+    println!(
+        "| mode | runs | median seconds (range) | of raw | peak RSS (MiB) | client CPU s | emulator CPU s |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (mode, r) in runs {
+        let secs = median(r, 0);
+        let raw = mode.strip_prefix("sdk-").and_then(|lib| {
+            runs.iter().find(|(m, _)| m.strip_prefix("raw-") == Some(lib)).map(|(_, raw)| median(raw, 0))
+        });
+        let (lo, hi) = r.iter().fold((f64::MAX, 0.0f64), |(lo, hi), x| (lo.min(x[0]), hi.max(x[0])));
+        println!(
+            "| {mode} | {} | {secs:.2} ({lo:.2}–{hi:.2}) | {} | {:.1} | {:.2} | {:.2} |",
+            r.len(),
+            raw.map_or("—".to_string(), |raw| format!("{:.0}%", 100.0 * raw / secs)),
+            median(r, 1),
+            median(r, 2),
+            median(r, 3)
+        );
+    }
 }

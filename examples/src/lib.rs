@@ -143,16 +143,39 @@ pub mod bench {
             .unwrap_or(0)
     }
 
+    /// CPU seconds (user + system) this process has used so far, from `/proc/self/stat`
+    /// (clock ticks of 1/100 s); 0 where unavailable.
+    pub fn cpu_secs() -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        // Fields after the command name (which may hold spaces) start at field 3 (`state`);
+        // utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (tick(11) + tick(12)) / 100.0
+    }
+
     /// The value following `--name` on the command line.
     pub fn flag(args: &[String], name: &str) -> Option<String> {
         args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
     }
 
     /// Runs this program again with `args` and returns the fields of what it printed, or its
-    /// error output.
+    /// error output. `BENCH_WRAP` (say `taskset -c 1`, or `perf record -o FILE`) is a command
+    /// the child runs under.
     pub fn run_child(args: &[&str]) -> Result<Vec<String>, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let out = Command::new(exe).args(args).output().map_err(|e| e.to_string())?;
+        let wrap = std::env::var("BENCH_WRAP").unwrap_or_default();
+        let mut wrap = wrap.split_whitespace();
+        let mut command = match wrap.next() {
+            Some(program) => {
+                let mut c = Command::new(program);
+                c.args(wrap).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        let out = command.args(args).output().map_err(|e| e.to_string())?;
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }

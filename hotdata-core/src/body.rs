@@ -5,7 +5,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 
 use crate::transport::TransportError;
@@ -210,6 +210,8 @@ enum Inner {
     Reader {
         reader: Box<BodyReader>,
         scratch: Vec<u8>,
+        /// The last large chunk handed out: read into again once nobody else holds it.
+        last: Option<Bytes>,
         classify: fn(std::io::Error) -> TransportError,
         done: bool,
     },
@@ -227,7 +229,13 @@ impl BlockingBody {
         reader: impl std::io::Read + Send + 'static,
         classify: fn(std::io::Error) -> TransportError,
     ) -> Self {
-        Self(Inner::Reader { reader: Box::new(reader), scratch: Vec::new(), classify, done: false })
+        Self(Inner::Reader {
+            reader: Box::new(reader),
+            scratch: Vec::new(),
+            last: None,
+            classify,
+            done: false,
+        })
     }
 
     /// A body held in memory.
@@ -243,10 +251,15 @@ impl BlockingBody {
 
     /// The next chunk, when the caller knows it needs `want` bytes next (0: unknown). A body
     /// read from a `Read` reads at most `want` bytes, and more than 64 KiB (up to 64 MiB)
-    /// straight into one fresh buffer, without an extra copy; other bodies return their next
-    /// chunk, whatever its size. `None` at the end.
+    /// straight into one buffer, without an extra copy; other bodies return their next
+    /// chunk, whatever its size.
+    ///
+    /// That buffer is the previous large chunk's when every copy of it (and of the arrays
+    /// made from it) has been dropped, so a reader that drops each record batch before
+    /// asking for the next reads them all into the same memory, neither allocating nor
+    /// zeroing it again; a chunk still held anywhere is never written to. `None` at the end.
     pub fn next_sized(&mut self, want: usize) -> Option<Result<Bytes, TransportError>> {
-        let Inner::Reader { reader, scratch, classify, done } = &mut self.0 else { return self.next() };
+        let Inner::Reader { reader, scratch, last, classify, done } = &mut self.0 else { return self.next() };
         if *done {
             return None;
         }
@@ -259,10 +272,12 @@ impl BlockingBody {
             }
             read_once(reader, &mut scratch[..want]).map(|n| Bytes::copy_from_slice(&scratch[..n]))
         } else {
-            let mut buf = vec![0u8; want.min(MAX_SIZED_READ)];
+            let mut buf = sized_buffer(last.take(), want.min(MAX_SIZED_READ));
             read_full(reader, &mut buf).map(|n| {
                 buf.truncate(n);
-                Bytes::from(buf)
+                let chunk = buf.freeze();
+                *last = Some(chunk.clone());
+                chunk
             })
         };
         match read {
@@ -276,6 +291,22 @@ impl BlockingBody {
                 Some(Err(classify(e)))
             }
         }
+    }
+}
+
+/// A buffer of `len` initialised bytes: `last`'s memory when nothing else holds it (only
+/// what it lacks is zeroed), else a new zeroed one.
+fn sized_buffer(last: Option<Bytes>, len: usize) -> BytesMut {
+    match last.map(Bytes::try_into_mut) {
+        Some(Ok(mut buf)) if buf.capacity() >= len => {
+            if buf.len() >= len {
+                buf.truncate(len);
+            } else {
+                buf.resize(len, 0);
+            }
+            buf
+        }
+        _ => BytesMut::zeroed(len),
     }
 }
 
@@ -307,7 +338,7 @@ impl Iterator for BlockingBody {
         match &mut self.0 {
             Inner::Chunks(chunks) => chunks.next(),
             Inner::Reader { done: true, .. } => None,
-            Inner::Reader { reader, scratch, classify, done } => {
+            Inner::Reader { reader, scratch, classify, done, .. } => {
                 // One scratch buffer for the whole body; each chunk is a copy of one read
                 // (allocating and zeroing a fresh buffer per read costs as much as the data).
                 if scratch.is_empty() {

@@ -89,8 +89,10 @@
 //! An async body's chunks are pushed as they come, without a copy. A blocking body that is
 //! a `Read` ([`BlockingBody::from_reader`]) is read a whole batch body at a time
 //! ([`BlockingBody::next_sized`]), straight into the buffer the batch's arrays then point
-//! into. The end of the body must be the stream's end-of-stream marker: anything shorter is
-//! an error, never a short result.
+//! into: the previous batch's buffer once the caller has dropped that batch, so a loop that
+//! handles one batch at a time reads every batch into the same memory (no allocation, no
+//! zeroing). The end of the body must be the stream's end-of-stream marker: anything
+//! shorter is an error, never a short result.
 //!
 //! ## Plugging in a backend
 //!

@@ -346,6 +346,64 @@ fn a_reader_body_is_read_one_whole_message_part_at_a_time() {
 }
 
 #[test]
+fn a_large_read_reuses_the_previous_buffer_only_once_nothing_holds_it() {
+    let data: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+    let reader = std::io::Cursor::new(data.clone());
+    let classify = |e| hotdata_core::TransportError::new(hotdata_core::TransportErrorKind::Body, e);
+    let mut body = BlockingBody::from_reader(reader, classify);
+    let first = body.next_sized(200_000).unwrap().unwrap();
+    let first_at = first.as_ptr();
+    assert_eq!(first[..], data[..200_000]);
+    // Still held: the next read goes elsewhere and the held chunk keeps its bytes.
+    let second = body.next_sized(200_000).unwrap().unwrap();
+    assert_ne!(second.as_ptr(), first_at);
+    assert_eq!(first[..], data[..200_000]);
+    assert_eq!(second[..], data[200_000..400_000]);
+    let second_at = second.as_ptr();
+    drop(first);
+    // Dropped: the next read goes into the last chunk's memory once it is free.
+    drop(second);
+    let third = body.next_sized(150_000).unwrap().unwrap();
+    assert_eq!(third.as_ptr(), second_at);
+    assert_eq!(third[..], data[400_000..550_000]);
+    drop(third);
+    // Larger than that memory: a new buffer, the right bytes (and the end of the body).
+    let fourth = body.next_sized(300_000).unwrap().unwrap();
+    assert_eq!(fourth[..], data[550_000..]);
+    assert!(body.next_sized(300_000).is_none());
+}
+
+#[test]
+fn batches_dropped_as_they_come_and_batches_held_all_decode_intact() {
+    let schema = Schema::new(vec![Field::new("s", DataType::Utf8, false)]);
+    let batches: Vec<_> = (0..6)
+        .map(|k| {
+            let values = (0..50_000).map(|i| format!("batch {k} row {i}"));
+            RecordBatch::try_new(
+                Arc::new(schema.clone()),
+                vec![Arc::new(StringArray::from_iter_values(values))],
+            )
+            .unwrap()
+        })
+        .collect();
+    let bytes = encode(&schema, &batches);
+    let classify = |e| hotdata_core::TransportError::new(hotdata_core::TransportErrorKind::Body, e);
+    let open = || {
+        ArrowBatches::open(BlockingBody::from_reader(std::io::Cursor::new(bytes.clone()), classify)).unwrap()
+    };
+    // Each batch checked, then dropped (its memory is read into again).
+    let mut n = 0;
+    for (got, want) in open().zip(&batches) {
+        assert_eq!(&got.unwrap(), want);
+        n += 1;
+    }
+    assert_eq!(n, batches.len());
+    // Held batches are never overwritten by the ones read after them.
+    let held: Vec<_> = open().collect::<Result<_, _>>().unwrap();
+    assert_eq!(held, batches);
+}
+
+#[test]
 fn wanted_follows_the_framing() {
     let (schema, batches, bytes) = stream(3);
     let mut d = ArrowDecoder::new();
