@@ -21,7 +21,8 @@
 //! subset; `--repeat N` runs N interleaved rounds and adds a table of medians, with each SDK
 //! mode's throughput as a share of the raw read. `BENCH_WRAP="taskset -c 1"` runs each child
 //! under that command (with `taskset -c 0` on this program: emulator and client pinned to
-//! cores of their own).
+//! cores of their own). `--pace-ms MS` paces every result body like a slower link: pieces of
+//! `--pace-chunk` bytes (default 1 MiB), each followed by an `MS` millisecond pause.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -237,14 +238,28 @@ fn main() -> ExitCode {
     }
     let number = |k: &str, d: u64| flag(&args, k).and_then(|v| v.parse().ok()).unwrap_or(d);
     let (arrow_rows, json_rows) = (number("--arrow-rows", 15_000_000), number("--json-rows", 1_000_000));
-    let emu =
-        match hotdata_emulator::Emulator::builder().preview_rows(10).max_stored_rows(100_000_000).start() {
-            Ok(e) => e,
+    let mut builder = hotdata_emulator::Emulator::builder().preview_rows(10).max_stored_rows(100_000_000);
+    if let Some(ms) = flag(&args, "--pace-ms") {
+        // A paced link: every result body goes out in `--pace-chunk` pieces (default 1 MiB),
+        // each followed by a pause of `ms` milliseconds.
+        let chunk = number("--pace-chunk", 1 << 20);
+        match hotdata_emulator::FaultRule::parse(&format!(
+            "path=/v1/results,slow-body-ms={ms},chunk={chunk},always"
+        )) {
+            Ok(rule) => builder = builder.fault(rule),
             Err(e) => {
-                eprintln!("emulator: {e}");
+                eprintln!("--pace-ms: {e}");
                 return ExitCode::FAILURE;
             }
-        };
+        }
+    }
+    let emu = match builder.start() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("emulator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let config = Config::new(emu.api_key())
         .with_workspace_id(emu.workspace_id())
         .with_base_url(emu.base_url())
