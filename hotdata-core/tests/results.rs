@@ -123,6 +123,22 @@ fn status_404_409_413_429() {
 }
 
 #[test]
+fn a_json_body_that_does_not_fit_names_the_offending_field() {
+    // Decoded without path tracking first (it costs on every value); a failure is decoded
+    // again to name where it is.
+    let body = r#"{"result_id":"r1","status":"ready","columns":["a",5],"rows":[[1,"x"]]}"#;
+    let (c, _) = client(vec![Ok(response(200, body))]);
+    let e = c.results().get("r1", "db").send().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert!(e.to_string().contains("body at `columns[1]`"), "{e}");
+
+    let body = r#"{"result_id":"r1","status":"ready","columns":["a","b"],"rows":[[1,"x"]]}"#;
+    let (c, _) = client(vec![Ok(response(200, body))]);
+    let page = c.results().get("r1", "db").send().unwrap();
+    assert_eq!(page.rows.unwrap()[0][1].as_str().as_deref(), Some("x"));
+}
+
+#[test]
 fn truncated_body_is_an_error_not_a_short_result() {
     let body = arrow_body(100);
     let cut = body.slice(..body.len() - 9);
