@@ -100,9 +100,10 @@
 //! [`HttpRequest`] into your library's request, apply [`SendOptions::timeout`], return the
 //! status, headers and body chunks, and map failures to a [`TransportErrorKind`]. Send a
 //! [`RequestBody::Streaming`] body as it is read (or refuse it as a `Request` failure), and
-//! honour [`SendOptions::connect_timeout`] when your library can set it per request. An async
+//! honour [`SendOptions::connect_timeout`] when your library can set it per request. A
 //! transport that cannot stream request bodies says so
-//! ([`AsyncTransport::supports_streaming_bodies`]) and is never handed one. A blocking
+//! ([`BlockingTransport::supports_streaming_bodies`],
+//! [`AsyncTransport::supports_streaming_bodies`]) and is never handed one. A blocking
 //! transport whose response body is a `Read` hands it over with [`BlockingBody::from_reader`]
 //! (the core then chooses read sizes). A transport that sees only the headers a cross-origin
 //! server exposed (a browser) marks responses with [`CorsFilteredHeaders`]. Implement

@@ -93,6 +93,14 @@ pub trait BlockingTransport: Send + Sync {
         request: HttpRequest,
         options: &SendOptions,
     ) -> Result<http::Response<BlockingBody>, TransportError>;
+
+    /// Whether this transport can send a [`RequestBody::Streaming`] body (true by default).
+    /// When it cannot, the core never hands it one: upload parts go from memory (progress
+    /// then moves per stored part) and the legacy streamed upload is refused with a clear
+    /// error.
+    fn supports_streaming_bodies(&self) -> bool {
+        true
+    }
 }
 
 /// An async HTTP transport.

@@ -549,6 +549,79 @@ fn transports_that_cannot_stream_get_parts_from_memory_and_no_legacy_upload() {
     assert!(e.to_string().contains("cannot stream"), "{e}");
 }
 
+/// A blocking transport that cannot stream request bodies.
+struct NoStreamingBlocking(Arc<FakeTransport>);
+
+impl hotdata_core::BlockingTransport for NoStreamingBlocking {
+    fn send(
+        &self,
+        request: hotdata_core::HttpRequest,
+        options: &hotdata_core::SendOptions,
+    ) -> Result<http::Response<hotdata_core::BlockingBody>, hotdata_core::TransportError> {
+        assert!(
+            request.body().as_streaming().is_none(),
+            "a streaming body reached a transport that cannot send it"
+        );
+        hotdata_core::BlockingTransport::send(&*self.0, request, options)
+    }
+
+    fn supports_streaming_bodies(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn blocking_transports_that_cannot_stream_get_parts_from_memory_and_no_legacy_upload() {
+    let (s, t, rt) = setup(7);
+    let client = BlockingClient::new(config(), Arc::new(NoStreamingBlocking(t.clone())), rt.clone(), "test");
+    client.upload_file(data(50), UploadOptions::new()).unwrap();
+    assert_eq!(reassembled(&s), data(50));
+
+    let (s, t, rt) = setup(0);
+    s.lock().unwrap().create_status = Some(501);
+    let client = BlockingClient::new(config(), Arc::new(NoStreamingBlocking(t.clone())), rt.clone(), "test");
+    let e = client.upload_file(data(30), UploadOptions::new().legacy_fallback(true)).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::Legacy);
+    assert!(e.to_string().contains("cannot stream"), "{e}");
+    let e = client.upload_stream(UploadSource::reader(Cursor::new(data(5)))).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::Legacy);
+    assert!(!s.lock().unwrap().stored.contains_key("/v1/files"));
+}
+
+/// A blocking transport that panics on storage PUTs (a bug in someone's backend).
+#[cfg(not(target_family = "wasm"))]
+struct PanicsOnPut(Arc<FakeTransport>);
+
+#[cfg(not(target_family = "wasm"))]
+impl hotdata_core::BlockingTransport for PanicsOnPut {
+    fn send(
+        &self,
+        request: hotdata_core::HttpRequest,
+        options: &hotdata_core::SendOptions,
+    ) -> Result<http::Response<hotdata_core::BlockingBody>, hotdata_core::TransportError> {
+        if request.method() == http::Method::PUT {
+            panic!("backend bug");
+        }
+        hotdata_core::BlockingTransport::send(&*self.0, request, options)
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+#[test]
+fn a_transport_that_panics_on_a_worker_panics_the_upload_instead_of_hanging_it() {
+    let (_, t, rt) = setup(7);
+    let client = BlockingClient::new(config(), Arc::new(PanicsOnPut(t)), rt, "test");
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            client.upload_file(data(50), UploadOptions::new().max_concurrency(4))
+        }));
+        let _ = done.send(r.map(|_| ()).map_err(|p| p.downcast_ref::<&str>().map(|s| s.to_string())));
+    });
+    let r = finished.recv_timeout(Duration::from_secs(60)).expect("the upload hung after a worker panicked");
+    assert_eq!(r, Err(Some("backend bug".to_string())));
+}
+
 #[test]
 fn async_retries_sleep_on_the_runtime() {
     let (s, t, rt) = setup(4);

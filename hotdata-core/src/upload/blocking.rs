@@ -246,6 +246,10 @@ enum Msg {
     Read(RequestId, std::io::Result<Bytes>),
     /// Bytes of a PUT's body the transport has read so far.
     Sent(RequestId, u64),
+    /// A worker's job panicked (a transport or token provider did): the panic goes on on
+    /// the caller's thread instead of leaving the driver waiting for an answer.
+    #[cfg(not(target_family = "wasm"))]
+    Panicked(Box<dyn std::any::Any + Send>),
     #[cfg_attr(target_family = "wasm", allow(dead_code))]
     Wake,
 }
@@ -354,7 +358,9 @@ impl Client<Blocking> {
                 let mut spawn = |job: Job| {
                     let tx = tx.clone();
                     scope.spawn(move || {
-                        let _ = tx.send(job());
+                        let msg = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
+                            .unwrap_or_else(Msg::Panicked);
+                        let _ = tx.send(msg);
                     });
                 };
                 self.run_loop(&mut machine, source, options, &mut spawn, &tx, &rx, true)
@@ -419,7 +425,11 @@ impl Client<Blocking> {
                     }
                     UploadAction::Put { id, request, options, .. } => {
                         let transport = transport.clone();
-                        let request = report_sent(request, id, tx.clone());
+                        let request = if transport.supports_streaming_bodies() {
+                            report_sent(request, id, tx.clone())
+                        } else {
+                            request
+                        };
                         jobs += 1;
                         spawn(Box::new(move || Msg::Put(id, put_blocking(&*transport, request, &options))));
                     }
@@ -484,6 +494,8 @@ impl Client<Blocking> {
                     armed = None;
                     m.handle_timeout(now);
                 }
+                #[cfg(not(target_family = "wasm"))]
+                Msg::Panicked(payload) => std::panic::resume_unwind(payload),
             }
         }
     }

@@ -103,6 +103,9 @@ impl Client<Blocking> {
     }
 
     pub(crate) fn upload_stream_opened(&self, opened: Opened) -> Result<UploadResponse, UploadError> {
+        if !self.blocking_parts().0.supports_streaming_bodies() {
+            return Err(no_streaming());
+        }
         let (reader, len) = reader_of(opened)?;
         let body = RequestBody::Streaming(StreamingBody::from_reader(reader, len));
         self.call(LegacyUpload { body, len }).retry(RetryPolicy::none()).send().map_err(legacy_error)
@@ -118,10 +121,7 @@ impl Client<Async> {
         source: impl Into<AsyncUploadSource>,
     ) -> Result<UploadResponse, UploadError> {
         if !self.async_parts().0.supports_streaming_bodies() {
-            return Err(UploadError::new(
-                UploadErrorKind::Legacy,
-                "this transport cannot stream request bodies (the browser's fetch); the legacy upload is unavailable",
-            ));
+            return Err(no_streaming());
         }
         let (stream, len): (crate::body::BodyChunkStream, Option<u64>) = match source.into() {
             AsyncUploadSource::Bytes(b) => {
@@ -202,4 +202,13 @@ impl futures_core::Stream for RangeChunks {
         }
         Poll::Ready(Some(item))
     }
+}
+
+/// The legacy upload on a transport that cannot stream request bodies.
+fn no_streaming() -> UploadError {
+    UploadError::new(
+        UploadErrorKind::Legacy,
+        "this transport cannot stream request bodies (`supports_streaming_bodies` is false, as for \
+         the browser's fetch), and the legacy upload streams the whole source in one request",
+    )
 }
