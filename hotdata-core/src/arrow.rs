@@ -8,6 +8,13 @@
 //! a body cut anywhere (mid-message or between messages) is an error, never a silently
 //! short result.
 //!
+//! A corrupt stream is an error too, after the batches before the damage. arrow-ipc panics
+//! on some malformed messages, so the decoder checks each batch's buffers against its body
+//! before arrow sees it (the common case: an offset or length pointing outside the body) and,
+//! where panics unwind (native targets), turns any other panic of arrow's into an error. On
+//! wasm32, where panics abort, a buffer length that is not a whole number of values still
+//! traps.
+//!
 //! [`ArrowBatches`] (blocking, an `Iterator`) and [`ArrowBatchStream`] (async, a `Stream`)
 //! drive the decoder from a response body, holding about one batch in memory at a time.
 
@@ -57,10 +64,46 @@ struct Framer {
     state: Framing,
     /// The partial word or metadata being read.
     held: Vec<u8>,
+    /// Bytes observed so far.
+    seen: u64,
+    /// The first message whose metadata points outside its own body: where its body starts
+    /// in the stream, and what is wrong. arrow-ipc would panic slicing such a body, so the
+    /// decoder is never handed it.
+    bad: Option<(u64, String)>,
+}
+
+/// What is wrong with a record or dictionary batch whose buffers do not lie within its
+/// body, if anything.
+fn check_buffers(message: &arrow_ipc::Message<'_>) -> Option<String> {
+    let batch = match message.header_type() {
+        arrow_ipc::MessageHeader::RecordBatch => message.header_as_record_batch(),
+        arrow_ipc::MessageHeader::DictionaryBatch => {
+            message.header_as_dictionary_batch().and_then(|d| d.data())
+        }
+        _ => None,
+    }?;
+    let body = message.bodyLength();
+    if body < 0 {
+        return Some(format!("a message declares a negative body length ({body})"));
+    }
+    batch.buffers().into_iter().flatten().enumerate().find_map(|(i, b)| {
+        let end = b.offset().checked_add(b.length());
+        let inside = b.offset() >= 0 && b.length() >= 0 && end.is_some_and(|e| e <= body);
+        (!inside).then(|| {
+            format!(
+                "buffer {i} of a batch lies outside its body (offset {}, length {}, body {body} bytes)",
+                b.offset(),
+                b.length()
+            )
+        })
+    })
 }
 
 impl Framer {
     fn observe(&mut self, mut bytes: &[u8]) {
+        let start = self.seen;
+        let total = bytes.len() as u64;
+        self.seen += total;
         while !bytes.is_empty() {
             match self.state {
                 Framing::Word => {
@@ -83,7 +126,12 @@ impl Framer {
                     self.held.extend_from_slice(&bytes[..take]);
                     bytes = &bytes[take..];
                     if self.held.len() == size {
-                        let body = arrow_ipc::root_as_message(&self.held).ok().map(|m| m.bodyLength());
+                        let message = arrow_ipc::root_as_message(&self.held).ok();
+                        let body = message.map(|m| m.bodyLength());
+                        if let Some(why) = message.as_ref().and_then(check_buffers) {
+                            let at = start + (total - bytes.len() as u64);
+                            self.bad.get_or_insert((at, why));
+                        }
                         self.held.clear();
                         self.state = match body.and_then(|b| usize::try_from(b).ok()) {
                             Some(0) => Framing::Word,
@@ -119,6 +167,8 @@ pub struct ArrowDecoder {
     inner: StreamDecoder,
     framer: Framer,
     pending: VecDeque<Buffer>,
+    /// Bytes handed to `inner` so far.
+    decoded: u64,
     batches: u64,
     rows: u64,
     bytes: u64,
@@ -127,6 +177,24 @@ pub struct ArrowDecoder {
 
 fn arrow_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::decode(format!("Arrow stream: {what}: {e}"), Some(Box::new(e)))
+}
+
+/// `inner.decode(buf)`, with arrow's errors and its panics as decode errors: arrow-ipc
+/// panics on some malformed input (a buffer length that is not a whole number of values),
+/// and a corrupt response must not take the caller's thread down. Where panics abort (the
+/// default on wasm32) this cannot help; the framer's checks stop the common cases first.
+fn decode_guarded(inner: &mut StreamDecoder, buf: &mut Buffer) -> Result<Option<RecordBatch>, Error> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.decode(buf))) {
+        Ok(decoded) => decoded.map_err(|e| arrow_error("invalid data", e)),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("no message");
+            Err(Error::decode(format!("Arrow stream: invalid data (the IPC decoder failed: {what})"), None))
+        }
+    }
 }
 
 impl ArrowDecoder {
@@ -159,7 +227,23 @@ impl ArrowDecoder {
             return Err(Error::decode("Arrow stream: decoding already failed", None));
         }
         while let Some(front) = self.pending.front_mut() {
-            let decoded = self.inner.decode(front);
+            // Up to the body of a malformed message, and no further.
+            let room = self.framer.bad.as_ref().map(|(at, _)| at.saturating_sub(self.decoded));
+            if let Some((_, why)) = self.framer.bad.as_ref().filter(|_| room == Some(0)) {
+                self.failed = true;
+                return Err(Error::decode(format!("Arrow stream: invalid data: {why}"), None));
+            }
+            let before = front.len();
+            let decoded = match room {
+                Some(room) if room < before as u64 => {
+                    let mut head = front.slice_with_length(0, room as usize);
+                    let decoded = decode_guarded(&mut self.inner, &mut head);
+                    *front = front.slice(room as usize - head.len());
+                    decoded
+                }
+                _ => decode_guarded(&mut self.inner, front),
+            };
+            self.decoded += (before - front.len()) as u64;
             if front.is_empty() {
                 self.pending.pop_front();
             }
@@ -172,7 +256,7 @@ impl ArrowDecoder {
                 Ok(None) => {}
                 Err(e) => {
                     self.failed = true;
-                    return Err(arrow_error("invalid data", e));
+                    return Err(e);
                 }
             }
         }

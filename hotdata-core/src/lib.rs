@@ -92,7 +92,8 @@
 //! into: the previous batch's buffer once the caller has dropped that batch, so a loop that
 //! handles one batch at a time reads every batch into the same memory (no allocation, no
 //! zeroing). The end of the body must be the stream's end-of-stream marker: anything
-//! shorter is an error, never a short result.
+//! shorter is an error, never a short result; a corrupt stream is an error too, never a
+//! panic on native targets (see the `arrow` module).
 //!
 //! ## Plugging in a backend
 //!

@@ -472,3 +472,102 @@ fn batches_decode_into_rows_of_any_type() {
     assert_eq!(typed[2].large_binary, Some(vec![2, 2, 2]));
     assert!(typed[0].dec128.is_none());
 }
+
+/// The messages of an IPC stream: (where the metadata starts, its length, body length).
+fn messages(bytes: &[u8]) -> Vec<(usize, usize, usize)> {
+    let (mut out, mut pos) = (Vec::new(), 0);
+    while pos + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        let body = arrow_ipc::root_as_message(&bytes[pos + 8..pos + 8 + len]).unwrap().bodyLength() as usize;
+        out.push((pos + 8, len, body));
+        pos += 8 + len + body;
+    }
+    out
+}
+
+/// `bytes` with buffer `i` of the last batch's metadata moved or resized by `change`
+/// (found by its offset and length, which lie side by side in the metadata).
+fn with_buffer(bytes: &Bytes, i: usize, change: impl Fn(i64, i64) -> (i64, i64)) -> Option<Bytes> {
+    let &(at, len, _) = messages(bytes).last()?;
+    let meta = &bytes[at..at + len];
+    let message = arrow_ipc::root_as_message(meta).ok()?;
+    let buffer = *message.header_as_record_batch()?.buffers()?.get(i);
+    let mut pattern = buffer.offset().to_le_bytes().to_vec();
+    pattern.extend_from_slice(&buffer.length().to_le_bytes());
+    let found = meta.windows(16).position(|w| w == pattern.as_slice())?;
+    let (offset, length) = change(buffer.offset(), buffer.length());
+    let mut out = bytes.to_vec();
+    out[at + found..at + found + 8].copy_from_slice(&offset.to_le_bytes());
+    out[at + found + 8..at + found + 16].copy_from_slice(&length.to_le_bytes());
+    Some(Bytes::from(out))
+}
+
+#[test]
+fn a_buffer_outside_its_body_is_an_error_after_the_batches_before_it() {
+    let (_, batches, bytes) = stream(3);
+    let bad = with_buffer(&bytes, 1, |o, _| (o, 1 << 40)).expect("a buffer to corrupt");
+    // The whole stream in one chunk: the two good batches still come out first.
+    let mut d = ArrowDecoder::new();
+    d.push(bad);
+    assert_eq!(d.next_batch().unwrap().as_ref(), Some(&batches[0]));
+    assert_eq!(d.next_batch().unwrap().as_ref(), Some(&batches[1]));
+    let e = d.next_batch().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert!(e.to_string().contains("outside its body"), "{e}");
+    assert!(d.next_batch().is_err(), "the decoder stays failed");
+}
+
+// Catching a panic needs unwinding (wasm32 aborts).
+#[cfg(not(target_family = "wasm"))]
+#[test]
+fn a_buffer_arrow_would_panic_on_is_an_error_not_a_panic() {
+    // A length that is not a whole number of values, inside the body: arrow-ipc panics
+    // (`typed_data`) instead of returning an error.
+    let (_, _, bytes) = stream(3);
+    let message = messages(&bytes).last().copied().unwrap();
+    let count = arrow_ipc::root_as_message(&bytes[message.0..message.0 + message.1])
+        .unwrap()
+        .header_as_record_batch()
+        .unwrap()
+        .buffers()
+        .unwrap()
+        .len();
+    let mut guarded = 0;
+    for i in 0..count {
+        for grow in [1, 3, 5] {
+            let Some(bad) = with_buffer(&bytes, i, |o, n| (o, n + grow)) else { continue };
+            let r = std::panic::catch_unwind(|| decode_all(bad)).expect("a panic escaped the decoder");
+            if let Err(e) = r {
+                assert_eq!(e.kind(), ErrorKind::Decode);
+                guarded += e.to_string().contains("the IPC decoder failed") as usize;
+            }
+        }
+    }
+    assert!(guarded > 0, "no buffer made arrow-ipc panic: the test no longer exercises the guard");
+}
+
+// Catching a panic needs unwinding (wasm32 aborts).
+#[cfg(not(target_family = "wasm"))]
+#[test]
+fn corrupted_streams_never_panic() {
+    let (_, _, bytes) = stream(3);
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..3000 {
+        let mut v = bytes.to_vec();
+        for _ in 0..1 + next() % 4 {
+            let i = next() as usize % v.len();
+            v[i] = next() as u8;
+        }
+        // An error or (a byte of data changed) a result: never a panic.
+        let _ = std::panic::catch_unwind(|| decode_all(Bytes::from(v))).expect("a panic escaped the decoder");
+    }
+}
