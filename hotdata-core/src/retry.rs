@@ -162,12 +162,15 @@ impl RetryState {
         }
         let sample = if jitter_sample.is_finite() { jitter_sample.clamp(0.0, 1.0) } else { 0.0 };
         let factor = 1.0 + policy.jitter.clamp(0.0, 1.0) * sample;
+        // `factor` is in [1, 2]: scaling saturates at the top of `Duration`.
+        let scale =
+            |d: Duration| Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(Duration::MAX);
         let delay = match outcome {
-            Outcome::Status { retry_after: Some(ra), .. } => ra.mul_f64(factor),
+            Outcome::Status { retry_after: Some(ra), .. } => scale(ra),
             _ => {
                 let exp = self.attempts.saturating_sub(1).min(30);
                 let base = policy.initial_backoff.saturating_mul(1u32 << exp);
-                base.mul_f64(factor).min(policy.max_backoff)
+                scale(base).min(policy.max_backoff)
             }
         };
         let elapsed = now.saturating_sub(self.started);
@@ -292,6 +295,22 @@ mod tests {
             })
             .collect();
         assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    }
+
+    #[test]
+    fn absurd_backoffs_and_waits_saturate_instead_of_panicking() {
+        // Jitter scales a delay up by as much as half again: at the top of `Duration` that
+        // overflowed (a panic in `mul_f64`).
+        let policy =
+            RetryPolicy::default().with_backoff(Duration::MAX, Duration::MAX).with_budget(Duration::MAX);
+        let mut st = RetryState::new(Duration::ZERO);
+        let d = st.decide(&policy, Idempotency::Idempotent, status(503, None), Duration::ZERO, 0.99);
+        assert_eq!(d, Decision::GiveUp, "503 is not retried by default");
+        let d = st.decide(&policy, Idempotency::Idempotent, status(429, None), Duration::ZERO, 0.99);
+        assert_eq!(d, Decision::Retry(Duration::MAX));
+        let ra = Some(Duration::MAX - S);
+        let d = st.decide(&policy, Idempotency::Idempotent, status(429, ra), Duration::ZERO, 0.99);
+        assert_eq!(d, Decision::Retry(Duration::MAX));
     }
 
     #[test]

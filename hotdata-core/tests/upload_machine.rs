@@ -595,6 +595,16 @@ fn connection_failures_exhaust_four_inline_attempts_per_round_and_four_rounds() 
 }
 
 #[test]
+fn an_absurd_round_pause_saturates_instead_of_panicking() {
+    let options = opts().rounds(RoundPolicy::new(2, Duration::MAX));
+    let mut s = Sim::sized(100, &options, session("single", None, None, Some("https://s.test/one")));
+    s.storage = Box::new(|_, _| Answer::Transport(TransportErrorKind::Connect));
+    let e = s.run().unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::StorageTransport);
+    assert_eq!(e.rounds_attempted(), 3);
+}
+
+#[test]
 fn a_503_is_left_to_the_next_round_at_half_the_concurrency() {
     let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
     s.storage = Box::new(|p, n| {

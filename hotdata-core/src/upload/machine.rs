@@ -730,7 +730,7 @@ impl UploadMachine {
                 let never_sent = e.transport_kind().is_some_and(TransportErrorKind::never_sent);
                 if never_sent && self.finalize_attempts < FINALIZE_ATTEMPTS && !self.cancelled {
                     let pause = FINALIZE_RETRY_BASE.saturating_mul(1 << (self.finalize_attempts - 1));
-                    self.phase = Phase::FinalizeWait { until: now + pause };
+                    self.phase = Phase::FinalizeWait { until: now.saturating_add(pause) };
                 } else {
                     // Did it reach the server? An answer says yes; a transport failure after
                     // connecting may; a local failure (credentials, configuration) says no.
@@ -1269,7 +1269,7 @@ impl UploadMachine {
         let deadline = part_deadline(len);
         let id = self.id(Pending::Put(n));
         if let Some(p) = self.parts.get_mut(&n) {
-            p.state = PState::Putting { id, deadline: now + deadline };
+            p.state = PState::Putting { id, deadline: now.saturating_add(deadline) };
             p.sent = 0;
         }
         let mut options = SendOptions::with_timeout(Some(deadline));
@@ -1397,7 +1397,7 @@ impl UploadMachine {
         }
         p.retries += 1;
         let delay = policy.delay(p.retries, retry_after);
-        p.state = PState::Backoff { until: now + delay };
+        p.state = PState::Backoff { until: now.saturating_add(delay) };
         self.events.push_back(UploadEvent::PartFailed {
             part,
             message: message.to_owned(),
@@ -1453,7 +1453,7 @@ impl UploadMachine {
                     .exhausted_after(rounds);
                 self.finish(Err(e));
             } else {
-                self.pause_until = Some(now + self.rounds.pause(self.round + 1));
+                self.pause_until = Some(now.saturating_add(self.rounds.pause(self.round + 1)));
             }
             return;
         }
