@@ -64,8 +64,6 @@ struct Framer {
     state: Framing,
     /// The partial word or metadata being read.
     held: Vec<u8>,
-    /// Bytes observed so far.
-    seen: u64,
     /// The first message whose metadata points outside its own body: where its body starts
     /// in the stream, and what is wrong. arrow-ipc would panic slicing such a body, so the
     /// decoder is never handed it.
@@ -100,10 +98,9 @@ fn check_buffers(message: &arrow_ipc::Message<'_>) -> Option<String> {
 }
 
 impl Framer {
-    fn observe(&mut self, mut bytes: &[u8]) {
-        let start = self.seen;
+    /// Follows `bytes`, which start at byte `start` of the stream.
+    fn observe(&mut self, mut bytes: &[u8], start: u64) {
         let total = bytes.len() as u64;
-        self.seen += total;
         while !bytes.is_empty() {
             match self.state {
                 Framing::Word => {
@@ -206,8 +203,8 @@ impl ArrowDecoder {
     /// Hands the decoder the next chunk of the stream (zero-copy). Empty chunks are fine.
     pub fn push(&mut self, chunk: Bytes) {
         if !chunk.is_empty() {
+            self.framer.observe(&chunk, self.bytes);
             self.bytes += chunk.len() as u64;
-            self.framer.observe(&chunk);
             self.pending.push_back(Buffer::from(chunk));
         }
     }
@@ -228,11 +225,14 @@ impl ArrowDecoder {
         }
         while let Some(front) = self.pending.front_mut() {
             // Up to the body of a malformed message, and no further.
-            let room = self.framer.bad.as_ref().map(|(at, _)| at.saturating_sub(self.decoded));
-            if let Some((_, why)) = self.framer.bad.as_ref().filter(|_| room == Some(0)) {
-                self.failed = true;
-                return Err(Error::decode(format!("Arrow stream: invalid data: {why}"), None));
-            }
+            let room = match &self.framer.bad {
+                Some((at, why)) if *at <= self.decoded => {
+                    self.failed = true;
+                    return Err(Error::decode(format!("Arrow stream: invalid data: {why}"), None));
+                }
+                Some((at, _)) => Some(at - self.decoded),
+                None => None,
+            };
             let before = front.len();
             let decoded = match room {
                 Some(room) if room < before as u64 => {

@@ -263,10 +263,10 @@ impl BlockingBody {
         if *done {
             return None;
         }
-        if want == 0 {
-            return self.next();
-        }
+        let want = if want == 0 { READ_CHUNK } else { want };
         let read = if want <= READ_CHUNK {
+            // One scratch buffer for the whole body; each chunk is a copy of one read
+            // (allocating and zeroing a fresh buffer per read costs as much as the data).
             if scratch.is_empty() {
                 scratch.resize(READ_CHUNK, 0);
             }
@@ -337,25 +337,7 @@ impl Iterator for BlockingBody {
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.0 {
             Inner::Chunks(chunks) => chunks.next(),
-            Inner::Reader { done: true, .. } => None,
-            Inner::Reader { reader, scratch, classify, done, .. } => {
-                // One scratch buffer for the whole body; each chunk is a copy of one read
-                // (allocating and zeroing a fresh buffer per read costs as much as the data).
-                if scratch.is_empty() {
-                    scratch.resize(READ_CHUNK, 0);
-                }
-                match read_once(reader, scratch) {
-                    Ok(0) => {
-                        *done = true;
-                        None
-                    }
-                    Ok(n) => Some(Ok(Bytes::copy_from_slice(&scratch[..n]))),
-                    Err(e) => {
-                        *done = true;
-                        Some(Err(classify(e)))
-                    }
-                }
-            }
+            Inner::Reader { .. } => self.next_sized(0),
         }
     }
 }

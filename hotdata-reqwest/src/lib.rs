@@ -76,8 +76,8 @@ impl FileSource {
     /// Upload options carrying the file's name (as the blocking client's path source does).
     pub fn upload_options(&self) -> hotdata_core::upload::UploadOptions {
         let options = hotdata_core::upload::UploadOptions::new();
-        match self.path.file_name().and_then(|n| n.to_str()) {
-            Some(name) => options.filename(name),
+        match self.path.file_name() {
+            Some(name) => options.filename(name.to_string_lossy()),
             None => options,
         }
     }
@@ -287,16 +287,11 @@ mod tests {
         let _ = mine.client_for(Some(Duration::from_secs(30)));
         assert!(mine.others.lock().unwrap().is_empty(), "a caller's client is used as it is");
     }
-}
-
-#[cfg(test)]
-mod file_source_tests {
-    use hotdata_core::upload::AsyncRangeSource;
-
-    use super::*;
 
     #[test]
     fn a_file_is_read_by_range_and_named() {
+        use hotdata_core::upload::AsyncRangeSource;
+
         let dir = std::env::temp_dir().join(format!("hotdata-file-source-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("events.csv");

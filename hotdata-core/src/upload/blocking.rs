@@ -401,19 +401,21 @@ impl Client<Blocking> {
                         let r = self.uploads().create_session(request).send();
                         m.handle_session(r, rt.now());
                     }
-                    UploadAction::ReadAt { id, offset, len } => match source.positional() {
-                        // Parts of a file are read on the workers, in parallel.
-                        #[cfg(any(unix, windows))]
-                        Some(file) if threaded && usize::try_from(len).is_ok() => {
-                            jobs += 1;
-                            let buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
-                            spawn(Box::new(move || Msg::Read(id, read_file_at(&file, offset, buf))));
+                    UploadAction::ReadAt { id, offset, len } => {
+                        match (source.positional(), usize::try_from(len)) {
+                            // Parts of a file are read on the workers, in parallel.
+                            #[cfg(any(unix, windows))]
+                            (Some(file), Ok(n)) if threaded => {
+                                jobs += 1;
+                                let buf = vec![0u8; n];
+                                spawn(Box::new(move || Msg::Read(id, read_file_at(&file, offset, buf))));
+                            }
+                            _ => {
+                                let r = source.read_at(offset, len);
+                                m.handle_read(id, r, rt.now());
+                            }
                         }
-                        _ => {
-                            let r = source.read_at(offset, len);
-                            m.handle_read(id, r, rt.now());
-                        }
-                    },
+                    }
                     UploadAction::ReadNext { id, len } => {
                         let r = source.read_next(len);
                         m.handle_read(id, r, rt.now());

@@ -177,7 +177,8 @@ impl futures_core::Stream for RangeChunks {
                 return Poll::Ready(None);
             }
             let (source, offset, n) = (self.source.clone(), self.offset, CHUNK.min(self.len - self.offset));
-            self.pending = Some(Box::pin(async move { source.read_range(offset, n).await }));
+            self.pending =
+                Some(Box::pin(async move { super::nonblocking::read_range(&*source, offset, n).await }));
         }
         let Some(pending) = self.pending.as_mut() else { return Poll::Ready(None) };
         let Poll::Ready(r) = pending.as_mut().poll(cx) else { return Poll::Pending };
@@ -187,10 +188,6 @@ impl futures_core::Stream for RangeChunks {
                 std::io::ErrorKind::UnexpectedEof,
                 format!("the source ended at byte {} of {}", self.offset, self.len),
             )),
-            Ok(b) if b.len() as u64 > self.len - self.offset => Err(std::io::Error::other(format!(
-                "the source returned more than its length of {} bytes",
-                self.len
-            ))),
             Ok(b) => {
                 self.offset += b.len() as u64;
                 Ok(b)

@@ -704,11 +704,7 @@ impl UploadMachine {
         let done = (self.done_bytes + in_flight).max(self.reported);
         if done > self.reported {
             self.reported = done;
-            let total = if self.end.is_some() {
-                self.spec.total.or(self.end.map(|_| self.seq_offset))
-            } else {
-                self.spec.total
-            };
+            let total = self.spec.total.or(self.end.map(|_| self.seq_offset));
             self.events.push_back(UploadEvent::Progress { done, total });
         }
     }

@@ -432,11 +432,16 @@ impl CancelToken {
 
     /// Wakes `waker` when cancelled (the async driver's, while it waits).
     pub(crate) fn register(&self, waker: &std::task::Waker) {
-        if let Ok(mut w) = self.0.waker.lock()
-            && !w.as_ref().is_some_and(|w| w.will_wake(waker))
-        {
-            *w = Some(waker.clone());
-        }
+        store_waker(&self.0.waker, waker);
+    }
+}
+
+/// Keeps `waker` in `slot` (unless the one there already wakes the same task).
+pub(crate) fn store_waker(slot: &std::sync::Mutex<Option<std::task::Waker>>, waker: &std::task::Waker) {
+    if let Ok(mut w) = slot.lock()
+        && !w.as_ref().is_some_and(|w| w.will_wake(waker))
+    {
+        *w = Some(waker.clone());
     }
 }
 

@@ -155,7 +155,11 @@ impl Opened {
 }
 
 /// `len` bytes at `offset` of a ranged source; more than asked is an error.
-async fn read_range(source: &dyn AsyncRangeSource, offset: u64, len: u64) -> std::io::Result<Bytes> {
+pub(super) async fn read_range(
+    source: &dyn AsyncRangeSource,
+    offset: u64,
+    len: u64,
+) -> std::io::Result<Bytes> {
     let bytes = source.read_range(offset, len).await?;
     if bytes.len() as u64 > len {
         return Err(std::io::Error::other(format!(
@@ -216,11 +220,7 @@ struct SentBytes {
 
 impl SentBytes {
     fn set_waker(&self, waker: &std::task::Waker) {
-        if let Ok(mut w) = self.waker.lock()
-            && !w.as_ref().is_some_and(|w| w.will_wake(waker))
-        {
-            *w = Some(waker.clone());
-        }
+        super::store_waker(&self.waker, waker);
     }
 
     fn forget(&self, id: RequestId) {
