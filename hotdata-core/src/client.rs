@@ -233,6 +233,11 @@ impl<M, E> Call<M, E> {
     }
 
     /// The request this call will send.
+    pub fn client(&self) -> &Client<M> {
+        &self.client
+    }
+
+    /// The request.
     pub fn request(&self) -> &E {
         &self.endpoint
     }

@@ -132,6 +132,44 @@ pub struct Config {
     pub timeout: Option<Duration>,
     /// Retry policy; overridable per call.
     pub retry: RetryPolicy,
+    /// Guards on what decoding an Arrow stream may allocate (feature `arrow`).
+    pub arrow_limits: ArrowLimits,
+}
+
+/// Guards on what decoding an Arrow stream may allocate, whatever its bytes declare.
+///
+/// A compressed Arrow buffer starts with the length it decompresses to, and the decoder
+/// allocates that much before it decompresses: a corrupt or hostile stream could ask for an
+/// allocation that aborts the process. The decoder reads every declared length of a message
+/// before handing the message on, and fails with [`crate::ErrorKind::LimitExceeded`] when
+/// they add up to more than the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ArrowLimits {
+    /// The most bytes the buffers of one message (a record batch or a dictionary batch) may
+    /// declare they decompress to, summed. Default: 2 GiB on 64-bit targets, 512 MiB on
+    /// 32-bit ones (wasm32), above any batch a server writes (Arrow writers emit batches of
+    /// a few MiB to a few hundred MiB).
+    pub max_decompressed_message_bytes: u64,
+}
+
+impl ArrowLimits {
+    /// The default limits.
+    pub const DEFAULT: Self = Self {
+        max_decompressed_message_bytes: if cfg!(target_pointer_width = "64") { 2 << 30 } else { 512 << 20 },
+    };
+
+    /// Sets [`ArrowLimits::max_decompressed_message_bytes`].
+    pub fn with_max_decompressed_message_bytes(mut self, bytes: u64) -> Self {
+        self.max_decompressed_message_bytes = bytes;
+        self
+    }
+}
+
+impl Default for ArrowLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 impl Default for Config {
@@ -144,6 +182,7 @@ impl Default for Config {
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             timeout: Some(DEFAULT_TIMEOUT),
             retry: RetryPolicy::default(),
+            arrow_limits: ArrowLimits::DEFAULT,
         }
     }
 }
@@ -226,6 +265,12 @@ impl Config {
     /// Sets the retry policy.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets the guards on Arrow decoding.
+    pub fn with_arrow_limits(mut self, limits: ArrowLimits) -> Self {
+        self.arrow_limits = limits;
         self
     }
 }

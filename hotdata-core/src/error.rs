@@ -38,6 +38,22 @@ pub enum ErrorKind {
     ResultFailed,
     /// A local I/O operation of the SDK failed (writing a download, reading a file).
     Io,
+    /// An answer went past a limit the SDK guards memory with; [`Error::limit`] says which
+    /// limit, its value and how far the answer went.
+    LimitExceeded,
+}
+
+/// Which guard an answer went past, for [`ErrorKind::LimitExceeded`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LimitExceeded {
+    /// Where the limit is set (for example
+    /// `Config::arrow_limits.max_decompressed_message_bytes`).
+    pub limit: &'static str,
+    /// The limit's value.
+    pub max: u64,
+    /// What the answer asked for or reached.
+    pub actual: u64,
 }
 
 /// An error from a Hotdata call. See the [module docs](self).
@@ -51,6 +67,7 @@ struct Inner {
     message: Option<String>,
     transport_kind: Option<TransportErrorKind>,
     retry_after: Option<Duration>,
+    limit: Option<LimitExceeded>,
     attempts: u32,
     body: Option<Bytes>,
     source: Option<BoxError>,
@@ -66,6 +83,7 @@ impl Error {
             message: None,
             transport_kind: None,
             retry_after: None,
+            limit: None,
             attempts: 0,
             body: None,
             source: None,
@@ -136,6 +154,15 @@ impl Error {
         e.with_operation(operation)
     }
 
+    /// An answer that went past one of the SDK's memory guards; `what` says what was being
+    /// read and how to raise the limit or avoid it.
+    pub fn limit_exceeded(limit: LimitExceeded, what: impl Into<String>) -> Self {
+        let mut e = Self::new(ErrorKind::LimitExceeded);
+        e.0.message = Some(what.into());
+        e.0.limit = Some(limit);
+        e
+    }
+
     /// A wait that reached its deadline.
     pub fn wait_timeout(message: impl Into<String>) -> Self {
         let mut e = Self::new(ErrorKind::Timeout);
@@ -192,6 +219,11 @@ impl Error {
     /// The delay the server asked for (`Retry-After`), if any.
     pub fn retry_after(&self) -> Option<Duration> {
         self.0.retry_after
+    }
+
+    /// The limit an answer went past, for [`ErrorKind::LimitExceeded`].
+    pub fn limit(&self) -> Option<&LimitExceeded> {
+        self.0.limit.as_ref()
     }
 
     /// How many attempts were made before giving up (0 when nothing was sent).
@@ -269,6 +301,12 @@ impl fmt::Display for Error {
                 write!(f, "the result failed: {}", i.message.as_deref().unwrap_or("no reason given"))?
             }
             ErrorKind::Io => write!(f, "{}", i.message.as_deref().unwrap_or("I/O error"))?,
+            ErrorKind::LimitExceeded => {
+                write!(f, "{}", i.message.as_deref().unwrap_or("over a limit"))?;
+                if let Some(l) = &i.limit {
+                    write!(f, " ({} = {}, reached {})", l.limit, l.max, l.actual)?;
+                }
+            }
             ErrorKind::Decode => write!(
                 f,
                 "could not decode the response: {}",
@@ -298,6 +336,9 @@ impl fmt::Debug for Error {
         }
         if let Some(m) = &i.message {
             d.field("message", m);
+        }
+        if let Some(l) = &i.limit {
+            d.field("limit", l);
         }
         if let Some(t) = i.transport_kind {
             d.field("transport_kind", &t);

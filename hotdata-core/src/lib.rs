@@ -123,9 +123,9 @@
 // transports) by design: there is one thread, and `Arc` keeps one type for both targets.
 #![cfg_attr(target_family = "wasm", allow(clippy::arc_with_non_send_sync))]
 
-#[cfg(feature = "arrow")]
+#[cfg(feature = "arrow-minimal")]
 pub mod arrow;
-#[cfg(feature = "arrow")]
+#[cfg(feature = "arrow-minimal")]
 pub mod arrow_rows;
 pub mod body;
 pub mod client;
@@ -164,9 +164,9 @@ pub mod legacy {
 
 pub use body::{AsyncBody, BlockingBody, RequestBody, StreamingBody};
 pub use client::{Async, AsyncClient, Blocking, BlockingClient, Call, Client, PageStream, Pages, VERSION};
-pub use config::{AsyncTokenProvider, Config, Credentials, SecretString, TokenProvider};
+pub use config::{ArrowLimits, AsyncTokenProvider, Config, Credentials, SecretString, TokenProvider};
 pub use endpoint::{DynamicRequest, Endpoint, Idempotency, Operation, Paginated, RawResponse};
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, LimitExceeded};
 pub use models::{Cell, Patch};
 pub use retry::{Jitter, RetryPolicy, RetryState};
 pub use runtime::{AsyncRuntime, BlockingRuntime};

@@ -172,6 +172,10 @@ impl Endpoint for ResultDownload {
 
     fn headers(&self, headers: &mut HeaderWriter) {
         headers.push("X-Database-Id", &self.database_id);
+        // The bytes as stored: a download is written out or decoded as it is, and a server
+        // may compress any answer to a request without `Accept-Encoding` (RFC 9110 §12.5.3).
+        // Browsers ignore this header and decode for themselves.
+        headers.push("Accept-Encoding", "identity");
     }
 
     fn accept(&self) -> &'static str {
@@ -200,6 +204,38 @@ pub(crate) fn not_ready_or_error(id: &str, raw: RawResponse) -> Result<NotReady,
         }
         409 => Err(Error::from_response(&raw).with_kind(ErrorKind::ResultFailed).with_operation(op)),
         _ => Err(Error::from_response(&raw).with_operation(op)),
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: http::HeaderName) -> Option<String> {
+    headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+}
+
+/// Checks that a `200` answer's body arrives as the bytes the server stored: a body in a
+/// content coding the transport did not decode is an error that says so, rather than
+/// compressed bytes written to a file or handed to a decoder. (A transport that decodes
+/// content codings, as a browser does, removes `Content-Encoding` from the head it returns.)
+pub(crate) fn check_content_encoding(headers: &HeaderMap, expected: &str) -> Result<(), Error> {
+    match header_text(headers, http::header::CONTENT_ENCODING) {
+        Some(coding) if !coding.is_empty() && !coding.eq_ignore_ascii_case("identity") => Err(Error::decode(
+            format!(
+                "the body is `{coding}`-encoded (Content-Encoding) and the transport did not decode it; \
+                 expected the plain bytes of {expected}"
+            ),
+            None,
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks that a `200` answer's `Content-Type`, when present, is `expected` (parameters
+/// aside), so that an HTML error page or a JSON body is reported as what it is.
+pub(crate) fn check_content_type(headers: &HeaderMap, expected: &str) -> Result<(), Error> {
+    match header_text(headers, http::header::CONTENT_TYPE) {
+        Some(ct) if !ct.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case(expected) => {
+            Err(Error::decode(format!("expected a body of type {expected}, the server sent `{ct}`"), None))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -253,12 +289,14 @@ impl Call<Blocking, ResultDownload> {
     /// Fetches the result; when it is ready, its body is left to stream.
     pub fn open(self) -> Result<ResultFetch<Download<BlockingBody>>, Error> {
         let id = self.request().id.clone();
+        let (format, op) = (self.request().format.clone(), crate::ops::GET_RESULT.id);
         let (parts, body) = self.send_streaming()?.into_parts();
         if parts.status != http::StatusCode::OK {
             let body = collect_blocking(body).map_err(Error::transport)?;
             let raw = RawResponse { status: parts.status, headers: parts.headers, body };
             return not_ready_or_error(&id, raw).map(ResultFetch::NotReady);
         }
+        check_content_encoding(&parts.headers, media_type(&format)).map_err(|e| e.with_operation(op))?;
         Ok(ResultFetch::Ready(Download { meta: ResultMeta::from_headers(&parts.headers), body }))
     }
 
@@ -278,12 +316,14 @@ impl Call<Async, ResultDownload> {
     /// Fetches the result; when it is ready, its body is left to stream.
     pub async fn open(self) -> Result<ResultFetch<Download<AsyncBody>>, Error> {
         let id = self.request().id.clone();
+        let (format, op) = (self.request().format.clone(), crate::ops::GET_RESULT.id);
         let (parts, body) = self.send_streaming().await?.into_parts();
         if parts.status != http::StatusCode::OK {
             let body = body.collect().await.map_err(Error::transport)?;
             let raw = RawResponse { status: parts.status, headers: parts.headers, body };
             return not_ready_or_error(&id, raw).map(ResultFetch::NotReady);
         }
+        check_content_encoding(&parts.headers, media_type(&format)).map_err(|e| e.with_operation(op))?;
         Ok(ResultFetch::Ready(Download { meta: ResultMeta::from_headers(&parts.headers), body }))
     }
 

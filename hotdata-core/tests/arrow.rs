@@ -1,6 +1,6 @@
 //! The push decoder: any chunking decodes to the same batches, every strict prefix is an
 //! error, and every Arrow type the server may send comes through.
-#![cfg(feature = "arrow")]
+#![cfg(feature = "arrow-minimal")]
 
 use std::sync::Arc;
 

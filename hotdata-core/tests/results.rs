@@ -1,5 +1,5 @@
 //! Golden tests of every status a result fetch can meet, on a scripted transport.
-#![cfg(feature = "arrow")]
+#![cfg(feature = "arrow-minimal")]
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

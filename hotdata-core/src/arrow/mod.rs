@@ -29,8 +29,13 @@ use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use futures_core::Stream;
 
+mod framer;
+
+use framer::Framer;
+
 use crate::body::{AsyncBody, BlockingBody};
 use crate::client::{Async, Blocking, Call, Client};
+use crate::config::ArrowLimits;
 use crate::endpoint::{Endpoint, HeaderWriter, Operation, RawResponse};
 use crate::error::Error;
 use crate::models::{AsyncQueryResponse, QueryRequest, QueryResponse, ResultsFormatQuery};
@@ -40,123 +45,6 @@ use crate::transport::TransportError;
 
 /// The media type of an Arrow IPC stream.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
-
-/// Where the stream's framing stands, tracked from the bytes pushed: which part of a
-/// message is being read and how many of its bytes are still to come.
-#[derive(Debug, Default)]
-enum Framing {
-    /// Reading a 4-byte word: the continuation marker or a metadata length.
-    #[default]
-    Word,
-    /// Reading `size` bytes of message metadata (kept: the body length is in it).
-    Metadata { size: usize },
-    /// Reading a message body: `left` bytes to come.
-    Body { left: usize },
-    /// Past the end-of-stream marker, or the framing could not be followed (the decoder
-    /// reports what is wrong).
-    Unknown,
-}
-
-/// Follows the IPC framing of the pushed bytes so a reader can ask its transport for a
-/// whole message body at once (see [`ArrowDecoder::wanted`]).
-#[derive(Debug, Default)]
-struct Framer {
-    state: Framing,
-    /// The partial word or metadata being read.
-    held: Vec<u8>,
-    /// The first message whose metadata points outside its own body: where its body starts
-    /// in the stream, and what is wrong. arrow-ipc would panic slicing such a body, so the
-    /// decoder is never handed it.
-    bad: Option<(u64, String)>,
-}
-
-/// What is wrong with a record or dictionary batch whose buffers do not lie within its
-/// body, if anything.
-fn check_buffers(message: &arrow_ipc::Message<'_>) -> Option<String> {
-    let batch = match message.header_type() {
-        arrow_ipc::MessageHeader::RecordBatch => message.header_as_record_batch(),
-        arrow_ipc::MessageHeader::DictionaryBatch => {
-            message.header_as_dictionary_batch().and_then(|d| d.data())
-        }
-        _ => None,
-    }?;
-    let body = message.bodyLength();
-    if body < 0 {
-        return Some(format!("a message declares a negative body length ({body})"));
-    }
-    batch.buffers().into_iter().flatten().enumerate().find_map(|(i, b)| {
-        let end = b.offset().checked_add(b.length());
-        let inside = b.offset() >= 0 && b.length() >= 0 && end.is_some_and(|e| e <= body);
-        (!inside).then(|| {
-            format!(
-                "buffer {i} of a batch lies outside its body (offset {}, length {}, body {body} bytes)",
-                b.offset(),
-                b.length()
-            )
-        })
-    })
-}
-
-impl Framer {
-    /// Follows `bytes`, which start at byte `start` of the stream.
-    fn observe(&mut self, mut bytes: &[u8], start: u64) {
-        let total = bytes.len() as u64;
-        while !bytes.is_empty() {
-            match self.state {
-                Framing::Word => {
-                    let take = (4 - self.held.len()).min(bytes.len());
-                    self.held.extend_from_slice(&bytes[..take]);
-                    bytes = &bytes[take..];
-                    if self.held.len() == 4 {
-                        let word =
-                            u32::from_le_bytes([self.held[0], self.held[1], self.held[2], self.held[3]]);
-                        self.held.clear();
-                        self.state = match word {
-                            0xFFFF_FFFF => Framing::Word,
-                            0 => Framing::Unknown,
-                            size => Framing::Metadata { size: size as usize },
-                        };
-                    }
-                }
-                Framing::Metadata { size } => {
-                    let take = (size - self.held.len()).min(bytes.len());
-                    self.held.extend_from_slice(&bytes[..take]);
-                    bytes = &bytes[take..];
-                    if self.held.len() == size {
-                        let message = arrow_ipc::root_as_message(&self.held).ok();
-                        let body = message.map(|m| m.bodyLength());
-                        if let Some(why) = message.as_ref().and_then(check_buffers) {
-                            let at = start + (total - bytes.len() as u64);
-                            self.bad.get_or_insert((at, why));
-                        }
-                        self.held.clear();
-                        self.state = match body.and_then(|b| usize::try_from(b).ok()) {
-                            Some(0) => Framing::Word,
-                            Some(left) => Framing::Body { left },
-                            None => Framing::Unknown,
-                        };
-                    }
-                }
-                Framing::Body { left } => {
-                    let take = left.min(bytes.len());
-                    bytes = &bytes[take..];
-                    self.state =
-                        if take == left { Framing::Word } else { Framing::Body { left: left - take } };
-                }
-                Framing::Unknown => return,
-            }
-        }
-    }
-
-    fn wanted(&self) -> Option<usize> {
-        match self.state {
-            Framing::Word => Some(4 - self.held.len()),
-            Framing::Metadata { size } => Some(size - self.held.len()),
-            Framing::Body { left } => Some(left),
-            Framing::Unknown => None,
-        }
-    }
-}
 
 /// A push decoder for one Arrow IPC stream. See the [module docs](self).
 #[derive(Debug, Default)]
@@ -195,15 +83,20 @@ fn decode_guarded(inner: &mut StreamDecoder, buf: &mut Buffer) -> Result<Option<
 }
 
 impl ArrowDecoder {
-    /// A decoder at the start of a stream.
+    /// A decoder at the start of a stream, with the default [`ArrowLimits`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A decoder at the start of a stream that enforces `limits`.
+    pub fn with_limits(limits: ArrowLimits) -> Self {
+        Self { framer: Framer::new(limits), ..Self::default() }
     }
 
     /// Hands the decoder the next chunk of the stream (zero-copy). Empty chunks are fine.
     pub fn push(&mut self, chunk: Bytes) {
         if !chunk.is_empty() {
-            self.framer.observe(&chunk, self.bytes);
+            self.framer.observe(&chunk);
             self.bytes += chunk.len() as u64;
             self.pending.push_back(Buffer::from(chunk));
         }
@@ -224,14 +117,14 @@ impl ArrowDecoder {
             return Err(Error::decode("Arrow stream: decoding already failed", None));
         }
         while let Some(front) = self.pending.front_mut() {
-            // Up to the body of a malformed message, and no further.
-            let room = match &self.framer.bad {
-                Some((at, why)) if *at <= self.decoded => {
+            // Up to what the framer has checked, and no further.
+            let room = match self.framer.release() {
+                (Some(at), Some(stop)) if at <= self.decoded => {
                     self.failed = true;
-                    return Err(Error::decode(format!("Arrow stream: invalid data: {why}"), None));
+                    return Err(stop);
                 }
-                Some((at, _)) => Some(at - self.decoded),
-                None => None,
+                (Some(at), None) if at <= self.decoded => return Ok(None),
+                (at, _) => at.map(|at| at - self.decoded),
             };
             let before = front.len();
             let decoded = match room {
@@ -275,27 +168,25 @@ impl ArrowDecoder {
         if self.failed {
             return Err(Error::decode("Arrow stream: decoding already failed", None));
         }
+        self.failed = true;
+        let truncated = |why: &str| {
+            Error::decode(format!("Arrow stream: truncated after {} bytes ({why})", self.bytes), None)
+        };
+        if self.framer.mid_message() {
+            return Err(truncated("the body ends inside a message"));
+        }
+        if !self.framer.ended() {
+            return Err(truncated("no end-of-stream marker"));
+        }
         if !self.pending.is_empty() {
             return Err(Error::decode("Arrow stream: finish called with undecoded input", None));
         }
-        self.failed = true;
         self.inner.finish().map_err(|e| arrow_error(&format!("truncated after {} bytes", self.bytes), e))?;
         if self.inner.schema().is_none() {
             return Err(Error::decode(format!("Arrow stream: no schema in {} bytes", self.bytes), None));
         }
-        // Past its end-of-stream marker the decoder refuses any byte: that is how we know the
-        // marker was seen, and not just a message boundary.
-        let mut probe = Buffer::from(vec![0u8]);
-        match self.inner.decode(&mut probe) {
-            Err(_) => {
-                self.failed = false;
-                Ok(())
-            }
-            Ok(_) => Err(Error::decode(
-                format!("Arrow stream: truncated after {} bytes (no end-of-stream marker)", self.bytes),
-                None,
-            )),
-        }
+        self.failed = false;
+        Ok(())
     }
 
     /// Batches decoded so far.
@@ -338,6 +229,10 @@ struct Reading {
 }
 
 impl Reading {
+    fn new(limits: ArrowLimits) -> Self {
+        Self { decoder: ArrowDecoder::with_limits(limits), ..Self::default() }
+    }
+
     /// Takes one pull from the body: a chunk is pushed (`Ok(false)`); the end of the body
     /// finishes the decoder, which fails on a truncated stream (`Ok(true)` otherwise).
     fn feed(&mut self, pulled: Option<Result<Bytes, TransportError>>) -> Result<bool, Error> {
@@ -399,9 +294,15 @@ impl std::fmt::Debug for ArrowBatches {
 }
 
 impl ArrowBatches {
-    /// Starts decoding `body`, reading until the schema is known.
+    /// Starts decoding `body` with the default [`ArrowLimits`], reading until the schema is
+    /// known.
     pub fn open(body: BlockingBody) -> Result<Self, Error> {
-        let mut this = Self { body, reading: Reading::default() };
+        Self::open_with_limits(body, ArrowLimits::DEFAULT)
+    }
+
+    /// Starts decoding `body` under `limits`, reading until the schema is known.
+    pub fn open_with_limits(body: BlockingBody, limits: ArrowLimits) -> Result<Self, Error> {
+        let mut this = Self { body, reading: Reading::new(limits) };
         while this.reading.decoder.schema().is_none() && !this.reading.done {
             this.reading.peeked = this.pull()?;
         }
@@ -466,9 +367,15 @@ impl std::fmt::Debug for ArrowBatchStream {
 }
 
 impl ArrowBatchStream {
-    /// Starts decoding `body`, reading until the schema is known.
+    /// Starts decoding `body` with the default [`ArrowLimits`], reading until the schema is
+    /// known.
     pub async fn open(body: AsyncBody) -> Result<Self, Error> {
-        let mut this = Self { body, reading: Reading::default() };
+        Self::open_with_limits(body, ArrowLimits::DEFAULT).await
+    }
+
+    /// Starts decoding `body` under `limits`, reading until the schema is known.
+    pub async fn open_with_limits(body: AsyncBody, limits: ArrowLimits) -> Result<Self, Error> {
+        let mut this = Self { body, reading: Reading::new(limits) };
         while this.reading.decoder.schema().is_none() && !this.reading.done {
             this.reading.peeked = std::future::poll_fn(|cx| this.poll_pull(cx)).await?;
         }
@@ -546,6 +453,23 @@ impl ArrowResult {
     }
 }
 
+/// A ready result's body must be an Arrow stream when its type is given.
+fn arrow_content_type(meta: &ResultMeta) -> Result<(), Error> {
+    let mut headers = http::HeaderMap::new();
+    if let Some(ct) = meta.content_type.as_deref().and_then(|c| http::HeaderValue::from_str(c).ok()) {
+        headers.insert(http::header::CONTENT_TYPE, ct);
+    }
+    crate::results::check_content_type(&headers, ARROW_STREAM)
+        .map_err(|e| e.with_operation(crate::ops::GET_RESULT.id))
+}
+
+/// The head of a `200` Arrow answer to a query: plain bytes of an Arrow stream.
+fn check_arrow_head(headers: &http::HeaderMap) -> Result<(), Error> {
+    let op = crate::ops::QUERY.id;
+    crate::results::check_content_encoding(headers, ARROW_STREAM).map_err(|e| e.with_operation(op))?;
+    crate::results::check_content_type(headers, ARROW_STREAM).map_err(|e| e.with_operation(op))
+}
+
 fn require_arrow(call: &Call<impl Sized, ResultDownload>) -> Result<(), Error> {
     if call.request().format == ResultsFormatQuery::Arrow {
         Ok(())
@@ -566,9 +490,11 @@ impl Call<Blocking, ResultDownload> {
     /// The result as record batches decoded off the socket as they arrive.
     pub fn arrow_stream(self) -> Result<ResultFetch<ArrowBatches>, Error> {
         require_arrow(&self)?;
+        let limits = self.client().config().arrow_limits;
         match self.open()? {
             ResultFetch::Ready(d) => {
-                let mut batches = ArrowBatches::open(d.body)?;
+                arrow_content_type(&d.meta)?;
+                let mut batches = ArrowBatches::open_with_limits(d.body, limits)?;
                 batches.reading.meta = d.meta;
                 Ok(ResultFetch::Ready(batches))
             }
@@ -594,9 +520,11 @@ impl Call<Async, ResultDownload> {
     /// The result as a `Stream` of record batches decoded off the socket as they arrive.
     pub async fn arrow_stream(self) -> Result<ResultFetch<ArrowBatchStream>, Error> {
         require_arrow(&self)?;
+        let limits = self.client().config().arrow_limits;
         match self.open().await? {
             ResultFetch::Ready(d) => {
-                let mut batches = ArrowBatchStream::open(d.body).await?;
+                arrow_content_type(&d.meta)?;
+                let mut batches = ArrowBatchStream::open_with_limits(d.body, limits).await?;
                 batches.reading.meta = d.meta;
                 Ok(ResultFetch::Ready(batches))
             }
@@ -654,6 +582,9 @@ impl Endpoint for QueryArrow {
         if let Some(db) = &self.database_id {
             headers.push("X-Database-Id", db);
         }
+        // The stream as written (its batches may be compressed already); see
+        // `ResultDownload`'s headers.
+        headers.push("Accept-Encoding", "identity");
     }
 
     fn accept(&self) -> &'static str {
@@ -755,14 +686,16 @@ impl<M> Call<M, QueryArrow> {
 impl Call<Blocking, QueryArrow> {
     /// Runs the query; its batches are decoded off the socket as they arrive.
     pub fn stream(self) -> Result<QueryArrowOutcome<ArrowBatches>, Error> {
+        let limits = self.client().config().arrow_limits;
         let (parts, body) = self.send_streaming()?.into_parts();
         if parts.status != http::StatusCode::OK {
             let body = crate::transport::collect_blocking(body).map_err(Error::transport)?;
             return submitted(RawResponse { status: parts.status, headers: parts.headers, body })
                 .map(relabel);
         }
+        check_arrow_head(&parts.headers)?;
         let meta = QueryMeta::from_headers(&parts.headers);
-        let mut batches = ArrowBatches::open(body)?;
+        let mut batches = ArrowBatches::open_with_limits(body, limits)?;
         batches.reading.meta = ResultMeta::from_headers(&parts.headers);
         Ok(QueryArrowOutcome::Ready { meta, batches })
     }
@@ -771,14 +704,16 @@ impl Call<Blocking, QueryArrow> {
 impl Call<Async, QueryArrow> {
     /// Runs the query; its batches are decoded off the socket as they arrive.
     pub async fn stream(self) -> Result<QueryArrowOutcome<ArrowBatchStream>, Error> {
+        let limits = self.client().config().arrow_limits;
         let (parts, body) = self.send_streaming().await?.into_parts();
         if parts.status != http::StatusCode::OK {
             let body = body.collect().await.map_err(Error::transport)?;
             return submitted(RawResponse { status: parts.status, headers: parts.headers, body })
                 .map(relabel);
         }
+        check_arrow_head(&parts.headers)?;
         let meta = QueryMeta::from_headers(&parts.headers);
-        let mut batches = ArrowBatchStream::open(body).await?;
+        let mut batches = ArrowBatchStream::open_with_limits(body, limits).await?;
         batches.reading.meta = ResultMeta::from_headers(&parts.headers);
         Ok(QueryArrowOutcome::Ready { meta, batches })
     }
