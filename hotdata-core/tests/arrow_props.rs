@@ -73,7 +73,7 @@ const UNITS: [TimeUnit; 4] =
 
 /// A leaf type: every primitive, temporal, decimal, string and binary type.
 fn leaf_type(rng: &mut Rng) -> DataType {
-    let unit = UNITS[rng.below(4)].clone();
+    let unit = UNITS[rng.below(4)];
     match rng.below(31) {
         0 => DataType::Null,
         1 => DataType::Boolean,
@@ -94,8 +94,8 @@ fn leaf_type(rng: &mut Rng) -> DataType {
         16 => DataType::Decimal256(76, 20),
         17 => DataType::Date32,
         18 => DataType::Date64,
-        19 => DataType::Time32([TimeUnit::Second, TimeUnit::Millisecond][rng.below(2)].clone()),
-        20 => DataType::Time64([TimeUnit::Microsecond, TimeUnit::Nanosecond][rng.below(2)].clone()),
+        19 => DataType::Time32([TimeUnit::Second, TimeUnit::Millisecond][rng.below(2)]),
+        20 => DataType::Time64([TimeUnit::Microsecond, TimeUnit::Nanosecond][rng.below(2)]),
         21 => DataType::Timestamp(unit, ZONES[rng.below(4)].map(Arc::from)),
         22 => DataType::Duration(unit),
         23 => DataType::Interval(
