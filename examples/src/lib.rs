@@ -3,6 +3,8 @@
 
 use hotdata_core::{AsyncClient, BlockingClient, Config, Credentials};
 
+pub mod query;
+
 /// Where an example's calls go: the hosted service when `HOTDATA_API_KEY` is set, else a
 /// local emulator started in-process (stopped when the session is dropped).
 pub struct Session {
@@ -25,6 +27,23 @@ impl Session {
             .with_workspace_id(emulator.workspace_id())
             .with_base_url(emulator.base_url());
         Ok(Self { config, emulator: Some(emulator) })
+    }
+
+    /// A session on a local emulator started in-process, whatever the environment says
+    /// (tests).
+    pub fn local() -> Result<Self, String> {
+        let emulator = hotdata_emulator::Emulator::builder()
+            .start()
+            .map_err(|e| format!("could not start the local emulator: {e}"))?;
+        let config = Config::new(emulator.api_key())
+            .with_workspace_id(emulator.workspace_id())
+            .with_base_url(emulator.base_url());
+        Ok(Self { config, emulator: Some(emulator) })
+    }
+
+    /// The local emulator, when the calls go to one.
+    pub fn emulator(&self) -> Option<&hotdata_emulator::EmulatorHandle> {
+        self.emulator.as_ref()
     }
 
     /// True when the calls go to the local emulator.
@@ -91,15 +110,20 @@ pub fn report(error: &dyn std::error::Error) {
     }
 }
 
-/// Prints rows as an aligned text table: one header line, a rule, then the rows.
+/// Prints rows as an aligned text table on stdout: see [`write_table`].
 pub fn print_table(columns: &[String], rows: &[Vec<String>]) {
+    write_table(&mut std::io::stdout().lock(), columns, rows);
+}
+
+/// Writes rows as an aligned text table: one header line, a rule, then the rows.
+pub fn write_table(out: &mut dyn std::io::Write, columns: &[String], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count()).min(40);
         }
     }
-    let line = |cells: &[String]| {
+    let line = |out: &mut dyn std::io::Write, cells: &[String]| {
         let parts: Vec<String> = cells
             .iter()
             .zip(&widths)
@@ -108,12 +132,12 @@ pub fn print_table(columns: &[String], rows: &[Vec<String>]) {
                 format!("{c:<w$}")
             })
             .collect();
-        println!("  {}", parts.join(" | ").trim_end());
+        let _ = writeln!(out, "  {}", parts.join(" | ").trim_end());
     };
-    line(columns);
-    println!("  {}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-"));
+    line(out, columns);
+    let _ = writeln!(out, "  {}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-"));
     for row in rows {
-        line(row);
+        line(out, row);
     }
 }
 
