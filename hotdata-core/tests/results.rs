@@ -269,3 +269,54 @@ fn a_truncated_inline_answer_is_followed_to_all_its_rows_through_arrow() {
     assert_eq!(all.num_rows(), 6);
     assert_eq!(t.requests()[2].uri.to_string(), "http://h/v1/results/r5?format=arrow");
 }
+
+/// A `200` whose head is wrong for the bytes: an error that says what arrived.
+fn ready_with(header: &str, value: &str, body: Bytes) -> Reply {
+    Ok(http::Response::builder().status(200).header(header, value).body(body).unwrap())
+}
+
+#[test]
+fn downloads_ask_for_the_stored_bytes_and_refuse_a_coding_the_transport_left() {
+    // The request asks for no content coding (a server may compress any answer otherwise).
+    let (c, t) = client(vec![ready(3), Ok(response(200, "a,b\n"))]);
+    c.results().arrow("r1", "db1").arrow().unwrap();
+    c.results().download("r1", "db1", ResultsFormatQuery::Csv).write_to(&mut Vec::new()).unwrap();
+    for r in t.requests() {
+        assert_eq!(r.headers["accept-encoding"], "identity", "{}", r.uri);
+    }
+    // A gzip body the transport did not decode: named, for Arrow and for any download.
+    let (c, _) = client(vec![
+        ready_with("content-encoding", "gzip", arrow_body(3)),
+        ready_with("content-encoding", "br", Bytes::from_static(b"x")),
+    ]);
+    let e = c.results().arrow("r1", "db1").arrow().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert!(e.to_string().contains("`gzip`-encoded"), "{e}");
+    let e = c.results().download("r1", "db1", ResultsFormatQuery::Csv).write_to(&mut Vec::new()).unwrap_err();
+    assert!(e.to_string().contains("`br`-encoded"), "{e}");
+    // `identity` is no coding.
+    let (c, _) = client(vec![ready_with("content-encoding", "identity", arrow_body(2))]);
+    assert_eq!(c.results().arrow("r1", "db1").arrow().unwrap().ready().unwrap().num_rows(), 2);
+}
+
+#[test]
+fn an_arrow_fetch_answered_with_another_type_says_so() {
+    let html = Bytes::from_static(b"<html><body>Bad gateway</body></html>");
+    let (c, _) = client(vec![ready_with("content-type", "text/html; charset=utf-8", html)]);
+    let e = c.results().arrow("r1", "db1").arrow_stream().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert!(e.to_string().contains("`text/html; charset=utf-8`"), "{e}");
+    assert!(!e.to_string().contains("truncated"), "{e}");
+    // Parameters on the Arrow type are fine.
+    let (c, _) = client(vec![ready_with(
+        "content-type",
+        "application/vnd.apache.arrow.stream; charset=binary",
+        arrow_body(1),
+    )]);
+    assert_eq!(c.results().arrow("r1", "db1").arrow().unwrap().ready().unwrap().num_rows(), 1);
+    // The same for a query answered as Arrow.
+    let (c, t) = client(vec![ready_with("content-type", "application/json", Bytes::from_static(b"{}"))]);
+    let e = c.query_arrow(hotdata_core::models::QueryRequest::new("select 1")).stream().unwrap_err();
+    assert!(e.to_string().contains("`application/json`"), "{e}");
+    assert_eq!(t.requests()[0].headers["accept-encoding"], "identity");
+}

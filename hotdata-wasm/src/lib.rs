@@ -217,6 +217,11 @@ impl AsyncTransport for FetchTransport {
                     let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
                         continue;
                     };
+                    // fetch has already undone any content coding (gzip, br, ...): the body
+                    // handed on is the plain one, so its coding is not reported with it.
+                    if k.eq_ignore_ascii_case("content-encoding") {
+                        continue;
+                    }
                     if let (Ok(k), Ok(v)) =
                         (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(&v))
                     {
