@@ -41,8 +41,9 @@
 //! - [`results`]: stored results in any format, streamed, with the `202` (not ready) and
 //!   `409` (failed) answers typed; [`lifecycle`]: waiting for results, query runs and jobs
 //!   with a pure poller. With the `arrow` feature, `arrow` (a push Arrow IPC decoder, results
-//!   and queries as record batches, whole or streamed) and `arrow_rows` (batches decoded into
-//!   rows of any serde type).
+//!   and queries as record batches, whole or streamed; its `framer` module reads each
+//!   message's framing, buffer bounds and declared decompressed sizes before arrow-ipc does)
+//!   and `arrow_rows` (batches as lossless JSON cells or rows of any serde type).
 //! - [`upload`]: direct-to-storage uploads of any size (`client.upload_file(..)`), as a
 //!   sans-IO [`upload::UploadMachine`] with a blocking and an async driver.
 //! - [`Error`]: the one error type ([`upload::UploadError`] for uploads).
@@ -86,6 +87,10 @@
 //! The transport's body goes to `arrow::ArrowDecoder` (feature `arrow`), a push
 //! decoder over arrow-ipc's `StreamDecoder` that also follows the IPC framing
 //! (`wanted()`: how many bytes complete the current length word, metadata or batch body).
+//! The framing is read ahead of arrow-ipc, which is only handed what has been checked: a
+//! batch whose buffers leave its body, a codec this build lacks, or compressed buffers that
+//! declare more decompressed bytes than [`ArrowLimits`] allows stop the stream with an error
+//! before arrow-ipc would panic or allocate.
 //! An async body's chunks are pushed as they come, without a copy. A blocking body that is
 //! a `Read` ([`BlockingBody::from_reader`]) is read a whole batch body at a time
 //! ([`BlockingBody::next_sized`]), straight into the buffer the batch's arrays then point
@@ -112,6 +117,17 @@
 //! [`BlockingClient::new`]`(config, transport, runtime, "my-backend")`. No protocol logic
 //! belongs in a backend: `examples/hyper_transport.rs` in the repository is a complete one in
 //! under 100 lines.
+//!
+//! ## Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `arrow` | `arrow` and `arrow_rows`, with both IPC buffer codecs (`arrow-minimal` + `arrow-lz4` + `arrow-zstd`) |
+//! | `arrow-minimal` | Arrow decoding without codecs: a compressed stream is an error naming the feature to add |
+//! | `arrow-lz4` | LZ4_FRAME-compressed batches (lz4_flex, pure Rust) |
+//! | `arrow-zstd` | ZSTD-compressed batches (zstd's C library; for wasm32 it needs clang) |
+//! | `legacy` | operations the hosted service retired, and uploads through `/v1/files` |
+//! | `test-util` | [`testing`]: a scripted transport and a manual clock |
 //!
 //! ## Testing without I/O
 //!
