@@ -13,6 +13,14 @@
 //!
 //! The server runs on its own thread with its own tokio runtime, so it works from plain
 //! `#[test]` functions as well as from async tests.
+//!
+//! Everything is configured through [`Config`] / [`EmulatorBuilder`]: upload limits, result
+//! sizes, job timing, fault rules ([`faults`]), and [`Config::arrow_compression`], which
+//! makes every Arrow IPC stream the emulator writes carry LZ4-frame or ZSTD compressed
+//! record batches ([`ArrowCompression`]). Arrow streams written elsewhere (pyarrow
+//! fixtures, say) become results with [`EmulatorHandle::store_arrow_result`] (or
+//! `POST /_emulator/results?database_id=DB`, or the binary's `--arrow-result FILE`): the
+//! emulator serves them byte for byte for `format=arrow`, faults included.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -29,7 +37,9 @@ mod sql;
 mod state;
 mod util;
 
+use std::fmt;
 use std::net::{SocketAddr, TcpListener};
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -42,6 +52,70 @@ pub const DEFAULT_API_KEY: &str = "hd_emulator_key";
 pub const DEFAULT_WORKSPACE_ID: &str = "ws_emulator";
 /// 1 MiB.
 pub const MIB: u64 = 1024 * 1024;
+
+/// Body compression of the Arrow IPC streams the emulator writes (see
+/// [`Config::arrow_compression`]).
+///
+/// It applies to every stream the emulator encodes itself: result downloads
+/// (`GET /v1/results/{id}?format=arrow`) and `POST /v1/query` answered as
+/// `application/vnd.apache.arrow.stream`. Streams stored with
+/// [`EmulatorHandle::store_arrow_result`] are served as given, whatever this says.
+///
+/// Parses from (and displays as) `none`, `lz4` (also `lz4_frame`, `lz4-frame`) and `zstd`,
+/// the values of the binary's `--arrow-compression`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ArrowCompression {
+    /// Uncompressed record batches (the default).
+    #[default]
+    None,
+    /// Every record batch (and dictionary batch) buffer compressed as an LZ4 frame
+    /// (IPC codec `LZ4_FRAME`).
+    Lz4Frame,
+    /// Every record batch (and dictionary batch) buffer compressed with Zstandard
+    /// (IPC codec `ZSTD`).
+    Zstd,
+}
+
+impl ArrowCompression {
+    /// The name `--arrow-compression` takes: `none`, `lz4` or `zstd`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArrowCompression::None => "none",
+            ArrowCompression::Lz4Frame => "lz4",
+            ArrowCompression::Zstd => "zstd",
+        }
+    }
+
+    /// The IPC codec, for `IpcWriteOptions::try_with_compression`.
+    pub(crate) fn ipc_type(self) -> Option<arrow_ipc::CompressionType> {
+        match self {
+            ArrowCompression::None => None,
+            ArrowCompression::Lz4Frame => Some(arrow_ipc::CompressionType::LZ4_FRAME),
+            ArrowCompression::Zstd => Some(arrow_ipc::CompressionType::ZSTD),
+        }
+    }
+}
+
+impl fmt::Display for ArrowCompression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ArrowCompression {
+    type Err = String;
+
+    /// `none`, `lz4` / `lz4_frame` / `lz4-frame`, or `zstd` (case-insensitive).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" | "" => Ok(ArrowCompression::None),
+            "lz4" | "lz4_frame" | "lz4-frame" => Ok(ArrowCompression::Lz4Frame),
+            "zstd" => Ok(ArrowCompression::Zstd),
+            other => Err(format!("unknown Arrow compression `{other}` (expected none, lz4 or zstd)")),
+        }
+    }
+}
 
 /// Everything that can be configured. Construct with [`Config::default`] or through
 /// [`Emulator::builder`].
@@ -86,6 +160,9 @@ pub struct Config {
     pub max_stored_rows: usize,
     /// Fault rules active from the start.
     pub faults: Vec<FaultRule>,
+    /// Compression of the record batches in the Arrow IPC streams the emulator writes
+    /// (default [`ArrowCompression::None`]).
+    pub arrow_compression: ArrowCompression,
 }
 
 impl Default for Config {
@@ -110,6 +187,7 @@ impl Default for Config {
             async_result_delay: Duration::from_millis(100),
             max_stored_rows: 50_000_000,
             faults: Vec::new(),
+            arrow_compression: ArrowCompression::None,
         }
     }
 }
@@ -256,6 +334,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Compress the record batches of every Arrow IPC stream the emulator writes (result
+    /// downloads and `POST /v1/query` as Arrow) with this codec.
+    pub fn arrow_compression(mut self, compression: ArrowCompression) -> Self {
+        self.config.arrow_compression = compression;
+        self
+    }
+
     /// The configuration so far.
     pub fn config(&self) -> &Config {
         &self.config
@@ -391,6 +476,66 @@ impl EmulatorHandle {
             .find_map(|ws| ws.uploads.get(upload_id))
             .filter(|u| u.finalized.is_some())
             .and_then(|u| u.object.as_ref().map(|o| o.bytes()))
+    }
+
+    /// Store an Arrow IPC stream as a ready result of database `database_id` (in whichever
+    /// workspace holds it) and return the new result id.
+    ///
+    /// The bytes are decoded once (schema, record batches, rows) to check they are a
+    /// readable Arrow IPC stream with nothing after its end, and for the result's metadata.
+    /// `GET /v1/results/{id}?format=arrow` (with `X-Database-Id: database_id`, no `offset`,
+    /// no `limit` below the row count) then answers exactly these bytes, with the usual
+    /// `Content-Type` and `X-Total-Row-Count`, and fault rules apply to it as to any result
+    /// body. Windows (`offset`/`limit`) are re-encoded from the decoded batches. JSON, CSV,
+    /// Markdown and Parquet are rendered from the decoded batches when every column is
+    /// Int64, Float64, Boolean, Utf8 or Binary; otherwise they answer 400
+    /// `UNSUPPORTED_FOR_ARROW_FIXTURE`, except JSON/CSV/Markdown windows with no rows (such
+    /// as the `?limit=0` status poll), which need no cells. Such results are never evicted
+    /// by `max_stored_rows` and do not count against it.
+    ///
+    /// The same is available over HTTP as `POST /_emulator/results?database_id=DB`.
+    ///
+    /// # Errors
+    ///
+    /// A message when the bytes are not a readable Arrow IPC stream or the database does
+    /// not exist.
+    pub fn store_arrow_result(&self, database_id: &str, stream: bytes::Bytes) -> Result<String, String> {
+        api::queries::store_arrow(&self.shared, database_id, stream).map(|(id, _)| id).map_err(|e| e.message)
+    }
+
+    /// Create a database named `name` in the first workspace, or find the one of that name,
+    /// as `POST /v1/databases` with `{"name": name, "if_not_exists": true}`, and return its
+    /// id.
+    ///
+    /// # Errors
+    ///
+    /// The API's error message when the database cannot be created.
+    pub fn create_database(&self, name: &str) -> Result<String, String> {
+        let mut headers = ::http::HeaderMap::new();
+        let auth = format!("Bearer {}", self.api_key());
+        for (k, v) in [("authorization", auth.as_str()), ("x-workspace-id", self.workspace_id())] {
+            let v = ::http::HeaderValue::from_str(v).map_err(|e| e.to_string())?;
+            headers.insert(k, v);
+        }
+        let body = serde_json::json!({"name": name, "if_not_exists": true}).to_string();
+        let req = crate::http::Req {
+            method: ::http::Method::POST,
+            path: "/v1/databases".into(),
+            query: Vec::new(),
+            headers,
+            body: bytes::Bytes::from(body),
+            force_async: false,
+        };
+        let routed = router::route(&req.method, &req.path);
+        let resp = router::dispatch(&self.shared, &routed, &req);
+        let json: serde_json::Value = match resp.body {
+            crate::http::Body::Full(b) => serde_json::from_slice(&b).unwrap_or_default(),
+            _ => serde_json::Value::Null,
+        };
+        match json["id"].as_str() {
+            Some(id) if resp.status < 300 => Ok(id.to_string()),
+            _ => Err(json["error"]["message"].as_str().unwrap_or("cannot create the database").to_string()),
+        }
     }
 
     /// Every request seen so far, oldest first.

@@ -1,7 +1,8 @@
 //! `hotdata-emulator`: run the Hotdata API emulator as a process.
 //!
-//! Prints `listening http://127.0.0.1:PORT` on stdout once it accepts connections, then
-//! serves until killed.
+//! Prints `listening http://127.0.0.1:PORT` on stdout once it accepts connections (then
+//! `api key ...`, then one `arrow-result FILE RESULT_ID DATABASE_ID` line per
+//! `--arrow-result`), then serves until killed.
 
 #![forbid(unsafe_code)]
 
@@ -9,7 +10,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use hotdata_emulator::{Config, EmulatorBuilder, FaultRule};
+use hotdata_emulator::{ArrowCompression, Config, EmulatorBuilder, FaultRule};
 
 const HELP: &str = "\
 hotdata-emulator: a local, in-memory Hotdata API
@@ -34,6 +35,12 @@ USAGE: hotdata-emulator [FLAGS]
   --job-step-ms N          duration of each job phase (default 50)
   --async-result-delay-ms N  time an async result stays not ready (default 100)
   --fault SPEC             inject a fault (repeatable)                         env HOTDATA_EMULATOR_FAULTS (';'-separated)
+  --arrow-compression none|lz4|zstd
+                           compress the record batches of every Arrow stream written (default none)
+                                                                              env HOTDATA_EMULATOR_ARROW_COMPRESSION
+  --arrow-result FILE      serve this Arrow IPC stream file byte for byte as a result of database
+                           `fixtures` (created at start; repeatable); after `listening ...` and
+                           `api key ...`, prints `arrow-result FILE RESULT_ID DATABASE_ID` per file
   -h, --help
 
 FAULT SPEC: comma-separated items, e.g. `op=query,status=429,retry-after=2,times=3`
@@ -78,6 +85,11 @@ fn main() {
             cfg.faults.push(FaultRule::parse(spec).unwrap_or_else(|e| fail(&e)));
         }
     }
+    if let Some(c) = env("HOTDATA_EMULATOR_ARROW_COMPRESSION") {
+        cfg.arrow_compression =
+            c.parse().unwrap_or_else(|e| fail(&format!("HOTDATA_EMULATOR_ARROW_COMPRESSION: {e}")));
+    }
+    let mut arrow_results: Vec<(String, bytes::Bytes)> = Vec::new();
     let mut keys_from_flags: Vec<String> = Vec::new();
     let mut ws_from_flags: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -113,6 +125,18 @@ fn main() {
                 let spec = val().unwrap_or_else(|| fail("--fault needs a spec"));
                 cfg.faults.push(FaultRule::parse(&spec).unwrap_or_else(|e| fail(&e)));
             }
+            "--arrow-compression" => {
+                let v = val().unwrap_or_else(|| fail("--arrow-compression needs none, lz4 or zstd"));
+                cfg.arrow_compression = v
+                    .parse::<ArrowCompression>()
+                    .unwrap_or_else(|e| fail(&format!("--arrow-compression: {e}")));
+            }
+            "--arrow-result" => {
+                let file = val().unwrap_or_else(|| fail("--arrow-result needs a file"));
+                let data =
+                    std::fs::read(&file).unwrap_or_else(|e| fail(&format!("--arrow-result {file}: {e}")));
+                arrow_results.push((file, bytes::Bytes::from(data)));
+            }
             other => fail(&format!("unknown flag `{other}`")),
         }
     }
@@ -125,9 +149,23 @@ fn main() {
     cfg.bind = std::net::SocketAddr::new(host, port);
     let emu =
         EmulatorBuilder::from_config(cfg).start().unwrap_or_else(|e| fail(&format!("cannot start: {e}")));
+    // Stored before `listening` is printed, so they exist once a script sees it.
+    let mut stored: Vec<String> = Vec::new();
+    if !arrow_results.is_empty() {
+        let db = emu.create_database("fixtures").unwrap_or_else(|e| fail(&format!("--arrow-result: {e}")));
+        for (file, data) in arrow_results {
+            let id = emu
+                .store_arrow_result(&db, data)
+                .unwrap_or_else(|e| fail(&format!("--arrow-result {file}: {e}")));
+            stored.push(format!("arrow-result {file} {id} {db}"));
+        }
+    }
     let mut out = std::io::stdout();
     let _ = writeln!(out, "listening {}", emu.base_url());
     let _ = writeln!(out, "api key {}  workspace {}", emu.api_key(), emu.workspace_id());
+    for line in stored {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = out.flush();
     loop {
         std::thread::park();

@@ -8,11 +8,13 @@ use arrow_array::builder::StringBuilder;
 use arrow_array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
 };
-use arrow_ipc::writer::StreamWriter;
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::{IpcWriteOptions, StreamWriter};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use rusqlite::types::Value;
 
+use crate::ArrowCompression;
 use crate::sql::ColType;
 
 /// Rows per record batch.
@@ -24,6 +26,9 @@ pub(crate) struct ResultSet {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
     pub rows: usize,
+    /// The Arrow IPC stream this result was stored from (`store_arrow_result`), served
+    /// verbatim for `format=arrow`; `None` for query results.
+    pub ipc: Option<Bytes>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -244,7 +249,53 @@ impl ResultSet {
             batches.push(batch);
             start += len;
         }
-        ResultSet { schema, batches, rows }
+        ResultSet { schema, batches, rows, ipc: None }
+    }
+
+    /// Decode a whole Arrow IPC stream once (schema, batches, rows) and keep its bytes.
+    /// Fails on anything `StreamReader` cannot read, and on bytes after the end-of-stream
+    /// marker (they would be served too).
+    pub(crate) fn from_ipc(stream: Bytes) -> Result<ResultSet, String> {
+        let mut cursor = std::io::Cursor::new(stream.as_ref());
+        let mut reader = StreamReader::try_new(&mut cursor, None)
+            .map_err(|e| format!("not a readable Arrow IPC stream: {e}"))?;
+        let schema = reader.schema();
+        let mut batches = Vec::new();
+        for (i, b) in reader.by_ref().enumerate() {
+            batches.push(
+                b.map_err(|e| format!("not a readable Arrow IPC stream: record batch {}: {e}", i + 1))?,
+            );
+        }
+        let finished = reader.is_finished();
+        drop(reader);
+        let read = cursor.position() as usize;
+        if !finished || read != stream.len() {
+            return Err(format!(
+                "not a readable Arrow IPC stream: {} bytes after the end of the stream at byte {read}",
+                stream.len().saturating_sub(read)
+            ));
+        }
+        let rows = batches.iter().map(RecordBatch::num_rows).sum();
+        Ok(ResultSet { schema, batches, rows, ipc: Some(stream) })
+    }
+
+    /// Whether every column has a type the JSON, CSV, Markdown and Parquet renderings (and
+    /// loads from a result) handle: the types query results have (Int64, Float64, Boolean,
+    /// Utf8, Binary).
+    pub(crate) fn native_types(&self) -> bool {
+        self.schema.fields().iter().all(|f| is_native(f.data_type()))
+    }
+
+    /// The distinct column types that are not native (see [`ResultSet::native_types`]).
+    pub(crate) fn foreign_types(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for f in self.schema.fields().iter().filter(|f| !is_native(f.data_type())) {
+            let t = f.data_type().to_string();
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
     }
 
     /// Column names.
@@ -408,6 +459,11 @@ impl ResultSet {
     }
 }
 
+/// A type the emulator's own renderings handle (the types query results have).
+fn is_native(t: &DataType) -> bool {
+    matches!(t, DataType::Int64 | DataType::Float64 | DataType::Boolean | DataType::Utf8 | DataType::Binary)
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
@@ -465,6 +521,26 @@ fn write_json_cell(out: &mut Vec<u8>, c: &dyn Array, r: usize) {
     }
 }
 
+/// IPC write options for a compression setting.
+fn write_options(compression: ArrowCompression) -> Result<IpcWriteOptions, String> {
+    IpcWriteOptions::default().try_with_compression(compression.ipc_type()).map_err(|e| e.to_string())
+}
+
+/// Encode a whole Arrow IPC stream eagerly, reporting any writer error.
+pub(crate) fn encode_ipc(
+    schema: &Schema,
+    batches: &[RecordBatch],
+    compression: ArrowCompression,
+) -> Result<Bytes, String> {
+    let mut w = StreamWriter::try_new_with_options(Vec::new(), schema, write_options(compression)?)
+        .map_err(|e| e.to_string())?;
+    for b in batches {
+        w.write(b).map_err(|e| e.to_string())?;
+    }
+    w.finish().map_err(|e| e.to_string())?;
+    w.into_inner().map(Bytes::from).map_err(|e| e.to_string())
+}
+
 /// Lazily encodes an Arrow IPC stream, one message per item.
 pub(crate) struct ArrowStream {
     writer: Option<StreamWriter<Vec<u8>>>,
@@ -473,10 +549,16 @@ pub(crate) struct ArrowStream {
 }
 
 impl ArrowStream {
-    /// Stream `batches` with `schema`.
-    pub(crate) fn new(schema: &Schema, batches: Vec<RecordBatch>) -> ArrowStream {
+    /// Stream `batches` with `schema`, their bodies compressed as `compression` says.
+    pub(crate) fn new(
+        schema: &Schema,
+        batches: Vec<RecordBatch>,
+        compression: ArrowCompression,
+    ) -> ArrowStream {
         ArrowStream {
-            writer: StreamWriter::try_new(Vec::new(), schema).ok(),
+            writer: write_options(compression)
+                .ok()
+                .and_then(|o| StreamWriter::try_new_with_options(Vec::new(), schema, o).ok()),
             batches: batches.into_iter(),
             done: false,
         }

@@ -92,6 +92,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/_emulator/faults", "emulator_faults_add"),
     ("DELETE", "/_emulator/faults", "emulator_faults_clear"),
     ("GET", "/_emulator/uploads/{}", "emulator_upload_object"),
+    ("POST", "/_emulator/results", "emulator_store_result"),
 ];
 
 /// Operations that need `X-Database-Id`.
@@ -224,6 +225,22 @@ fn dispatch_inner(sh: &Shared, r: &Routed, req: &Req) -> Result<Resp, ApiError> 
             Some(bytes) => Ok(Resp::raw(200, "application/octet-stream", bytes)),
             None => Err(ApiError::not_found(format!("no finalized upload {id}"))),
         };
+    }
+    // Store the body (an Arrow IPC stream) as a result of `?database_id=` (or the
+    // `X-Database-Id` header), for clients that cannot reach the handle.
+    if r.op == "emulator_store_result" {
+        let db = req
+            .q("database_id")
+            .or_else(|| req.header("x-database-id"))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "missing `database_id`: POST /_emulator/results?database_id=DB with an Arrow IPC stream as the body",
+                )
+            })?;
+        let (id, rows) = api::queries::store_arrow(sh, db, req.body.clone())?;
+        return Ok(Resp::json(201, &serde_json::json!({"result_id": id, "rows": rows})));
     }
     if r.op == "unknown" {
         return Err(if r.wrong_method {

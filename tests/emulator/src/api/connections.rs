@@ -414,6 +414,17 @@ pub(crate) fn load(cx: &mut Cx<'_>, via_db: bool) -> Result<Resp, ApiError> {
             .get(&rid)
             .ok_or_else(|| ApiError::not_found(format!("result `{rid}` not found")))?;
         match (&r.outcome, r.ready.reached()) {
+            (Ok(rs), true) if !rs.native_types() => {
+                return Err(ApiError::new(
+                    400,
+                    "UNSUPPORTED_FOR_ARROW_FIXTURE",
+                    format!(
+                        "result `{rid}` was stored from an Arrow IPC stream with column types a table \
+                         cannot hold ({})",
+                        rs.foreign_types().join(", ")
+                    ),
+                ));
+            }
             (Ok(rs), true) => Ok(Dataset { columns: rs.col_types(), rows: rs.to_rows() }),
             (Err(e), true) => return Err(ApiError::bad_request(format!("result failed: {e}"))),
             _ => return Err(ApiError::bad_request(format!("result `{rid}` is not ready"))),

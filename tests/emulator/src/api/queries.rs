@@ -8,8 +8,10 @@ use serde_json::{Value as Json, json};
 
 use super::{Cx, cursor_page, limit_param, name_ctx};
 use crate::http::{ApiError, Body, Resp};
-use crate::results::{ArrowStream, ResultSet};
-use crate::state::{Database, QueryRun, SavedQuery, Stamp, StoredResult};
+use crate::lock;
+use crate::results::{ArrowStream, ResultSet, encode_ipc};
+use crate::server::Shared;
+use crate::state::{Database, QueryRun, SavedQuery, Stamp, State, StoredResult};
 use crate::util::{hex128, now_rfc3339};
 
 /// The Arrow IPC stream media type.
@@ -92,17 +94,70 @@ fn run_sql(
     Ran { run_id, result_id, outcome, elapsed_ms }
 }
 
-/// Drop the oldest results until `incoming` more rows fit the budget.
+/// Drop the oldest results until `incoming` more rows fit the budget. Results stored from
+/// an Arrow stream (`store_arrow`) are pinned: never evicted, not counted.
 fn evict(cx: &mut Cx<'_>, incoming: usize) {
     let budget = cx.sh.cfg.max_stored_rows;
-    let rows = |r: &StoredResult| r.outcome.as_ref().map_or(0, |x| x.rows);
+    let pinned = |r: &StoredResult| r.outcome.as_ref().is_ok_and(|x| x.ipc.is_some());
+    let rows = |r: &StoredResult| if pinned(r) { 0 } else { r.outcome.as_ref().map_or(0, |x| x.rows) };
     let mut total: usize = cx.ws.results.values().map(rows).sum();
     while total + incoming > budget {
-        let Some((_, r)) = cx.ws.results.pop_first() else {
+        let Some(id) = cx.ws.results.iter().find(|(_, r)| !pinned(r)).map(|(id, _)| id.clone()) else {
             break;
         };
-        total -= rows(&r);
+        if let Some(r) = cx.ws.results.remove(&id) {
+            total -= rows(&r);
+        }
     }
+}
+
+/// Store an Arrow IPC stream as a ready result of database `database_id`, in whichever
+/// workspace holds it; returns the result id and its row count. The bytes are decoded once
+/// (before taking the state lock) and kept to be served verbatim.
+pub(crate) fn store_arrow(
+    sh: &Shared,
+    database_id: &str,
+    stream: Bytes,
+) -> Result<(String, usize), ApiError> {
+    let rs = ResultSet::from_ipc(stream).map_err(|e| ApiError::new(400, "INVALID_ARROW_STREAM", e))?;
+    let rows = rs.rows;
+    let mut st = lock(&sh.state);
+    let State { ids, workspaces, .. } = &mut *st;
+    let ws = workspaces.values_mut().find(|w| w.databases.contains_key(database_id)).ok_or_else(|| {
+        ApiError::new(400, "DATABASE_NOT_FOUND", format!("database `{database_id}` not found"))
+    })?;
+    let id = ids.id("res");
+    let now = Stamp::now();
+    ws.results.insert(
+        id.clone(),
+        StoredResult {
+            id: id.clone(),
+            database_id: Some(database_id.to_string()),
+            created: now,
+            ready: now,
+            outcome: Ok(Arc::new(rs)),
+        },
+    );
+    Ok((id, rows))
+}
+
+/// The 400 for renderings a stored Arrow stream's column types do not allow.
+fn unsupported_for_fixture(id: &str, rs: &ResultSet, what: &str) -> ApiError {
+    ApiError::new(
+        400,
+        "UNSUPPORTED_FOR_ARROW_FIXTURE",
+        match rs.foreign_types() {
+            t if t.is_empty() => format!(
+                "result `{id}` was stored from an Arrow IPC stream; the emulator cannot serve it {what}; \
+                 fetch it whole with format=arrow"
+            ),
+            t => format!(
+                "result `{id}` was stored from an Arrow IPC stream with column types the emulator cannot \
+                 serve {what} ({}); fetch it with format=arrow",
+                t.join(", ")
+            ),
+        },
+    )
 }
 
 fn query_response(cx: &Cx<'_>, ran: &Ran, rs: &ResultSet) -> Json {
@@ -192,7 +247,7 @@ pub(crate) fn query(cx: &mut Cx<'_>) -> Result<Resp, ApiError> {
         let mut r = Resp {
             status: 200,
             headers: vec![("content-type".into(), ARROW.into())],
-            body: Body::Stream(Box::new(ArrowStream::new(&rs.schema, batches))),
+            body: Body::Stream(Box::new(ArrowStream::new(&rs.schema, batches, cx.sh.cfg.arrow_compression))),
         }
         .header("x-query-run-id", ran.run_id.clone())
         .header("x-total-row-count", rs.rows.to_string())
@@ -509,11 +564,45 @@ pub(crate) fn get_result(cx: &mut Cx<'_>) -> Result<Resp, ApiError> {
         Some(l) => total.saturating_sub(offset).min(l),
         None => total.saturating_sub(offset),
     };
+    // A result stored from an Arrow stream: the whole result as Arrow is its bytes, verbatim;
+    // other renderings only when the emulator's renderers handle its column types.
+    if rs.ipc.is_some() && !rs.native_types() {
+        match format.as_str() {
+            "parquet" => return Err(unsupported_for_fixture(&id, &rs, "as Parquet")),
+            "json" | "csv" | "md" if window_rows > 0 => {
+                return Err(unsupported_for_fixture(&id, &rs, &format!("as {format} rows")));
+            }
+            _ => {}
+        }
+    }
+    let whole = offset == 0 && limit.is_none_or(|l| l >= total);
+    let compression = cx.sh.cfg.arrow_compression;
     let mut resp = match format.as_str() {
-        "arrow" => Resp {
-            status: 200,
-            headers: vec![("content-type".into(), ARROW.into())],
-            body: Body::Stream(Box::new(ArrowStream::new(&rs.schema, rs.window(offset, limit)))),
+        "arrow" => match &rs.ipc {
+            Some(ipc) if whole => Resp {
+                status: 200,
+                headers: vec![("content-type".into(), ARROW.into())],
+                body: Body::Full(ipc.clone()),
+            },
+            Some(_) => {
+                let window = encode_ipc(&rs.schema, &rs.window(offset, limit), compression).map_err(|e| {
+                    unsupported_for_fixture(&id, &rs, &format!("with offset/limit (re-encoding failed: {e})"))
+                })?;
+                Resp {
+                    status: 200,
+                    headers: vec![("content-type".into(), ARROW.into())],
+                    body: Body::Full(window),
+                }
+            }
+            None => Resp {
+                status: 200,
+                headers: vec![("content-type".into(), ARROW.into())],
+                body: Body::Stream(Box::new(ArrowStream::new(
+                    &rs.schema,
+                    rs.window(offset, limit),
+                    compression,
+                ))),
+            },
         },
         "csv" => Resp::raw(200, "text/csv; charset=utf-8", rs.csv(offset, limit)),
         "md" => Resp::raw(200, "text/markdown; charset=utf-8", rs.markdown(offset, limit)),
