@@ -123,6 +123,8 @@ pub(super) struct Framer {
     /// The first message that may not reach the decoder: where its body starts, and why.
     stop: Option<(u64, Stop)>,
     limits: ArrowLimits,
+    /// Where the bodies seen but not yet decoded start, and their lengths.
+    bodies: std::collections::VecDeque<(u64, u64)>,
 }
 
 /// The codec named in a message's metadata that this build cannot decode, with the feature
@@ -266,6 +268,7 @@ impl Framer {
         self.state = match u64::try_from(body) {
             Ok(0) => Framing::Word,
             Ok(left) => {
+                self.bodies.push_back((body_start, left));
                 if prefixes.is_some() {
                     self.hold_from = Some(body_start);
                 }
@@ -297,6 +300,14 @@ impl Framer {
             (Some((at, stop)), _) => (Some(*at), Some(stop.error())),
             (None, hold) => (hold, None),
         }
+    }
+
+    /// The next message body that starts at or after stream offset `at`: (start, length).
+    pub(super) fn next_body(&mut self, at: u64) -> Option<(u64, u64)> {
+        while self.bodies.front().is_some_and(|(start, _)| *start < at) {
+            self.bodies.pop_front();
+        }
+        self.bodies.front().copied()
     }
 
     /// How many bytes would complete the part of the stream being read, when known.

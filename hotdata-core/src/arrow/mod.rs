@@ -133,7 +133,7 @@ impl ArrowDecoder {
         }
         while let Some(front) = self.pending.front_mut() {
             // Up to what the framer has checked, and no further.
-            let room = match self.framer.release() {
+            let mut room = match self.framer.release() {
                 (Some(at), Some(stop)) if at <= self.decoded => {
                     self.failed = true;
                     return Err(stop);
@@ -141,6 +141,28 @@ impl ArrowDecoder {
                 (Some(at), None) if at <= self.decoded => return Ok(None),
                 (at, _) => at.map(|at| at - self.decoded),
             };
+            // A body that arrow-ipc will take without a copy (whole in this chunk) must sit
+            // 8-aligned in memory, as the IPC format lays it out: arrow-ipc reads some
+            // buffers (a dense union's offsets) in place and panics on a misaligned one.
+            // So the decoder stops at each body's start, and a misaligned whole body is
+            // copied into an aligned buffer first (network chunks start anywhere).
+            match self.framer.next_body(self.decoded) {
+                Some((start, _)) if start > self.decoded => {
+                    room = Some(room.map_or(start - self.decoded, |r| r.min(start - self.decoded)));
+                }
+                Some((_, len)) if front.len() as u64 >= len && front.as_ptr() as usize % 8 != 0 => {
+                    let len = len as usize;
+                    let aligned = Buffer::from_slice_ref(&front[..len]);
+                    let rest = front.slice(len);
+                    *front = aligned;
+                    if !rest.is_empty() {
+                        self.pending.insert(1, rest);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let Some(front) = self.pending.front_mut() else { break };
             let before = front.len();
             let decoded = match room {
                 Some(room) if room < before as u64 => {

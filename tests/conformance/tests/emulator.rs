@@ -23,7 +23,10 @@ use hotdata_core::models::{
 };
 use hotdata_core::results::ResultFetch;
 use hotdata_core::{Config, DynamicRequest, Error, ErrorKind, RetryPolicy, TransportErrorKind};
-use hotdata_emulator::{Emulator, EmulatorHandle, Fault, FaultRule, RequestRecord, RetryAfter, Target};
+use hotdata_emulator::{
+    ArrowCompression, Emulator, EmulatorBuilder, EmulatorHandle, Fault, FaultRule, RequestRecord, RetryAfter,
+    Target,
+};
 use serde_json::{Value, json};
 
 /// The columns of the emulator's `synthetic(N)` table function.
@@ -49,8 +52,18 @@ fn config(emu: &EmulatorHandle) -> Config {
         .with_retry(fast_retry())
 }
 
+/// An emulator builder whose Arrow answers are compressed as
+/// `HOTDATA_EMULATOR_ARROW_COMPRESSION` says (`none`, `lz4`, `zstd`; `tests/run` runs the
+/// Arrow scenarios with each).
+fn builder() -> EmulatorBuilder {
+    let compression = std::env::var("HOTDATA_EMULATOR_ARROW_COMPRESSION").unwrap_or_default();
+    let compression =
+        if compression.trim().is_empty() { ArrowCompression::None } else { compression.parse().unwrap() };
+    Emulator::builder().arrow_compression(compression)
+}
+
 fn emulator() -> EmulatorHandle {
-    Emulator::builder().start().expect("the emulator starts")
+    builder().start().expect("the emulator starts")
 }
 
 /// Every request the emulator routed to `op`, oldest first.
@@ -479,7 +492,7 @@ fn a_storm_of_429_on_results_is_ridden_out_within_the_retry_budget() {
 fn a_result_that_becomes_ready_late_is_awaited_then_fetched_as_arrow() {
     both!(|backend| {
         // Async results stay pending for 300 ms; the emulator asks for `Retry-After: 1`.
-        let emu = Emulator::builder().async_result_delay(Duration::from_millis(300)).start().unwrap();
+        let emu = builder().async_result_delay(Duration::from_millis(300)).start().unwrap();
         let c = client!(config(&emu));
         let db = call!(c.databases().create(CreateDatabaseRequest::new().name("late"))).unwrap().id;
         let sql = "SELECT * FROM synthetic(1500)";
@@ -520,7 +533,7 @@ fn a_result_that_becomes_ready_late_is_awaited_then_fetched_as_arrow() {
 #[test]
 fn a_query_forced_async_and_a_result_not_ready_are_followed_to_all_rows_as_arrow() {
     both!(|backend| {
-        let emu = Emulator::builder().async_result_delay(Duration::ZERO).start().unwrap();
+        let emu = builder().async_result_delay(Duration::ZERO).start().unwrap();
         let c = client!(config(&emu));
         let db = call!(c.databases().create(CreateDatabaseRequest::new().name("forced"))).unwrap().id;
 
@@ -829,5 +842,45 @@ fn a_not_ready_result_with_an_http_date_retry_after_is_waited_out() {
         let state = wait!(c.wait_for(&target, fast_poll())).unwrap();
         assert_eq!(state.status, ResultStatus::Ready, "{backend}");
         assert!(t0.elapsed() >= Duration::from_millis(900), "{backend}: waited {:?}", t0.elapsed());
+    });
+}
+
+/// Arrow streams written by pyarrow (`tests/fixtures/arrow/`: every type it writes,
+/// compressed with LZ4_FRAME and ZSTD, dictionary deltas and replacements, zero rows and
+/// zero columns), served byte for byte by the emulator and streamed through `arrow_stream()`:
+/// each decodes to the batches its own bytes decode to in process, and a compressed fixture
+/// to the batches of its plain twin.
+#[test]
+fn arrow_streams_written_by_pyarrow_stream_through_every_backend() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/arrow");
+    let manifest: Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let fixtures = manifest["fixtures"].as_array().unwrap();
+    let local = |file: &str| {
+        let bytes = bytes::Bytes::from(std::fs::read(dir.join(file)).unwrap());
+        hotdata_core::arrow::decode_all(bytes).unwrap()
+    };
+    both!(|backend| {
+        let emu = emulator();
+        let c = client!(config(&emu));
+        let db = call!(c.databases().create(CreateDatabaseRequest::new().name("fixtures"))).unwrap().id;
+        for f in fixtures {
+            let file = f["file"].as_str().unwrap();
+            let bytes = bytes::Bytes::from(std::fs::read(dir.join(file)).unwrap());
+            let rid = emu.store_arrow_result(&db, bytes).unwrap();
+            let mut stream = ready(wait!(c.results().arrow(&rid, &db).arrow_stream()).unwrap(), file);
+            let mut got = Vec::new();
+            while let Some(b) = next_batch!(stream) {
+                got.push(b.unwrap_or_else(|e| panic!("{backend} {file}: {e}")));
+            }
+            let (schema, expected) = local(file);
+            assert_eq!(stream.schema(), schema, "{backend} {file}");
+            assert_eq!(got, expected, "{backend} {file}");
+            assert_eq!(got.iter().map(|b| b.num_rows() as u64).sum::<u64>(), f["rows"].as_u64().unwrap());
+            if f["twin_kind"] == "same" {
+                let (_, twin) = local(f["twin"].as_str().unwrap());
+                assert_eq!(got, twin, "{backend} {file}: its plain twin");
+            }
+            assert_eq!(stream.meta().total_row_count, f["rows"].as_u64(), "{backend} {file}");
+        }
     });
 }
