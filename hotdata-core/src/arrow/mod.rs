@@ -150,7 +150,9 @@ impl ArrowDecoder {
                 Some((start, _)) if start > self.decoded => {
                     room = Some(room.map_or(start - self.decoded, |r| r.min(start - self.decoded)));
                 }
-                Some((_, len)) if front.len() as u64 >= len && front.as_ptr() as usize % 8 != 0 => {
+                Some((_, len))
+                    if front.len() as u64 >= len && !(front.as_ptr() as usize).is_multiple_of(8) =>
+                {
                     let len = len as usize;
                     let aligned = Buffer::from_slice_ref(&front[..len]);
                     let rest = front.slice(len);
