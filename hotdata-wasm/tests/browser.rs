@@ -125,15 +125,15 @@ async fn arrow_results_stream_batch_by_batch_and_truncation_is_an_error() {
     let result_id = meta.result_id.expect("a stored result");
 
     // The lifecycle: a result that is not ready twice (Retry-After: 1 s) is waited for with
-    // `limit=0` polls, sleeping through setTimeout. (get_result is this test's alone: the
-    // browser runs the tests concurrently.)
-    fault("op=get_result,not-ready,retry-after=1,times=2").await;
+    // `limit=0` polls, sleeping through setTimeout. (The faults target this test's result
+    // only: the browser runs the tests concurrently.)
+    fault(&format!("path=/v1/results/{result_id},not-ready,retry-after=1,times=2")).await;
     let t0 = js_sys::Date::now();
     let ready = c.wait_for_result(&result_id, &db).await.unwrap();
     assert_eq!(ready.result_id, result_id);
     assert!(js_sys::Date::now() - t0 >= 1900.0, "both 1 s Retry-After waits were honoured");
 
-    fault("op=get_result,truncate=200000,times=1").await;
+    fault(&format!("path=/v1/results/{result_id},truncate=200000,times=1")).await;
     let fetched = c.results().arrow(result_id, db).arrow().await;
     assert!(fetched.is_err(), "a truncated stream is an error, never a short result");
 }
@@ -215,4 +215,81 @@ async fn uploads_from_bytes_and_blobs_survive_storage_faults() {
     assert_eq!(err.kind(), UploadErrorKind::EtagNotExposed, "{err}");
     assert!(err.to_string().contains("Access-Control-Expose-Headers"), "{err}");
     assert!(err.upload_id().is_some());
+}
+
+macro_rules! fixtures {
+    ($($file:literal),* $(,)?) => {
+        &[$(($file, include_bytes!(concat!("../../tests/fixtures/arrow/", $file)) as &[u8])),*]
+    };
+}
+
+/// Arrow streams written by pyarrow (`tests/fixtures/arrow/`), each with its plain twin
+/// when it has one: compressed (LZ4_FRAME, ZSTD), dictionary deltas and replacements, and
+/// the type families most likely to differ (unions, temporal types, nested, views).
+const FIXTURES: &[(&str, &[u8])] = fixtures![
+    "compressed_lz4.arrows",
+    "compressed_zstd.arrows",
+    "compressed.plain.arrows",
+    "types_temporal_zstd.arrows",
+    "types_temporal.arrows",
+    "types_nested_lz4.arrows",
+    "types_nested.arrows",
+    "dict_delta.arrows",
+    "dict_delta_zstd.arrows",
+    "dict_replacement.arrows",
+    "types_union.arrows",
+    "types_list_view.arrows",
+    "types_binary_view.arrows",
+    "types_decimal128_256.arrows",
+    "types_run_end_encoded.arrows",
+    "empty_zero_rows.arrows",
+    "zero_columns.arrows",
+];
+
+/// Stores an Arrow stream as a result of `db` through the emulator's control route.
+async fn store_arrow(db: &str, bytes: &'static [u8]) -> String {
+    use hotdata_core::{AsyncTransport, RequestBody, SendOptions};
+    let request = http::Request::post(format!("{SERVER}/_emulator/results?database_id={db}"))
+        .body(RequestBody::from(bytes.to_vec()))
+        .unwrap();
+    let transport = hotdata_wasm::FetchTransport::new();
+    let response = transport.send(request, &SendOptions::default()).await.unwrap();
+    assert_eq!(response.status(), 201, "storing an Arrow result");
+    let body = response.into_body().collect().await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    v["result_id"].as_str().unwrap().to_owned()
+}
+
+#[wasm_bindgen_test]
+async fn arrow_streams_written_by_pyarrow_stream_through_fetch() {
+    use hotdata_core::arrow::decode_all;
+    let c = client();
+    let db = database(&c, "fixtures").await;
+    let local = |file: &str| {
+        let (_, bytes) = FIXTURES.iter().find(|(f, _)| *f == file).unwrap();
+        decode_all(bytes::Bytes::from_static(bytes)).unwrap()
+    };
+    for (file, bytes) in FIXTURES {
+        let rid = store_arrow(&db, bytes).await;
+        let ready = c.results().arrow(rid, db.as_str()).arrow_stream().await.unwrap();
+        let hotdata_core::results::ResultFetch::Ready(mut stream) = ready else {
+            panic!("{file}: not ready")
+        };
+        let mut got = Vec::new();
+        while let Some(b) = stream.next_batch().await {
+            got.push(b.unwrap_or_else(|e| panic!("{file}: {e}")));
+        }
+        let (schema, expected) = local(file);
+        assert_eq!(stream.schema(), schema, "{file}");
+        assert_eq!(got, expected, "{file}");
+        let twin = match *file {
+            "compressed_lz4.arrows" | "compressed_zstd.arrows" => Some("compressed.plain.arrows"),
+            "types_temporal_zstd.arrows" => Some("types_temporal.arrows"),
+            "types_nested_lz4.arrows" => Some("types_nested.arrows"),
+            _ => None,
+        };
+        if let Some(twin) = twin {
+            assert_eq!(got, local(twin).1, "{file}: its plain twin");
+        }
+    }
 }
