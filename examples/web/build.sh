@@ -4,6 +4,8 @@
 #
 #   examples/web/build.sh               # with the `arrow` feature (results streamed as Arrow)
 #   examples/web/build.sh --no-arrow    # without it (results rendered from JSON rows)
+#   examples/web/build.sh --codecs=none|lz4|zstd   # Arrow with no IPC codec, or one
+#                                       # (the default `arrow` has both; zstd needs clang)
 #   examples/web/build.sh --small       # also: opt-level s, fat LTO, 1 codegen unit, no
 #                                       # name section (a size-tuned release; slower to build)
 #   examples/web/build.sh --dev         # a debug build (what tests/run uses: it shares the
@@ -18,9 +20,16 @@ PROFILE=release
 for arg in "$@"; do
   case "$arg" in
     --no-arrow) FEATURES=(--no-default-features); LABEL="no arrow" ;;
+    --codecs=*) CODEC=${arg#--codecs=}
+      case "$CODEC" in
+        none) FEATURES=(--no-default-features --features arrow-minimal) ;;
+        lz4|zstd) FEATURES=(--no-default-features --features "arrow-$CODEC") ;;
+        *) echo "--codecs=none|lz4|zstd" >&2; exit 2 ;;
+      esac
+      LABEL="arrow, codecs: $CODEC" ;;
     --small) SMALL=1 ;;
     --dev) PROFILE=debug ;;
-    *) echo "usage: $0 [--no-arrow] [--small] [--dev]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--no-arrow | --codecs=none|lz4|zstd] [--small] [--dev]" >&2; exit 2 ;;
   esac
 done
 [ "$PROFILE" = release ] || LABEL="$LABEL, debug"

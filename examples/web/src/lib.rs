@@ -69,7 +69,7 @@ pub fn start() -> Result<(), JsValue> {
         database: RefCell::new(params.get("database").filter(|d| !d.is_empty())),
     });
     set_text(&doc, "endpoint", &format!("{api} · workspace {workspace}"));
-    set_text(&doc, "mode", if cfg!(feature = "arrow") { "Arrow (streamed batches)" } else { "JSON rows" });
+    set_text(&doc, "mode", if cfg!(feature = "arrow-minimal") { "Arrow (streamed batches)" } else { "JSON rows" });
 
     let run = app.clone();
     on_click(&doc, "run", move || {
@@ -178,7 +178,7 @@ impl Table {
     }
 
     /// Counts `n` rows received but not put in the DOM.
-    #[cfg(feature = "arrow")]
+    #[cfg(feature = "arrow-minimal")]
     fn skip(&mut self, n: usize) {
         self.rows += n;
     }
@@ -261,7 +261,7 @@ impl App {
     }
 
     /// Runs `sql` and streams its rows into the table as Arrow batches arrive.
-    #[cfg(feature = "arrow")]
+    #[cfg(feature = "arrow-minimal")]
     async fn query(&self, sql: &str) -> Result<String, Failure> {
         use hotdata_wasm::hotdata_core::arrow::QueryArrowOutcome;
         use hotdata_wasm::hotdata_core::results::ResultFetch;
@@ -313,7 +313,7 @@ impl App {
     }
 
     /// Runs `sql` and renders the JSON rows of its answer.
-    #[cfg(not(feature = "arrow"))]
+    #[cfg(not(feature = "arrow-minimal"))]
     async fn query(&self, sql: &str) -> Result<String, Failure> {
         use hotdata_wasm::hotdata_core::models::QueryOutcome;
         let db = self.database().await?;
@@ -399,10 +399,10 @@ fn mib(bytes: i64) -> String {
 }
 
 /// One row of a record batch, its cells in column order (duplicate column names kept).
-#[cfg(feature = "arrow")]
+#[cfg(feature = "arrow-minimal")]
 struct OrderedRow(Vec<Cell>);
 
-#[cfg(feature = "arrow")]
+#[cfg(feature = "arrow-minimal")]
 impl<'de> serde::Deserialize<'de> for OrderedRow {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Visitor;
