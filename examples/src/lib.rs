@@ -20,13 +20,7 @@ impl Session {
         if !matches!(config.credentials, Credentials::None) {
             return Ok(Self { config, emulator: None });
         }
-        let emulator = hotdata_emulator::Emulator::builder()
-            .start()
-            .map_err(|e| format!("could not start the local emulator: {e}"))?;
-        let config = Config::new(emulator.api_key())
-            .with_workspace_id(emulator.workspace_id())
-            .with_base_url(emulator.base_url());
-        Ok(Self { config, emulator: Some(emulator) })
+        Self::local()
     }
 
     /// A session on a local emulator started in-process, whatever the environment says

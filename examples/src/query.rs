@@ -108,8 +108,12 @@ pub trait Api {
     -> Result<u64, Error>;
 }
 
-fn not_ready(id: &str) -> Error {
-    Error::wait_timeout(format!("result {id} was ready, then not"))
+/// The value of a fetch made once the result was ready.
+fn ready<T>(fetch: ResultFetch<T>, id: &str) -> Result<T, Error> {
+    match fetch {
+        ResultFetch::Ready(t) => Ok(t),
+        ResultFetch::NotReady(_) => Err(Error::wait_timeout(format!("result {id} was ready, then not"))),
+    }
 }
 
 impl Api for BlockingClient {
@@ -138,10 +142,8 @@ impl Api for BlockingClient {
 
     fn result_arrow(&self, id: &str, db: &str) -> Result<Batches<'_>, Error> {
         self.wait_for_result(id, db)?;
-        match self.results().arrow(id, db).arrow_stream()? {
-            ResultFetch::Ready(b) => Ok(Batches { schema: b.schema(), iter: Box::new(b) }),
-            ResultFetch::NotReady(_) => Err(not_ready(id)),
-        }
+        let b = ready(self.results().arrow(id, db).arrow_stream()?, id)?;
+        Ok(Batches { schema: b.schema(), iter: Box::new(b) })
     }
 
     fn result_json(&self, id: &str, db: &str, limit: usize) -> Result<JsonPage, Error> {
@@ -158,10 +160,7 @@ impl Api for BlockingClient {
         file: &mut File,
     ) -> Result<u64, Error> {
         self.wait_for_result(id, db)?;
-        match self.results().download(id, db, format).write_to(file)? {
-            ResultFetch::Ready((_, n)) => Ok(n),
-            ResultFetch::NotReady(_) => Err(not_ready(id)),
-        }
+        Ok(ready(self.results().download(id, db, format).write_to(file)?, id)?.1)
     }
 }
 
@@ -223,10 +222,8 @@ impl Api for AsyncApi {
 
     fn result_arrow(&self, id: &str, db: &str) -> Result<Batches<'_>, Error> {
         self.runtime.block_on(self.client.wait_for_result(id, db))?;
-        match self.runtime.block_on(self.client.results().arrow(id, db).arrow_stream())? {
-            ResultFetch::Ready(b) => Ok(self.batches(b)),
-            ResultFetch::NotReady(_) => Err(not_ready(id)),
-        }
+        Ok(self
+            .batches(ready(self.runtime.block_on(self.client.results().arrow(id, db).arrow_stream())?, id)?))
     }
 
     fn result_json(&self, id: &str, db: &str, limit: usize) -> Result<JsonPage, Error> {
@@ -243,10 +240,8 @@ impl Api for AsyncApi {
         file: &mut File,
     ) -> Result<u64, Error> {
         self.runtime.block_on(self.client.wait_for_result(id, db))?;
-        match self.runtime.block_on(self.client.results().download(id, db, format).write_to(file))? {
-            ResultFetch::Ready((_, n)) => Ok(n),
-            ResultFetch::NotReady(_) => Err(not_ready(id)),
-        }
+        Ok(ready(self.runtime.block_on(self.client.results().download(id, db, format).write_to(file))?, id)?
+            .1)
     }
 }
 
