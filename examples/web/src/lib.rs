@@ -69,7 +69,11 @@ pub fn start() -> Result<(), JsValue> {
         database: RefCell::new(params.get("database").filter(|d| !d.is_empty())),
     });
     set_text(&doc, "endpoint", &format!("{api} · workspace {workspace}"));
-    set_text(&doc, "mode", if cfg!(feature = "arrow-minimal") { "Arrow (streamed batches)" } else { "JSON rows" });
+    set_text(
+        &doc,
+        "mode",
+        if cfg!(feature = "arrow-minimal") { "Arrow (streamed batches)" } else { "JSON rows" },
+    );
 
     let run = app.clone();
     on_click(&doc, "run", move || {

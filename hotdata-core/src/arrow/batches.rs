@@ -1,0 +1,359 @@
+//! Record batches read from a response body as it arrives: [`ArrowBatches`] (blocking, an
+//! `Iterator`) and [`ArrowBatchStream`] (async, a `Stream`), whole results
+//! ([`ArrowResult`]), and stored results fetched as Arrow (`results().arrow(..)`).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use bytes::Bytes;
+use futures_core::Stream;
+
+use super::ARROW_STREAM;
+use super::decoder::ArrowDecoder;
+use crate::body::{AsyncBody, BlockingBody};
+use crate::client::{Async, Blocking, Call};
+use crate::config::ArrowLimits;
+use crate::error::Error;
+use crate::models::ResultsFormatQuery;
+use crate::resources::Results;
+use crate::results::{ResultDownload, ResultFetch, ResultMeta};
+use crate::transport::TransportError;
+
+/// What both batch readers share: the decoder, the batch read ahead while looking for the
+/// schema, whether the stream is over, and what the response headers said.
+#[derive(Debug, Default)]
+struct Reading {
+    meta: ResultMeta,
+    decoder: ArrowDecoder,
+    peeked: Option<RecordBatch>,
+    done: bool,
+}
+
+impl Reading {
+    fn new(limits: ArrowLimits) -> Self {
+        Self { decoder: ArrowDecoder::with_limits(limits), ..Self::default() }
+    }
+
+    /// Takes one pull from the body: a chunk is pushed (`Ok(false)`); the end of the body
+    /// finishes the decoder, which fails on a truncated stream (`Ok(true)` otherwise).
+    fn feed(&mut self, pulled: Option<Result<Bytes, TransportError>>) -> Result<bool, Error> {
+        match pulled {
+            Some(Ok(chunk)) => {
+                self.decoder.push(chunk);
+                Ok(false)
+            }
+            Some(Err(e)) => Err(Error::transport(e)),
+            None => {
+                self.done = true;
+                self.decoder.finish()?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Once the reader is open, the schema must be known.
+    fn opened(self) -> Result<Self, Error> {
+        match self.decoder.schema() {
+            Some(_) => Ok(self),
+            None => Err(Error::decode("Arrow stream: the body ended before its schema", None)),
+        }
+    }
+
+    /// The read-ahead batch, or `None` when the next one must be pulled (or the stream is
+    /// over: see `done`).
+    fn take_peeked(&mut self) -> Option<Result<RecordBatch, Error>> {
+        self.peeked.take().map(Ok)
+    }
+
+    /// What the reader yields for a pull: after an error, nothing more.
+    fn settle(&mut self, pulled: Result<Option<RecordBatch>, Error>) -> Option<Result<RecordBatch, Error>> {
+        match pulled {
+            Ok(batch) => batch.map(Ok),
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.decoder.schema().unwrap_or_else(|| std::sync::Arc::new(arrow_schema::Schema::empty()))
+    }
+}
+
+/// Record batches decoded from a blocking response body as it is read: an `Iterator`.
+/// The schema is read when it is built. Memory: the batch being decoded, plus one chunk.
+pub struct ArrowBatches {
+    body: BlockingBody,
+    reading: Reading,
+}
+
+impl std::fmt::Debug for ArrowBatches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArrowBatches").field("decoder", &self.reading.decoder).finish_non_exhaustive()
+    }
+}
+
+impl ArrowBatches {
+    /// Starts decoding `body` with the default [`ArrowLimits`], reading until the schema is
+    /// known.
+    pub fn open(body: BlockingBody) -> Result<Self, Error> {
+        Self::open_with_limits(body, ArrowLimits::DEFAULT)
+    }
+
+    /// Starts decoding `body` under `limits`, reading until the schema is known.
+    pub fn open_with_limits(body: BlockingBody, limits: ArrowLimits) -> Result<Self, Error> {
+        let mut this = Self { body, reading: Reading::new(limits) };
+        while this.reading.decoder.schema().is_none() && !this.reading.done {
+            this.reading.peeked = this.pull()?;
+        }
+        this.reading = this.reading.opened()?;
+        Ok(this)
+    }
+
+    /// What the response headers said (total rows, next page), when read from a result.
+    pub fn meta(&self) -> &ResultMeta {
+        &self.reading.meta
+    }
+
+    /// The schema of the stream.
+    pub fn schema(&self) -> SchemaRef {
+        self.reading.schema()
+    }
+
+    /// The decoder's counters (rows, batches, bytes so far).
+    pub fn decoder(&self) -> &ArrowDecoder {
+        &self.reading.decoder
+    }
+
+    /// Sets what the response headers said.
+    pub(super) fn set_meta(&mut self, meta: ResultMeta) {
+        self.reading.meta = meta;
+    }
+
+    /// Reads every remaining batch into one [`ArrowResult`].
+    pub fn into_result(self) -> Result<ArrowResult, Error> {
+        let (schema, meta) = (self.schema(), self.meta().clone());
+        Ok(ArrowResult { schema, batches: self.collect::<Result<_, _>>()?, meta })
+    }
+
+    fn pull(&mut self) -> Result<Option<RecordBatch>, Error> {
+        loop {
+            if let Some(batch) = self.reading.decoder.next_batch()? {
+                return Ok(Some(batch));
+            }
+            // A whole batch body in one read: no copy between the socket and the arrays.
+            let want = self.reading.decoder.wanted().unwrap_or(0);
+            if self.reading.feed(self.body.next_sized(want))? {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+impl Iterator for ArrowBatches {
+    type Item = Result<RecordBatch, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(b) = self.reading.take_peeked() {
+            return Some(b);
+        }
+        if self.reading.done {
+            return None;
+        }
+        let pulled = self.pull();
+        self.reading.settle(pulled)
+    }
+}
+
+/// Record batches decoded from an async response body as it is read: a `Stream`.
+pub struct ArrowBatchStream {
+    body: AsyncBody,
+    reading: Reading,
+}
+
+impl std::fmt::Debug for ArrowBatchStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArrowBatchStream").field("decoder", &self.reading.decoder).finish_non_exhaustive()
+    }
+}
+
+impl ArrowBatchStream {
+    /// Starts decoding `body` with the default [`ArrowLimits`], reading until the schema is
+    /// known.
+    pub async fn open(body: AsyncBody) -> Result<Self, Error> {
+        Self::open_with_limits(body, ArrowLimits::DEFAULT).await
+    }
+
+    /// Starts decoding `body` under `limits`, reading until the schema is known.
+    pub async fn open_with_limits(body: AsyncBody, limits: ArrowLimits) -> Result<Self, Error> {
+        let mut this = Self { body, reading: Reading::new(limits) };
+        while this.reading.decoder.schema().is_none() && !this.reading.done {
+            this.reading.peeked = std::future::poll_fn(|cx| this.poll_pull(cx)).await?;
+        }
+        this.reading = this.reading.opened()?;
+        Ok(this)
+    }
+
+    /// What the response headers said (total rows, next page), when read from a result.
+    pub fn meta(&self) -> &ResultMeta {
+        &self.reading.meta
+    }
+
+    /// The schema of the stream.
+    pub fn schema(&self) -> SchemaRef {
+        self.reading.schema()
+    }
+
+    /// The decoder's counters (rows, batches, bytes so far).
+    pub fn decoder(&self) -> &ArrowDecoder {
+        &self.reading.decoder
+    }
+
+    /// Sets what the response headers said.
+    pub(super) fn set_meta(&mut self, meta: ResultMeta) {
+        self.reading.meta = meta;
+    }
+
+    /// Reads every remaining batch into one [`ArrowResult`].
+    pub async fn into_result(mut self) -> Result<ArrowResult, Error> {
+        let (schema, meta) = (self.schema(), self.meta().clone());
+        let mut batches = Vec::new();
+        while let Some(b) = self.next_batch().await {
+            batches.push(b?);
+        }
+        Ok(ArrowResult { schema, batches, meta })
+    }
+
+    fn poll_pull(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<RecordBatch>, Error>> {
+        loop {
+            if let Some(batch) = self.reading.decoder.next_batch()? {
+                return Poll::Ready(Ok(Some(batch)));
+            }
+            let Poll::Ready(pulled) = Pin::new(&mut self.body).poll_next(cx) else { return Poll::Pending };
+            if self.reading.feed(pulled)? {
+                return Poll::Ready(Ok(None));
+            }
+        }
+    }
+
+    /// The next batch, or `None` at the end of the stream.
+    pub async fn next_batch(&mut self) -> Option<Result<RecordBatch, Error>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl Stream for ArrowBatchStream {
+    type Item = Result<RecordBatch, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(b) = this.reading.take_peeked() {
+            return Poll::Ready(Some(b));
+        }
+        if this.reading.done {
+            return Poll::Ready(None);
+        }
+        match this.poll_pull(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(pulled) => Poll::Ready(this.reading.settle(pulled)),
+        }
+    }
+}
+
+/// A whole Arrow result in memory.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ArrowResult {
+    /// The schema.
+    pub schema: SchemaRef,
+    /// The batches, in order.
+    pub batches: Vec<RecordBatch>,
+    /// What the response headers said.
+    pub meta: ResultMeta,
+}
+
+impl ArrowResult {
+    /// Rows in all batches.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// A ready result's body must be an Arrow stream when its type is given.
+fn arrow_content_type(meta: &ResultMeta) -> Result<(), Error> {
+    let mut headers = http::HeaderMap::new();
+    if let Some(ct) = meta.content_type.as_deref().and_then(|c| http::HeaderValue::from_str(c).ok()) {
+        headers.insert(http::header::CONTENT_TYPE, ct);
+    }
+    crate::results::check_content_type(&headers, ARROW_STREAM)
+        .map_err(|e| e.with_operation(crate::ops::GET_RESULT.id))
+}
+
+fn require_arrow(call: &Call<impl Sized, ResultDownload>) -> Result<(), Error> {
+    if call.request().format == ResultsFormatQuery::Arrow {
+        Ok(())
+    } else {
+        Err(Error::config(format!("Arrow decoding asked of a `{}` download", call.request().format)))
+    }
+}
+
+impl<M: Clone> Results<'_, M> {
+    /// `GET /v1/results/{id}?format=arrow`: the result as Arrow record batches, whole
+    /// ([`Call::arrow`]) or streamed ([`Call::arrow_stream`]).
+    pub fn arrow(&self, id: impl Into<String>, database_id: impl Into<String>) -> Call<M, ResultDownload> {
+        self.download(id, database_id, ResultsFormatQuery::Arrow)
+    }
+}
+
+impl Call<Blocking, ResultDownload> {
+    /// The result as record batches decoded off the socket as they arrive.
+    pub fn arrow_stream(self) -> Result<ResultFetch<ArrowBatches>, Error> {
+        require_arrow(&self)?;
+        let limits = self.client().config().arrow_limits;
+        match self.open()? {
+            ResultFetch::Ready(d) => {
+                arrow_content_type(&d.meta)?;
+                let mut batches = ArrowBatches::open_with_limits(d.body, limits)?;
+                batches.set_meta(d.meta);
+                Ok(ResultFetch::Ready(batches))
+            }
+            ResultFetch::NotReady(n) => Ok(ResultFetch::NotReady(n)),
+        }
+    }
+
+    /// The whole result as record batches.
+    pub fn arrow(self) -> Result<ResultFetch<ArrowResult>, Error> {
+        Ok(match self.arrow_stream()? {
+            ResultFetch::Ready(stream) => ResultFetch::Ready(stream.into_result()?),
+            ResultFetch::NotReady(n) => ResultFetch::NotReady(n),
+        })
+    }
+}
+
+impl Call<Async, ResultDownload> {
+    /// The result as a `Stream` of record batches decoded off the socket as they arrive.
+    pub async fn arrow_stream(self) -> Result<ResultFetch<ArrowBatchStream>, Error> {
+        require_arrow(&self)?;
+        let limits = self.client().config().arrow_limits;
+        match self.open().await? {
+            ResultFetch::Ready(d) => {
+                arrow_content_type(&d.meta)?;
+                let mut batches = ArrowBatchStream::open_with_limits(d.body, limits).await?;
+                batches.set_meta(d.meta);
+                Ok(ResultFetch::Ready(batches))
+            }
+            ResultFetch::NotReady(n) => Ok(ResultFetch::NotReady(n)),
+        }
+    }
+
+    /// The whole result as record batches.
+    pub async fn arrow(self) -> Result<ResultFetch<ArrowResult>, Error> {
+        Ok(match self.arrow_stream().await? {
+            ResultFetch::Ready(stream) => ResultFetch::Ready(stream.into_result().await?),
+            ResultFetch::NotReady(n) => ResultFetch::NotReady(n),
+        })
+    }
+}

@@ -1,0 +1,273 @@
+//! Queries answered as Arrow: [`QueryArrow`] (`POST /v1/query` with an Arrow `Accept`),
+//! and the flows that return every row of a query or a stored result as Arrow
+//! (`query_to_arrow`, `stored_result_arrow`, `follow_to_arrow`), written once for both
+//! client modes.
+
+use super::ARROW_STREAM;
+use super::batches::{ArrowBatchStream, ArrowBatches, ArrowResult};
+use crate::client::{Async, Blocking, Call, Client};
+use crate::endpoint::{Endpoint, HeaderWriter, Operation, RawResponse};
+use crate::error::Error;
+use crate::models::{AsyncQueryResponse, QueryRequest, QueryResponse};
+use crate::results::{ResultFetch, ResultMeta};
+
+/// The head of a `200` Arrow answer to a query: plain bytes of an Arrow stream.
+fn check_arrow_head(headers: &http::HeaderMap) -> Result<(), Error> {
+    let op = crate::ops::QUERY.id;
+    crate::results::check_content_encoding(headers, ARROW_STREAM).map_err(|e| e.with_operation(op))?;
+    crate::results::check_content_type(headers, ARROW_STREAM).map_err(|e| e.with_operation(op))
+}
+
+/// `POST /v1/query` answered directly as an Arrow stream, saving the round trip of fetching
+/// the result: [`Client::query_arrow`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct QueryArrow {
+    /// The query.
+    pub body: QueryRequest,
+    /// `X-Database-Id`, as an alternative to the body's `database_id`.
+    pub database_id: Option<String>,
+}
+
+impl QueryArrow {
+    /// A query answered as Arrow.
+    pub fn new(body: QueryRequest) -> Self {
+        Self { body, database_id: None }
+    }
+}
+
+impl Endpoint for QueryArrow {
+    type Output = RawResponse;
+
+    fn operation(&self) -> &'static Operation {
+        &crate::ops::QUERY
+    }
+
+    fn path(&self) -> String {
+        "/v1/query".to_owned()
+    }
+
+    fn headers(&self, headers: &mut HeaderWriter) {
+        if let Some(db) = &self.database_id {
+            headers.push("X-Database-Id", db);
+        }
+        // The stream as written (its batches may be compressed already); see
+        // `ResultDownload`'s headers.
+        headers.push("Accept-Encoding", "identity");
+    }
+
+    fn accept(&self) -> &'static str {
+        ARROW_STREAM
+    }
+
+    fn body(&self) -> Result<Option<(&'static str, crate::RequestBody)>, Error> {
+        crate::endpoint::json_body(&self.body)
+    }
+
+    fn parse(&self, response: &RawResponse) -> Result<RawResponse, Error> {
+        Ok(response.clone())
+    }
+}
+
+/// What the `X-Query-*` headers of an Arrow query answer say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueryMeta {
+    /// `X-Query-Run-Id`
+    pub query_run_id: Option<String>,
+    /// `X-Result-Id`: the stored result, fetchable again later.
+    pub result_id: Option<String>,
+    /// `X-Total-Row-Count`
+    pub total_row_count: Option<u64>,
+    /// `X-Execution-Time-Ms`
+    pub execution_time_ms: Option<u64>,
+    /// `X-Query-Warning`
+    pub warning: Option<String>,
+}
+
+impl QueryMeta {
+    /// Reads the `X-Query-*` headers.
+    pub fn from_headers(headers: &http::HeaderMap) -> Self {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned());
+        Self {
+            query_run_id: text("x-query-run-id"),
+            result_id: text("x-result-id"),
+            total_row_count: text("x-total-row-count").and_then(|v| v.parse().ok()),
+            execution_time_ms: text("x-execution-time-ms").and_then(|v| v.parse().ok()),
+            warning: text("x-query-warning"),
+        }
+    }
+}
+
+/// The answer to [`Client::query_arrow`].
+#[derive(Debug)]
+pub enum QueryArrowOutcome<S> {
+    /// The query ran; its rows stream as Arrow.
+    Ready {
+        /// The `X-Query-*` headers.
+        meta: QueryMeta,
+        /// The batches.
+        batches: S,
+    },
+    /// The query continues asynchronously (202).
+    Submitted {
+        /// The server's acknowledgement.
+        run: AsyncQueryResponse,
+        /// `X-Result-Id`, when the server named the result to come.
+        result_id: Option<String>,
+    },
+}
+
+fn submitted(raw: RawResponse) -> Result<QueryArrowOutcome<std::convert::Infallible>, Error> {
+    let op = crate::ops::QUERY.id;
+    if raw.status.as_u16() != 202 {
+        return Err(Error::from_response(&raw).with_operation(op));
+    }
+    let run: AsyncQueryResponse = crate::endpoint::decode_json(&raw).map_err(|e| e.with_operation(op))?;
+    let result_id = raw.headers.get("x-result-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Ok(QueryArrowOutcome::Submitted { run, result_id })
+}
+
+fn relabel<S>(o: QueryArrowOutcome<std::convert::Infallible>) -> QueryArrowOutcome<S> {
+    match o {
+        QueryArrowOutcome::Submitted { run, result_id } => QueryArrowOutcome::Submitted { run, result_id },
+        QueryArrowOutcome::Ready { batches, .. } => match batches {},
+    }
+}
+
+impl<M: Clone> Client<M> {
+    /// `POST /v1/query` answered as an Arrow stream: see [`QueryArrow`].
+    pub fn query_arrow(&self, body: QueryRequest) -> Call<M, QueryArrow> {
+        self.call(QueryArrow::new(body))
+    }
+}
+
+impl<M> Call<M, QueryArrow> {
+    /// Sets `X-Database-Id`.
+    pub fn database_id(self, database_id: impl Into<String>) -> Self {
+        self.map(|mut r| {
+            r.database_id = Some(database_id.into());
+            r
+        })
+    }
+}
+
+impl Call<Blocking, QueryArrow> {
+    /// Runs the query; its batches are decoded off the socket as they arrive.
+    pub fn stream(self) -> Result<QueryArrowOutcome<ArrowBatches>, Error> {
+        let limits = self.client().config().arrow_limits;
+        let (parts, body) = self.send_streaming()?.into_parts();
+        if parts.status != http::StatusCode::OK {
+            let body = crate::transport::collect_blocking(body).map_err(Error::transport)?;
+            return submitted(RawResponse { status: parts.status, headers: parts.headers, body })
+                .map(relabel);
+        }
+        check_arrow_head(&parts.headers)?;
+        let meta = QueryMeta::from_headers(&parts.headers);
+        let mut batches = ArrowBatches::open_with_limits(body, limits)?;
+        batches.set_meta(ResultMeta::from_headers(&parts.headers));
+        Ok(QueryArrowOutcome::Ready { meta, batches })
+    }
+}
+
+impl Call<Async, QueryArrow> {
+    /// Runs the query; its batches are decoded off the socket as they arrive.
+    pub async fn stream(self) -> Result<QueryArrowOutcome<ArrowBatchStream>, Error> {
+        let limits = self.client().config().arrow_limits;
+        let (parts, body) = self.send_streaming().await?.into_parts();
+        if parts.status != http::StatusCode::OK {
+            let body = body.collect().await.map_err(Error::transport)?;
+            return submitted(RawResponse { status: parts.status, headers: parts.headers, body })
+                .map(relabel);
+        }
+        check_arrow_head(&parts.headers)?;
+        let meta = QueryMeta::from_headers(&parts.headers);
+        let mut batches = ArrowBatchStream::open_with_limits(body, limits).await?;
+        batches.set_meta(ResultMeta::from_headers(&parts.headers));
+        Ok(QueryArrowOutcome::Ready { meta, batches })
+    }
+}
+/// The database the rows of a query that went asynchronous are read from: the header given,
+/// else the body's `database_id`.
+fn follow_database(client_db: Option<&str>, body: &QueryRequest) -> String {
+    client_db.map(str::to_owned).or_else(|| body.database_id.as_value().cloned()).unwrap_or_default()
+}
+
+fn ready_or_timeout(fetch: ResultFetch<ArrowResult>) -> Result<ArrowResult, Error> {
+    match fetch {
+        ResultFetch::Ready(r) => Ok(r),
+        ResultFetch::NotReady(n) => {
+            Err(Error::wait_timeout(format!("result {} was ready, then not ({})", n.result_id, n.status)))
+        }
+    }
+}
+
+fn result_of(response: &QueryResponse) -> Result<&str, Error> {
+    response.result_id.as_deref().ok_or_else(|| {
+        let why = response.warning.as_deref().unwrap_or("the server kept no result for this query");
+        Error::result_failed(crate::ops::QUERY.id, why)
+    })
+}
+
+fn no_result() -> Error {
+    Error::result_failed(crate::ops::QUERY.id, "the query run ended without a result")
+}
+
+/// The flows, once for both modes: `$mode` is the client mode, `[$($async)*]` is `async` or
+/// nothing, and `[$($aw)*]` is `.await` or nothing, placed after every call that waits.
+macro_rules! arrow_flows {
+    ($mode:ident, [$($async:tt)*], [$($aw:tt)*]) => {
+        impl Client<$mode> {
+            /// Runs a query and returns all its rows as Arrow, however the server answers:
+            /// directly as a stream, or, when the query goes asynchronous, by waiting for its
+            /// result and fetching it as Arrow (never through 50k-row JSON pages).
+            pub $($async)* fn query_to_arrow(
+                &self,
+                body: QueryRequest,
+                database_id: Option<&str>,
+            ) -> Result<ArrowResult, Error> {
+                let mut call = self.query_arrow(body.clone());
+                if let Some(db) = database_id {
+                    call = call.database_id(db);
+                }
+                match call.stream() $($aw)* ? {
+                    QueryArrowOutcome::Ready { batches, .. } => batches.into_result() $($aw)*,
+                    QueryArrowOutcome::Submitted { run, result_id } => {
+                        let db = follow_database(database_id, &body);
+                        let result_id = match result_id {
+                            Some(id) => id,
+                            None => self.wait_for_query_run(&run.query_run_id, &db) $($aw)* ?
+                                .result_id
+                                .ok_or_else(no_result)?,
+                        };
+                        self.stored_result_arrow(&result_id, &db) $($aw)*
+                    }
+                }
+            }
+
+            /// All rows of a stored result as Arrow, once it is ready: waits for it (status
+            /// polls, never the rows), then fetches it as one Arrow stream.
+            pub $($async)* fn stored_result_arrow(
+                &self,
+                result_id: &str,
+                database_id: &str,
+            ) -> Result<ArrowResult, Error> {
+                self.wait_for_result(result_id, database_id) $($aw)* ?;
+                ready_or_timeout(self.results().arrow(result_id, database_id).arrow() $($aw)* ?)
+            }
+
+            /// The full row set behind an inline answer of [`Client::query`] (a preview when
+            /// `truncated`), through Arrow rather than JSON pages.
+            pub $($async)* fn follow_to_arrow(
+                &self,
+                response: &QueryResponse,
+                database_id: &str,
+            ) -> Result<ArrowResult, Error> {
+                self.stored_result_arrow(result_of(response)?, database_id) $($aw)*
+            }
+        }
+    };
+}
+
+arrow_flows!(Blocking, [], []);
+arrow_flows!(Async, [async], [.await]);
