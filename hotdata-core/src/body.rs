@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 
-use crate::transport::TransportError;
+use crate::transport::error::TransportError;
 
 /// The body of a request the core asks a transport to send.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -386,7 +386,7 @@ impl AsyncBody {
         while let Some(chunk) = std::future::poll_fn(|cx| self.0.as_mut().poll_next(cx)).await {
             chunks.push(chunk?);
         }
-        Ok(crate::transport::concat(chunks))
+        Ok(concat(chunks))
     }
 }
 
@@ -409,5 +409,20 @@ impl Stream for Once {
     type Item = Result<Bytes, TransportError>;
     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         Poll::Ready(self.0.take().map(Ok))
+    }
+}
+
+/// Joins body chunks into one buffer (without a copy when there is one chunk).
+pub(crate) fn concat(mut chunks: Vec<Bytes>) -> Bytes {
+    match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => {
+            let mut out = Vec::with_capacity(chunks.iter().map(Bytes::len).sum());
+            for c in &chunks {
+                out.extend_from_slice(c);
+            }
+            Bytes::from(out)
+        }
     }
 }

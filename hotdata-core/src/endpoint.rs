@@ -7,14 +7,13 @@
 //! each status of the answer decodes. Sending, authentication, retries and timeouts are
 //! shared by all of them in [`crate::client`].
 
-use std::fmt;
-
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
+use http::Method;
 use serde::de::DeserializeOwned;
 
 use crate::body::RequestBody;
 use crate::error::Error;
+pub use crate::wire::RawResponse;
 
 /// Whether an operation may be sent more than once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,26 +122,6 @@ fn legacy_find(id: &str) -> Option<&'static Operation> {
 #[cfg(not(feature = "legacy"))]
 fn legacy_find(_: &str) -> Option<&'static Operation> {
     None
-}
-
-/// A response with its body read whole, as endpoints decode it.
-#[derive(Clone)]
-pub struct RawResponse {
-    /// The status.
-    pub status: StatusCode,
-    /// The headers.
-    pub headers: HeaderMap,
-    /// The body.
-    pub body: Bytes,
-}
-
-impl fmt::Debug for RawResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RawResponse")
-            .field("status", &self.status)
-            .field("body_len", &self.body.len())
-            .finish()
-    }
 }
 
 /// Collects query parameters, percent-encoded in order.

@@ -13,9 +13,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::StatusCode;
 
-use crate::endpoint::RawResponse;
-use crate::retry::retry_after_from_headers;
 use crate::transport::{BoxError, TransportError, TransportErrorKind};
+use crate::wire::{RawResponse, retry_after_from_headers};
 
 /// What kind of failure an [`Error`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -37,7 +37,11 @@
 //! - [`client`]: [`Client`], [`Call`], pagination ([`Call::pages`] as an `Iterator` or a
 //!   `Stream`).
 //! - [`retry`]: [`RetryPolicy`] and the pure [`RetryState::decide`].
-//! - [`transport`] and [`runtime`]: the traits a backend implements.
+//! - [`transport`] and [`runtime`]: the traits a backend implements; [`transport`]'s
+//!   `error` leaf holds [`TransportError`], which bodies ([`body`]) and [`Error`] read. The
+//!   private `wire` leaf holds what is read off a response without the rest of the core
+//!   ([`RawResponse`], `Retry-After`, `Link: rel="next"`), so errors, retries and endpoints
+//!   depend on it and not on one another in a circle.
 //! - [`results`]: stored results in any format, streamed, with the `202` (not ready) and
 //!   `409` (failed) answers typed; [`lifecycle`]: waiting for results, query runs and jobs
 //!   with a pure poller. With the `arrow` feature, `arrow` (a push Arrow IPC decoder, results
@@ -45,7 +49,8 @@
 //!   message's framing, buffer bounds and declared decompressed sizes before arrow-ipc does)
 //!   and `arrow_rows` (batches as lossless JSON cells or rows of any serde type).
 //! - [`upload`]: direct-to-storage uploads of any size (`client.upload_file(..)`), as a
-//!   sans-IO [`upload::UploadMachine`] with a blocking and an async driver.
+//!   sans-IO [`upload::UploadMachine`] with a blocking and an async driver; every source
+//!   type and the one opened form the drivers read live in its `source` module.
 //! - [`Error`]: the one error type ([`upload::UploadError`] for uploads).
 //!
 //! ## A call, start to end
@@ -158,6 +163,7 @@ pub mod runtime;
 pub mod testing;
 pub mod transport;
 pub mod upload;
+mod wire;
 
 /// One request type per API operation, with its [`Endpoint`] impl, and the static
 /// [`Operation`] descriptors; [`ops::ALL`] lists all 63.

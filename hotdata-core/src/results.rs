@@ -21,6 +21,7 @@ use crate::error::{Error, ErrorKind};
 use crate::models::{ResultStatus, ResultsFormatQuery};
 use crate::resources::Results;
 use crate::transport::collect_blocking;
+pub use crate::wire::link_next;
 
 /// What a result fetch found.
 #[derive(Debug)]
@@ -87,20 +88,6 @@ impl ResultMeta {
             content_type: text("content-type").map(str::to_owned),
         }
     }
-}
-
-/// The target of the `rel="next"` link in a `Link` header value (RFC 8288), if any.
-pub fn link_next(value: &str) -> Option<String> {
-    value.split(',').find_map(|link| {
-        let (target, params) = link.trim().split_once(';').unwrap_or((link.trim(), ""));
-        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-        let is_next = params.split(';').any(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            k.trim().eq_ignore_ascii_case("rel")
-                && v.trim().trim_matches('"').split_ascii_whitespace().any(|r| r.eq_ignore_ascii_case("next"))
-        });
-        is_next.then(|| target.to_owned())
-    })
 }
 
 /// `GET /v1/results/{id}` for a streamed format: see the [module docs](self).

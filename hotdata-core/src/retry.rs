@@ -23,12 +23,13 @@
 //! - No retry starts if it would end past the budget measured from the first attempt.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http::StatusCode;
 
 use crate::endpoint::Idempotency;
 use crate::transport::TransportErrorKind;
+pub use crate::wire::{parse_retry_after, parse_retry_after_seconds, retry_after_from_headers};
 
 /// How calls are retried. The defaults match the official SDKs' contract.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,44 +199,6 @@ fn retryable(policy: &RetryPolicy, idempotency: Idempotency, outcome: Outcome) -
     }
 }
 
-/// Parses a `Retry-After` value given in seconds (integer or decimal). Negative, infinite
-/// or absurd values are rejected, never a panic.
-pub fn parse_retry_after_seconds(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    if !(0.0..=86_400.0 * 365.0).contains(&secs) {
-        return None;
-    }
-    Duration::try_from_secs_f64(secs).ok()
-}
-
-/// Parses a `Retry-After` value in either form: seconds, or an HTTP date, resolved against
-/// the wall clock `now` (a date in the past means no wait).
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    parse_retry_after_seconds(value).or_else(|| {
-        let at = httpdate::parse_http_date(value.trim()).ok()?;
-        Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-    })
-}
-
-/// The `Retry-After` of a response, in either form. An HTTP date is resolved against the
-/// response's own `Date` header (the server's clock, so client clock skew does not matter);
-/// without one, against `fallback_now` when given. The attempt loop passes its runtime's
-/// wall clock; error and not-ready answers, read without one, rely on `Date`.
-pub fn retry_after_from_headers(
-    headers: &http::HeaderMap,
-    fallback_now: Option<SystemTime>,
-) -> Option<Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
-    if let Some(d) = parse_retry_after_seconds(value) {
-        return Some(d);
-    }
-    let server_now = headers
-        .get(http::header::DATE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v.trim()).ok());
-    parse_retry_after(value, server_now.or(fallback_now)?)
-}
-
 /// A small, lock-free source of jitter samples (SplitMix64). Not for cryptography.
 ///
 /// The core never reads entropy itself: [`Jitter::from_seed`] takes a seed from the caller
@@ -273,6 +236,7 @@ impl Default for Jitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::SystemTime;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test; // runs under wasm-bindgen-test-runner
 

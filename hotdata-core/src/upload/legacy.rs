@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::blocking::{Opened, open};
-use super::nonblocking::{AsyncRangeSource, AsyncUploadSource};
+use super::source::{AsyncRangeSource, AsyncUploadSource, Opened, read_range};
 use super::{UploadError, UploadErrorKind, UploadOptions, UploadSource};
 use crate::body::{RequestBody, StreamingBody};
 use crate::client::{Async, Blocking, Client};
@@ -90,6 +89,12 @@ fn reader_of(opened: Opened) -> Result<(Box<dyn Read + Send>, Option<u64>), Uplo
             (Box::new(reader), Some(end.saturating_sub(base)))
         }
         Opened::Reader(r) => (r, None),
+        Opened::Ranged(_) | Opened::Stream { .. } => {
+            return Err(UploadError::new(
+                UploadErrorKind::SourceIo,
+                "an async source sent by the blocking client",
+            ));
+        }
     })
 }
 
@@ -98,7 +103,7 @@ impl Client<Blocking> {
     /// unknown length is sent chunked). For servers answering `501 PRESIGN_UNSUPPORTED`;
     /// [`UploadOptions::legacy_fallback`] makes [`Client::upload_file`] do this itself.
     pub fn upload_stream(&self, source: impl Into<UploadSource>) -> Result<UploadResponse, UploadError> {
-        let (opened, _) = open(source.into())?;
+        let (opened, _) = Opened::blocking(source.into())?;
         self.upload_stream_opened(opened)
     }
 
@@ -177,8 +182,7 @@ impl futures_core::Stream for RangeChunks {
                 return Poll::Ready(None);
             }
             let (source, offset, n) = (self.source.clone(), self.offset, CHUNK.min(self.len - self.offset));
-            self.pending =
-                Some(Box::pin(async move { super::nonblocking::read_range(&*source, offset, n).await }));
+            self.pending = Some(Box::pin(async move { read_range(&*source, offset, n).await }));
         }
         let Some(pending) = self.pending.as_mut() else { return Poll::Ready(None) };
         let Poll::Ready(r) = pending.as_mut().poll(cx) else { return Poll::Pending };

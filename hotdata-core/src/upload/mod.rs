@@ -71,14 +71,14 @@ mod blocking;
 #[cfg(feature = "legacy")]
 mod legacy;
 mod nonblocking;
+mod source;
 
-pub use blocking::{ReadSeek, UploadSource, read_file_range};
 pub use error::{ResumeState, UploadError, UploadErrorKind};
 pub use machine::{
     PutResponse, RequestId, SessionShape, UploadAction, UploadEvent, UploadMachine, UploadSpec,
     storage_put_request,
 };
-pub use nonblocking::{AsyncRangeSource, AsyncUploadSource};
+pub use source::{AsyncRangeSource, AsyncUploadSource, ReadSeek, UploadSource, read_file_range};
 
 /// Sources of at most this size declare it and get a `single` (or eager multipart)
 /// session; larger ones stream (8 MiB).

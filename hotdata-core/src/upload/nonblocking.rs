@@ -11,164 +11,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_core::Stream;
 
-use super::machine::{PutResponse, RequestId, UploadAction, UploadMachine, UploadSpec};
+use super::machine::{PutResponse, RequestId, UploadAction, UploadMachine};
+use super::source::{AsyncUploadSource, Opened, read_range};
 use super::{ResumeState, UploadError, UploadErrorKind, UploadOptions};
 use crate::Error;
 use crate::client::{Async, Client};
 use crate::models::{FinalizeUploadResponse, MintUploadPartsResponse};
 use crate::retry::RetryPolicy;
-use crate::transport::{
-    AsyncTransport, BoxFuture, HttpRequest, MaybeSend, MaybeSync, SendOptions, TransportError,
-};
-
-#[cfg(not(target_family = "wasm"))]
-type ChunkStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
-#[cfg(target_family = "wasm")]
-type ChunkStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>>>>;
-
-/// A source of known length read by byte range, asynchronously: a browser `Blob` or `File`
-/// (`hotdata-wasm`'s `BlobSource`), a remote object, a file read through an async API.
-///
-/// Parts are read just before they are sent, so at most the parts in flight are held in
-/// memory; a range may be read again when its part is retried. `Send + Sync` off wasm,
-/// unbounded on `wasm32` (see [`MaybeSend`]).
-pub trait AsyncRangeSource: MaybeSend + MaybeSync {
-    /// The length in bytes. It must not change during the upload.
-    fn len(&self) -> u64;
-    /// Whether the source is empty.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// The `len` bytes from `offset` (fewer only at the end of the source).
-    fn read_range(&self, offset: u64, len: u64) -> BoxFuture<'_, std::io::Result<Bytes>>;
-}
-
-/// What an async upload reads.
-#[non_exhaustive]
-pub enum AsyncUploadSource {
-    /// Bytes in memory.
-    Bytes(Bytes),
-    /// A source of known length read by range as parts are sent (see [`AsyncRangeSource`]).
-    Ranged(Arc<dyn AsyncRangeSource>),
-    /// A stream of chunks of unknown length, read front to back once, part by part (never
-    /// buffered whole); it always uses a streaming session. Chunks may have any size.
-    Stream(ChunkStream),
-}
-
-impl AsyncUploadSource {
-    /// Bytes in memory.
-    pub fn bytes(bytes: impl Into<Bytes>) -> Self {
-        Self::Bytes(bytes.into())
-    }
-
-    /// A source of known length read by range (a browser `Blob`, a remote object).
-    pub fn ranged(source: impl AsyncRangeSource + 'static) -> Self {
-        Self::Ranged(Arc::new(source))
-    }
-
-    /// A stream of chunks of unknown length.
-    #[cfg(not(target_family = "wasm"))]
-    pub fn stream(stream: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static) -> Self {
-        Self::Stream(Box::pin(stream))
-    }
-
-    /// A stream of chunks of unknown length.
-    #[cfg(target_family = "wasm")]
-    pub fn stream(stream: impl Stream<Item = std::io::Result<Bytes>> + 'static) -> Self {
-        Self::Stream(Box::pin(stream))
-    }
-}
-
-impl std::fmt::Debug for AsyncUploadSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
-            Self::Ranged(r) => write!(f, "Ranged({} bytes)", r.len()),
-            Self::Stream(_) => f.write_str("Stream"),
-        }
-    }
-}
-
-impl From<Bytes> for AsyncUploadSource {
-    fn from(b: Bytes) -> Self {
-        Self::Bytes(b)
-    }
-}
-
-impl From<Vec<u8>> for AsyncUploadSource {
-    fn from(b: Vec<u8>) -> Self {
-        Self::Bytes(Bytes::from(b))
-    }
-}
-
-impl From<&'static [u8]> for AsyncUploadSource {
-    fn from(b: &'static [u8]) -> Self {
-        Self::Bytes(Bytes::from_static(b))
-    }
-}
-
-/// An opened source with the bytes of a stream read ahead of the current part.
-struct Opened {
-    source: AsyncUploadSource,
-    leftover: Bytes,
-    ended: bool,
-}
-
-impl Opened {
-    fn spec(&self) -> UploadSpec {
-        match &self.source {
-            AsyncUploadSource::Bytes(b) => UploadSpec::sized(b.len() as u64),
-            AsyncUploadSource::Ranged(r) => UploadSpec::sized(r.len()),
-            AsyncUploadSource::Stream(_) => UploadSpec::streaming(),
-        }
-    }
-
-    /// The next `len` bytes of the stream (fewer only at its end).
-    async fn read_next(&mut self, len: u64) -> std::io::Result<Bytes> {
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
-        let AsyncUploadSource::Stream(stream) = &mut self.source else {
-            return Err(std::io::Error::other("in-memory sources are read by range"));
-        };
-        if self.leftover.len() >= len {
-            return Ok(self.leftover.split_to(len));
-        }
-        let mut buf = BytesMut::with_capacity(len.min(64 * 1024 * 1024));
-        buf.extend_from_slice(&std::mem::take(&mut self.leftover));
-        while buf.len() < len && !self.ended {
-            match std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
-                Some(Ok(mut chunk)) => {
-                    let room = len - buf.len();
-                    if chunk.len() > room {
-                        self.leftover = chunk.split_off(room);
-                    }
-                    buf.extend_from_slice(&chunk);
-                }
-                Some(Err(e)) => return Err(e),
-                None => self.ended = true,
-            }
-        }
-        Ok(buf.freeze())
-    }
-}
-
-/// `len` bytes at `offset` of a ranged source; more than asked is an error.
-pub(super) async fn read_range(
-    source: &dyn AsyncRangeSource,
-    offset: u64,
-    len: u64,
-) -> std::io::Result<Bytes> {
-    let bytes = source.read_range(offset, len).await?;
-    if bytes.len() as u64 > len {
-        return Err(std::io::Error::other(format!(
-            "the source returned {} bytes for a range of {len}",
-            bytes.len()
-        )));
-    }
-    Ok(bytes)
-}
+use crate::transport::{AsyncTransport, BoxFuture, HttpRequest, SendOptions, TransportError};
 
 enum Msg {
     Read(RequestId, std::io::Result<Bytes>),
@@ -339,14 +192,15 @@ impl Client<Async> {
         if options.is_cancelled() {
             return Err(UploadError::new(UploadErrorKind::Cancelled, "upload cancelled by caller"));
         }
-        let mut opened = Opened { source: source.into(), leftover: Bytes::new(), ended: false };
-        let machine = UploadMachine::new(opened.spec().with_metadata(&options), &options);
+        let (mut opened, spec) = Opened::nonblocking(source.into());
+        let machine = UploadMachine::new(spec.with_metadata(&options), &options);
         let result = self.drive_upload(machine, &mut opened, &options).await;
         #[cfg(feature = "legacy")]
         if let Err(e) = &result
             && super::legacy::wants_fallback(e, &options)
+            && let Some(source) = opened.into_async()
         {
-            return self.upload_stream(opened.source).await.map(super::legacy::as_finalized);
+            return self.upload_stream(source).await.map(super::legacy::as_finalized);
         }
         result
     }
@@ -360,8 +214,8 @@ impl Client<Async> {
         source: impl Into<AsyncUploadSource>,
         options: UploadOptions,
     ) -> Result<FinalizeUploadResponse, UploadError> {
-        let mut opened = Opened { source: source.into(), leftover: Bytes::new(), ended: false };
-        let machine = UploadMachine::resume(state, opened.spec().with_metadata(&options), &options);
+        let (mut opened, spec) = Opened::nonblocking(source.into());
+        let machine = UploadMachine::resume(state, spec.with_metadata(&options), &options);
         self.drive_upload(machine, &mut opened, &options).await
     }
 
@@ -388,25 +242,25 @@ impl Client<Async> {
                         let r = self.uploads().create_session(request).send().await;
                         m.handle_session(r, rt.now());
                     }
-                    UploadAction::ReadAt { id, offset, len } => match &source.source {
+                    UploadAction::ReadAt { id, offset, len } => match &*source {
                         // Ranged sources (files, blobs) are read concurrently, beside the PUTs.
-                        AsyncUploadSource::Ranged(r) => {
+                        Opened::Ranged(r) => {
                             let r = r.clone();
                             set.push(
                                 id,
                                 Box::pin(async move { Msg::Read(id, read_range(&*r, offset, len).await) }),
                             );
                         }
-                        AsyncUploadSource::Bytes(b) => {
+                        Opened::Bytes(b) => {
                             m.handle_read(id, Ok(super::slice_range(b, offset, len)), rt.now())
                         }
-                        AsyncUploadSource::Stream(_) => {
+                        _ => {
                             let e = std::io::Error::other("a stream cannot be read by range");
                             m.handle_read(id, Err(e), rt.now())
                         }
                     },
                     UploadAction::ReadNext { id, len } => {
-                        let r = source.read_next(len).await;
+                        let r = source.read_next_async(len).await;
                         m.handle_read(id, r, rt.now());
                     }
                     UploadAction::Mint { id, upload_id, token, request, .. } => {

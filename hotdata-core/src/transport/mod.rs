@@ -8,8 +8,6 @@
 //! [`AsyncTransport`] (reqwest, browser `fetch`). Futures and bodies are `Send` off wasm and
 //! not on wasm, chosen by target through [`MaybeSend`], never by a Cargo feature.
 
-use std::error::Error as StdError;
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -17,6 +15,10 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::body::{AsyncBody, BlockingBody, RequestBody};
+
+pub(crate) mod error;
+
+pub use error::{BoxError, TransportError, TransportErrorKind};
 
 /// A request as the core hands it to a transport.
 pub type HttpRequest = http::Request<RequestBody>;
@@ -59,9 +61,6 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 /// ([`UploadErrorKind::EtagNotExposed`](crate::upload::UploadErrorKind::EtagNotExposed)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CorsFilteredHeaders;
-
-/// A boxed error that can cross threads.
-pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Per-request settings the transport must honour.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,129 +123,11 @@ pub trait AsyncTransport: MaybeSend + MaybeSync {
     }
 }
 
-/// Where an exchange failed, which decides whether it may be retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TransportErrorKind {
-    /// No connection could be made (DNS, refused, TLS handshake): the request was never sent.
-    Connect,
-    /// The connection failed while the request was being written, before the server could
-    /// have received all of it.
-    Send,
-    /// The request was sent but the connection failed before any response arrived (reset,
-    /// closed): the server may have received and acted on it.
-    NoResponse,
-    /// The exchange did not finish in time; the server may have received the request.
-    Timeout,
-    /// The response head arrived but reading its body failed.
-    Body,
-    /// The request could not be built or was refused locally (invalid URL, header, ...).
-    Request,
-    /// Anything else.
-    Other,
-}
-
-impl TransportErrorKind {
-    /// True when the request provably never reached the server.
-    pub fn never_sent(self) -> bool {
-        matches!(self, Self::Connect | Self::Send | Self::Request)
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Connect => "connection failed",
-            Self::Send => "sending the request failed",
-            Self::NoResponse => "connection closed before any response",
-            Self::Timeout => "timed out",
-            Self::Body => "reading the response body failed",
-            Self::Request => "invalid request",
-            Self::Other => "transport error",
-        }
-    }
-}
-
-/// A failure reported by a transport.
-pub struct TransportError {
-    kind: TransportErrorKind,
-    source: Option<BoxError>,
-}
-
-impl TransportError {
-    /// A transport error of this kind, caused by `source`.
-    pub fn new(kind: TransportErrorKind, source: impl Into<BoxError>) -> Self {
-        Self { kind, source: Some(source.into()) }
-    }
-
-    /// A transport error of this kind with no underlying cause.
-    pub fn from_kind(kind: TransportErrorKind) -> Self {
-        Self { kind, source: None }
-    }
-
-    /// Where the exchange failed.
-    pub fn kind(&self) -> TransportErrorKind {
-        self.kind
-    }
-
-    /// Classifies an I/O error by its kind: resets and closes before a response are
-    /// [`TransportErrorKind::NoResponse`], refusals are [`TransportErrorKind::Connect`],
-    /// timeouts are [`TransportErrorKind::Timeout`]. Backends use it on the `io::Error`s
-    /// found in their error chains.
-    pub fn classify_io(error: &std::io::Error) -> TransportErrorKind {
-        use std::io::ErrorKind as K;
-        match error.kind() {
-            K::ConnectionRefused
-            | K::NotFound
-            | K::AddrNotAvailable
-            | K::HostUnreachable
-            | K::NetworkUnreachable => TransportErrorKind::Connect,
-            K::ConnectionReset
-            | K::ConnectionAborted
-            | K::BrokenPipe
-            | K::UnexpectedEof
-            | K::NotConnected => TransportErrorKind::NoResponse,
-            K::TimedOut | K::WouldBlock => TransportErrorKind::Timeout,
-            _ => TransportErrorKind::Other,
-        }
-    }
-}
-
-impl fmt::Debug for TransportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TransportError").field("kind", &self.kind).field("source", &self.source).finish()
-    }
-}
-
-impl fmt::Display for TransportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.kind.as_str())
-    }
-}
-
-impl StdError for TransportError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
-    }
-}
-
 /// Reads a whole blocking body into one buffer.
 pub(crate) fn collect_blocking(body: BlockingBody) -> Result<Bytes, TransportError> {
     let mut chunks = Vec::new();
     for chunk in body {
         chunks.push(chunk?);
     }
-    Ok(concat(chunks))
-}
-
-pub(crate) fn concat(mut chunks: Vec<Bytes>) -> Bytes {
-    match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.pop().unwrap_or_default(),
-        _ => {
-            let mut out = Vec::with_capacity(chunks.iter().map(Bytes::len).sum());
-            for c in &chunks {
-                out.extend_from_slice(c);
-            }
-            Bytes::from(out)
-        }
-    }
+    Ok(crate::body::concat(chunks))
 }
