@@ -1,5 +1,11 @@
 //! The upload machine driven directly on simulated time: one scenario per branch, and
 //! property tests of its invariants. No transport, no sockets, no clock.
+//!
+//! Two harnesses: [`Sim`] runs a whole upload against scripted storage and records what the
+//! machine asked for; [`Scenario`] drives a machine by hand to a named [`State`] (the
+//! session asked for, parts being read, PUTs in flight, finalize asked for) for tests that
+//! answer the next step themselves. Tests are grouped by phase: `session`, `reading`,
+//! `parts`, `rounds`, `finalize`, `cancel_and_resume`, then `properties`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -331,601 +337,784 @@ fn opts() -> UploadOptions {
     UploadOptions::new()
 }
 
-// ---- shapes -----------------------------------------------------------------------------
+// ---- driving the machine by hand --------------------------------------------------------------
 
-#[test]
-fn single_put_sends_only_content_length_and_finalizes_with_an_empty_object() {
-    let mut s = Sim::sized(
-        100,
-        &opts().content_type("text/csv"),
-        session("single", None, None, Some("https://s.test/one?sig=1")),
-    );
-    let done = s.run().unwrap();
-    assert_eq!(done.upload_id, "up_1");
-    assert_eq!(
-        s.creates,
-        vec![json!({"content_type": "text/csv", "declared_size_bytes": 100, "part_size": 8 * MIB})]
-    );
-    assert_eq!(s.puts.len(), 1);
-    let put = &s.puts[0];
-    assert_eq!(put.part, None);
-    assert_eq!(put.url, "https://s.test/one?sig=1");
-    assert_eq!(put.headers.len(), 1, "only Content-Length: {:?}", put.headers);
-    assert_eq!(put.headers["content-length"], "100");
-    assert_eq!(put.body.len(), 100);
-    assert_eq!(put.connect_timeout, Some(30 * S));
-    assert_eq!(put.timeout, Some(Duration::from_micros(60_000_000 + 100 * 1_000_000 / 65_536)));
-    assert_eq!(s.finalizes.len(), 1);
-    assert_eq!(s.finalizes[0].1, json!({}));
-    assert_eq!(s.progress(), vec![(0, Some(100)), (100, Some(100))]);
+/// Named points of an upload, in order, for tests that drive the machine by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// `CreateSession` asked for.
+    Creating,
+    /// The session is open: the reads of the first parts asked for.
+    Reading,
+    /// The first parts read (and minted): their PUTs asked for.
+    PartsInFlight,
+    /// Every part stored (a sized source probed): finalize asked for.
+    Finalizing,
 }
 
-#[test]
-fn session_headers_are_replayed_verbatim_and_nothing_else() {
-    let mut v = session("single", None, None, Some("https://s.test/one"));
-    v["headers"] = json!({"x-amz-server-side-encryption": "AES256"});
-    let mut s = Sim::sized(10, &opts(), v);
-    s.run().unwrap();
-    let h = &s.puts[0].headers;
-    assert_eq!(h.len(), 2);
-    assert_eq!(h["x-amz-server-side-encryption"], "AES256");
-    for forbidden in ["authorization", "x-workspace-id", "user-agent", "accept-encoding", "content-type"] {
-        assert!(!h.contains_key(forbidden));
-    }
-}
-
-#[test]
-fn large_sources_stream_minting_each_part_just_before_its_put() {
-    let total = 20 * MIB;
-    let mut s = Sim::sized(total, &opts(), streaming(8 * MIB));
-    s.run().unwrap();
-    assert_eq!(s.creates[0], json!({"part_size": 8 * MIB}), "no declared size above 8 MiB");
-    assert_eq!(s.mints.iter().map(|m| m.1).collect::<Vec<_>>(), vec![1, 2, 3]);
-    let lens: Vec<_> = s.puts.iter().map(|p| (p.part, p.body.len() as u64, p.url.clone())).collect();
-    assert_eq!(
-        lens,
-        vec![
-            (Some(1), 8 * MIB, "https://s.test/minted/1".to_owned()),
-            (Some(2), 8 * MIB, "https://s.test/minted/2".to_owned()),
-            (Some(3), 4 * MIB, "https://s.test/minted/3".to_owned()),
-        ]
-    );
-    assert_eq!(
-        s.finalize_parts(),
-        vec![(1, "\"etag-1\"".into()), (2, "\"etag-2\"".into()), (3, "\"etag-3\"".into())]
-    );
-    assert_eq!(
-        s.progress(),
-        vec![(0, Some(total)), (8 * MIB, Some(total)), (16 * MIB, Some(total)), (total, Some(total))]
-    );
-}
-
-#[test]
-fn the_boundary_is_eight_mib() {
-    let mut s = Sim::sized(8 * MIB, &opts(), session("single", None, None, Some("https://s.test/one")));
-    s.run().unwrap();
-    assert_eq!(s.creates[0]["declared_size_bytes"], json!(8 * MIB));
-    let mut s = Sim::sized(8 * MIB + 1, &opts(), streaming(8 * MIB));
-    s.run().unwrap();
-    assert!(s.creates[0].get("declared_size_bytes").is_none());
-    assert_eq!(s.puts.iter().map(|p| p.body.len()).collect::<Vec<_>>(), vec![8 * MIB as usize, 1]);
-}
-
-#[test]
-fn eager_part_urls_are_used_in_order_and_sliced_by_the_server_part_size() {
-    let urls: Vec<String> = (1..=2).map(|n| format!("https://s.test/eager/{n}")).collect();
-    let mut s = Sim::sized(
-        8 * MIB,
-        &opts().part_size(8 * MIB),
-        session("multipart", Some(5 * MIB), Some(urls), None),
-    );
-    s.run().unwrap();
-    assert!(s.mints.is_empty());
-    let got: Vec<_> = s.puts.iter().map(|p| (p.url.as_str(), p.body.len() as u64)).collect();
-    assert_eq!(got, vec![("https://s.test/eager/1", 5 * MIB), ("https://s.test/eager/2", 3 * MIB)]);
-}
-
-#[test]
-fn a_zero_byte_stream_is_one_empty_part_and_an_exact_multiple_has_no_empty_tail() {
-    let mut s = Sim::stream(0, &opts(), streaming(4));
-    s.run().unwrap();
-    assert_eq!(s.puts.len(), 1);
-    assert_eq!(s.puts[0].body.len(), 0);
-    let mut s = Sim::stream(12, &opts(), streaming(4));
-    s.run().unwrap();
-    assert_eq!(s.puts.iter().map(|p| p.body.len()).collect::<Vec<_>>(), vec![4, 4, 4]);
-    assert_eq!(s.finalize_parts().len(), 3);
-    assert_eq!(s.progress().last(), Some(&(12, Some(12))));
-}
-
-// ---- malformed sessions and limits --------------------------------------------------------
-
-fn malformed(total: u64, v: Value) -> UploadError {
-    let mut s = Sim::sized(total, &opts(), v);
-    let e = s.run().unwrap_err();
-    assert!(s.puts.is_empty() && s.finalizes.is_empty());
-    e
-}
-
-#[test]
-fn malformed_sessions_are_typed_errors() {
-    let e = malformed(10, session("single", None, None, None));
-    assert_eq!(e.kind(), UploadErrorKind::MalformedSession);
-    assert!(e.message().contains("missing `url`"), "{e}");
-    let e = malformed(10, session("multipart", None, None, None));
-    assert!(e.message().contains("part_size"), "{e}");
-    let e = malformed(10, session("multipart", Some(0), None, None));
-    assert!(e.message().contains("part_size"), "{e}");
-    let e =
-        malformed(12 * MIB, session("multipart", Some(5 * MIB), Some(vec!["https://s.test/1".into()]), None));
-    assert!(e.message().contains("returned 1 part URLs") && e.message().contains("3 parts"), "{e}");
-    let e = malformed(10, session("multipart", Some(5 * MIB), Some(vec![]), None));
-    assert!(e.message().contains("0 part URLs"), "{e}");
-    let e = malformed(10, session("chunked", None, None, None));
-    assert!(e.message().contains("unknown upload mode"), "{e}");
-    assert_eq!(e.upload_id(), None);
-}
-
-#[test]
-fn malformed_mint_answers_are_terminal() {
-    for (answer, text) in [
-        (
-            json!({"parts": [{"part_number": 1, "url": "https://a"}, {"part_number": 1, "url": "https://b"}]}),
-            "duplicate",
-        ),
-        (json!({"parts": [{"part_number": 2, "url": "https://a"}]}), "not requested"),
-        (json!({"parts": []}), "did not return a URL"),
-        (json!({"parts": [{"part_number": 1, "url": ""}]}), "did not return a URL"),
-    ] {
-        let mut s = Sim::sized(10 * MIB, &opts(), streaming(8 * MIB));
-        let a = answer.clone();
-        s.mint = Box::new(move |n, _| {
-            if n == 1 {
-                Ok(a.clone())
-            } else {
-                Ok(json!({"parts": [{"part_number": n, "url": "https://ok"}]}))
-            }
-        });
-        let e = s.run().unwrap_err();
-        assert_eq!(e.kind(), UploadErrorKind::MalformedSession, "{answer}");
-        assert!(e.message().contains(text), "{e}");
-        assert!(!e.is_exhausted());
-        assert!(s.finalizes.is_empty());
-    }
-}
-
-#[test]
-fn more_than_16_gib_is_refused_before_anything_is_sent() {
-    let mut m = UploadMachine::new(UploadSpec::sized(16 * 1024 * MIB + 1), &opts());
-    assert!(m.poll_action(Duration::ZERO).is_none());
-    let e = m.poll_result().unwrap().unwrap_err();
-    assert_eq!(e.kind(), UploadErrorKind::SizeLimit);
-    let mut m = UploadMachine::new(UploadSpec::sized(16 * 1024 * MIB), &opts());
-    assert!(matches!(m.poll_action(Duration::ZERO), Some(UploadAction::CreateSession { .. })));
-    let mut m = UploadMachine::new(UploadSpec::sized(1), &opts().part_size(u64::MAX));
-    assert!(m.poll_action(Duration::ZERO).is_none());
-    assert_eq!(m.poll_result().unwrap().unwrap_err().kind(), UploadErrorKind::SizeLimit);
-}
-
-#[test]
-fn a_short_source_fails_before_its_put_and_a_long_one_before_finalize() {
-    let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
-    s.data.truncate(17 * MIB as usize);
-    let e = s.run().unwrap_err();
-    assert_eq!(e.kind(), UploadErrorKind::SourceSize);
-    assert_eq!(e.part_number(), Some(3));
-    assert!(s.finalizes.is_empty());
-    assert!(s.puts.iter().all(|p| p.part != Some(3)));
-
-    let mut s = Sim::sized(10, &opts(), session("single", None, None, Some("https://s.test/one")));
-    s.data.push(7);
-    let e = s.run().unwrap_err();
-    assert_eq!(e.kind(), UploadErrorKind::SourceSize);
-    assert!(e.message().contains("longer"), "{e}");
-    assert!(s.finalizes.is_empty());
-}
-
-#[test]
-fn a_source_read_error_is_source_io() {
-    let mut m = UploadMachine::new(UploadSpec::sized(10), &opts());
-    let _ = m.poll_action(Duration::ZERO);
-    let v = serde_json::from_value(session("single", None, None, Some("https://s.test/one"))).unwrap();
-    m.handle_session(Ok(v), Duration::ZERO);
-    let Some(UploadAction::ReadAt { id, .. }) = m.poll_action(Duration::ZERO) else { panic!() };
-    m.handle_read(id, Err(std::io::Error::other("disk on fire")), Duration::ZERO);
-    assert!(m.poll_action(Duration::ZERO).is_none());
-    let e = m.poll_result().unwrap().unwrap_err();
-    assert_eq!(e.kind(), UploadErrorKind::SourceIo);
-    assert_eq!(e.upload_id(), Some("up_1"));
-}
-
-#[test]
-fn create_failures_and_presign_unsupported() {
-    let mut s = Sim::sized(10, &opts(), json!({}));
-    s.session = Err(501);
-    let e = s.run().unwrap_err();
-    assert_eq!(e.kind(), UploadErrorKind::CreateSession);
-    assert!(e.is_presign_unsupported());
-    assert_eq!(e.code(), Some("PRESIGN_UNSUPPORTED"));
-    assert!(s.puts.is_empty());
-}
-
-// ---- retries ----------------------------------------------------------------------------
-
-#[test]
-fn a_429_is_retried_inline_honouring_retry_after_then_backing_off() {
-    let mut s = Sim::sized(10 * MIB, &opts(), streaming(8 * MIB));
-    s.storage = Box::new(|p, n| match (p.part, n) {
-        (Some(1), 1) => Answer::Status(429, None, vec![("retry-after", "1".into())]),
-        (Some(1), 2 | 3) => status(429),
-        (part, _) => ok(&format!("\"e{}\"", part.unwrap())),
-    });
-    s.m = UploadMachine::new(UploadSpec::sized(10 * MIB), &opts().max_concurrency(1));
-    s.run().unwrap();
-    assert_eq!(s.put_times(Some(1)), vec![Duration::ZERO, S, S + ms(400), S + ms(1200)]);
-    assert_eq!(s.mints.iter().filter(|m| m.1 == 1).count(), 1, "inline retries reuse the URL");
-    assert_eq!(s.finalize_parts().len(), 2);
-}
-
-#[test]
-fn connection_failures_exhaust_four_inline_attempts_per_round_and_four_rounds() {
-    let mut s = Sim::sized(100, &opts(), session("single", None, None, Some("https://s.test/one")));
-    s.storage = Box::new(|_, _| Answer::Transport(TransportErrorKind::Connect));
-    let e = s.run().unwrap_err();
-    assert_eq!(e.kind(), UploadErrorKind::StorageTransport);
-    assert_eq!(e.transport_kind(), Some(TransportErrorKind::Connect));
-    assert!(e.is_exhausted());
-    assert_eq!(e.rounds_attempted(), 4);
-    assert_eq!(s.puts.len(), 16);
-    // Rounds start 2, 4 and 8 s after the previous one ended (each round takes 1.2 s).
-    let starts: Vec<_> = s.put_times(None).chunks(4).map(|c| c[0]).collect();
-    let r = ms(1200);
-    assert_eq!(starts, vec![Duration::ZERO, r + 2 * S, 2 * r + 6 * S, 3 * r + 14 * S]);
-    assert_eq!(s.put_times(None)[..4], [Duration::ZERO, Duration::ZERO, ms(400), ms(1200)]);
-    assert!(s.finalizes.is_empty());
-    let rounds: Vec<_> = s
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            UploadEvent::RoundStarted { round, concurrency } => Some((*round, *concurrency)),
-            _ => None,
+impl State {
+    /// Whether `asked` are the actions of this state.
+    fn reached_by(self, asked: &[UploadAction]) -> bool {
+        asked.iter().any(|a| match self {
+            State::Creating => matches!(a, UploadAction::CreateSession { .. }),
+            State::Reading => matches!(a, UploadAction::ReadAt { .. } | UploadAction::ReadNext { .. }),
+            State::PartsInFlight => matches!(a, UploadAction::Put { .. }),
+            State::Finalizing => matches!(a, UploadAction::Finalize { .. }),
         })
-        .collect();
-    assert_eq!(rounds, vec![(1, 1), (2, 1), (3, 1)]);
-}
-
-#[test]
-fn an_absurd_round_pause_saturates_instead_of_panicking() {
-    let options = opts().rounds(RoundPolicy::new(2, Duration::MAX));
-    let mut s = Sim::sized(100, &options, session("single", None, None, Some("https://s.test/one")));
-    s.storage = Box::new(|_, _| Answer::Transport(TransportErrorKind::Connect));
-    let e = s.run().unwrap_err();
-    assert_eq!(e.kind(), UploadErrorKind::StorageTransport);
-    assert_eq!(e.rounds_attempted(), 3);
-}
-
-#[test]
-fn a_503_is_left_to_the_next_round_at_half_the_concurrency() {
-    let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
-    s.storage = Box::new(|p, n| {
-        if p.part == Some(2) && n == 1 { status(503) } else { ok(&format!("\"e{}\"", p.part.unwrap())) }
-    });
-    s.run().unwrap();
-    assert_eq!(s.put_counts.get(&Some(1)), Some(&1));
-    assert_eq!(s.put_counts.get(&Some(3)), Some(&1));
-    assert_eq!(s.put_times(Some(2)), vec![Duration::ZERO, 2 * S]);
-    assert_eq!(s.mints.iter().filter(|m| m.1 == 2).count(), 2, "a re-sent streaming part mints again");
-    assert!(s.events.contains(&UploadEvent::RoundStarted { round: 1, concurrency: 5 }));
-    assert_eq!(s.finalize_parts().iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2, 3]);
-    let progress = s.progress();
-    assert!(progress.windows(2).all(|w| w[0].0 <= w[1].0), "monotonic: {progress:?}");
-    assert_eq!(progress.len(), 4, "the re-sent part counts once");
-}
-
-#[test]
-fn errors_that_will_not_heal_fail_at_once() {
-    for code in [400, 401, 404, 405, 411, 413, 301] {
-        let mut s = Sim::sized(20 * MIB, &opts().max_concurrency(1), streaming(8 * MIB));
-        s.storage = Box::new(move |p, _| if p.part == Some(2) { status(code) } else { ok("\"e\"") });
-        let e = s.run().unwrap_err();
-        assert_eq!(e.kind(), UploadErrorKind::StorageStatus, "{code}");
-        assert_eq!(e.status().map(|s| s.as_u16()), Some(code));
-        assert_eq!(e.part_number(), Some(2));
-        assert_eq!(e.body(), Some(&b"<Error/>"[..]));
-        assert!(!e.is_exhausted());
-        assert_eq!(s.put_counts[&Some(2)], 1, "{code} is not retried");
-        assert!(!s.put_counts.contains_key(&Some(3)), "nothing new starts after a terminal error");
-        assert!(s.finalizes.is_empty());
-        assert_eq!(e.parts_completed(), 1);
-        assert_eq!(e.upload_id(), Some("up_1"));
     }
 }
 
-#[test]
-fn a_stalled_put_is_cut_off_at_its_deadline_and_retried() {
-    let mut s = Sim::sized(20 * MIB, &opts().max_concurrency(1), streaming(8 * MIB));
-    s.storage = Box::new(|p, n| if p.part == Some(1) && n == 1 { Answer::Hang } else { ok("\"e\"") });
-    s.run().unwrap();
-    let deadline = 60 * S + 128 * S;
-    assert_eq!(s.puts[0].timeout, Some(deadline));
-    assert_eq!(s.put_times(Some(1)), vec![Duration::ZERO, deadline]);
-    assert_eq!(s.aborted.len(), 1);
-    assert!(
-        s.events.iter().any(|e| matches!(e, UploadEvent::PartFailed { part: Some(1), will_retry: true, .. }))
-    );
+/// Drives a machine by hand to a named [`State`], at time zero (after ureq-proto's test
+/// `Scenario`): until the machine asks for what that state is waiting for, every action is
+/// answered with success (the session, the source's bytes, minted URLs, `200` with an ETag).
+struct Scenario {
+    /// What the machine is told of the source (taken as is: no metadata from the options).
+    spec: UploadSpec,
+    /// The upload's options.
+    options: UploadOptions,
+    /// The create answer.
+    session: Value,
+    /// The source's bytes.
+    data: Vec<u8>,
+}
+
+impl Scenario {
+    /// An upload of `spec` with `options`, a single-PUT session, and patterned bytes.
+    fn new(spec: UploadSpec, options: &UploadOptions) -> Self {
+        let data = pattern(spec.total.unwrap_or(0));
+        let session = session("single", None, None, Some("https://s.test/x"));
+        Self { spec, options: options.clone(), session, data }
+    }
+
+    /// The server answers create with `session`.
+    fn session(mut self, session: Value) -> Self {
+        self.session = session;
+        self
+    }
+
+    /// The source's bytes are `data`.
+    fn data(mut self, data: &[u8]) -> Self {
+        self.data = data.to_vec();
+        self
+    }
+
+    /// The machine at `state`, and the actions it asked for there (not answered yet).
+    fn to(&self, state: State) -> (UploadMachine, Vec<UploadAction>) {
+        let mut m = UploadMachine::new(self.spec.clone(), &self.options);
+        let mut cursor = 0;
+        let mut asked = poll_all(&mut m);
+        while !state.reached_by(&asked) {
+            assert!(!asked.is_empty(), "the machine stopped before {state:?}: {:?}", m.poll_result());
+            for action in asked {
+                self.answer(&mut m, action, &mut cursor);
+            }
+            asked = poll_all(&mut m);
+        }
+        (m, asked)
+    }
+
+    /// Answers `action` with success (`cursor`: how far a streaming source was read).
+    fn answer(&self, m: &mut UploadMachine, action: UploadAction, cursor: &mut usize) {
+        let now = Duration::ZERO;
+        match action {
+            UploadAction::CreateSession { .. } => {
+                m.handle_session(Ok(serde_json::from_value(self.session.clone()).unwrap()), now)
+            }
+            UploadAction::ReadAt { id, offset, len } => {
+                let start = (offset as usize).min(self.data.len());
+                let end = ((offset + len) as usize).min(self.data.len());
+                m.handle_read(id, Ok(Bytes::copy_from_slice(&self.data[start..end])), now);
+            }
+            UploadAction::ReadNext { id, len } => {
+                let end = (*cursor + len as usize).min(self.data.len());
+                m.handle_read(id, Ok(Bytes::copy_from_slice(&self.data[*cursor..end])), now);
+                *cursor = end;
+            }
+            UploadAction::Mint { id, part, .. } => {
+                let v =
+                    json!({"parts": [{"part_number": part, "url": format!("https://s.test/minted/{part}")}]});
+                m.handle_mint(id, Ok(serde_json::from_value(v).unwrap()), now);
+            }
+            UploadAction::Put { id, part, .. } => {
+                let mut headers = http::HeaderMap::new();
+                headers.insert("etag", format!("\"etag-{}\"", part.unwrap_or(0)).parse().unwrap());
+                let r = PutResponse::new(http::StatusCode::OK, headers, Bytes::new());
+                m.handle_put(id, Ok(r), now);
+            }
+            other => panic!("no scripted answer to {other:?}"),
+        }
+    }
+}
+
+/// Every action the machine has to ask for now.
+fn poll_all(m: &mut UploadMachine) -> Vec<UploadAction> {
+    std::iter::from_fn(|| m.poll_action(Duration::ZERO)).collect()
 }
 
 /// A 5-byte single upload driven by hand up to its PUT, at time zero.
 fn single_put_in_flight(options: &UploadOptions) -> (UploadMachine, RequestId) {
-    let mut m = UploadMachine::new(UploadSpec::sized(5), options);
-    let _ = m.poll_action(Duration::ZERO);
-    m.handle_session(
-        Ok(serde_json::from_value(session("single", None, None, Some("https://s.test/x"))).unwrap()),
-        Duration::ZERO,
-    );
-    let Some(UploadAction::ReadAt { id, .. }) = m.poll_action(Duration::ZERO) else { panic!() };
-    m.handle_read(id, Ok(Bytes::from_static(b"12345")), Duration::ZERO);
-    let Some(UploadAction::Put { id, .. }) = m.poll_action(Duration::ZERO) else { panic!() };
-    (m, id)
+    let scenario = Scenario::new(UploadSpec::sized(5), options).data(b"12345");
+    let (m, asked) = scenario.to(State::PartsInFlight);
+    let [UploadAction::Put { id, .. }] = asked.as_slice() else { panic!("{asked:?}") };
+    (m, *id)
 }
 
-#[test]
-fn a_late_answer_to_a_cut_off_put_is_ignored() {
-    let (mut m, first) = single_put_in_flight(&opts());
-    let deadline = m.poll_timeout().unwrap();
-    assert_eq!(deadline, Duration::from_micros(60_000_000 + 5 * 1_000_000 / 65_536));
-    m.handle_timeout(deadline);
-    assert!(matches!(m.poll_action(deadline), Some(UploadAction::Abort { id }) if id == first));
-    let Some(UploadAction::Put { id: second, .. }) = m.poll_action(deadline) else { panic!() };
-    let ok = |c| PutResponse::new(http::StatusCode::from_u16(c).unwrap(), Default::default(), Bytes::new());
-    m.handle_put(first, Ok(ok(500)), deadline);
-    assert!(m.poll_action(deadline).is_none(), "the late 500 changed nothing");
-    m.handle_put(second, Ok(ok(200)), deadline);
-    assert!(matches!(m.poll_action(deadline), Some(UploadAction::ReadAt { .. })), "probe for extra bytes");
-}
+mod session {
+    //! Creating the session: its request, the shapes the server may answer, and the answers
+    //! that are errors.
 
-#[test]
-fn a_403_on_an_eager_url_mints_once_inline_and_a_streaming_403_waits_for_the_next_round() {
-    let urls: Vec<String> = (1..=2).map(|n| format!("https://s.test/eager/{n}")).collect();
-    let mut s = Sim::sized(8 * MIB, &opts(), session("multipart", Some(5 * MIB), Some(urls), None));
-    s.storage = Box::new(|p, _| if p.url == "https://s.test/eager/2" { status(403) } else { ok("\"e\"") });
-    s.run().unwrap();
-    assert_eq!(s.mints.iter().map(|m| m.1).collect::<Vec<_>>(), vec![2]);
-    assert_eq!(s.put_times(Some(2)), vec![Duration::ZERO, Duration::ZERO], "re-sent at once, inline");
-    assert_eq!(s.puts.last().unwrap().url, "https://s.test/minted/2");
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // explicit: a glob-imported one is ambiguous
 
-    let urls: Vec<String> = (1..=2).map(|n| format!("https://s.test/eager/{n}")).collect();
-    let mut s = Sim::sized(8 * MIB, &opts(), session("multipart", Some(5 * MIB), Some(urls), None));
-    s.storage = Box::new(|p, _| if p.part == Some(2) { status(503) } else { ok("\"e\"") });
-    let _ = s.run().unwrap_err();
-    assert!(s.mints.is_empty(), "5xx never re-mints");
-
-    let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
-    s.storage = Box::new(|p, n| if p.part == Some(1) && n == 1 { status(403) } else { ok("\"e\"") });
-    s.run().unwrap();
-    assert_eq!(s.put_times(Some(1)), vec![Duration::ZERO, 2 * S]);
-    assert_eq!(
-        s.mints.iter().filter(|m| m.1 == 1).map(|m| m.0).collect::<Vec<_>>(),
-        vec![Duration::ZERO, 2 * S]
-    );
-}
-
-#[test]
-fn missing_or_blank_etags_are_retried_and_etags_are_kept_byte_for_byte() {
-    let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
-    s.storage = Box::new(|p, n| match (p.part, n) {
-        (Some(1), 1) => Answer::Status(200, None, vec![]),
-        (Some(2), 1) => ok("   "),
-        (Some(3), _) => ok("W/\"weird etag\""),
-        (part, _) => ok(&format!("\"etag-{}\"", part.unwrap())),
-    });
-    s.run().unwrap();
-    assert_eq!(s.put_counts[&Some(1)], 2);
-    assert_eq!(s.put_counts[&Some(2)], 2);
-    assert_eq!(
-        s.finalize_parts(),
-        vec![(1, "\"etag-1\"".into()), (2, "\"etag-2\"".into()), (3, "W/\"weird etag\"".into())]
-    );
-
-    let mut s = Sim::sized(10 * MIB, &opts().rounds(RoundPolicy::none()), streaming(8 * MIB));
-    s.storage = Box::new(|_, _| Answer::Status(200, None, vec![]));
-    let e = s.run().unwrap_err();
-    assert_eq!(e.kind(), UploadErrorKind::MissingEtag);
-    assert!(e.is_exhausted());
-}
-
-#[test]
-fn progress_moves_within_parts_and_never_goes_back() {
-    // The driver reports bytes as the transport reads them; part 2 fails once (its bytes
-    // stop counting) and is sent again in the next round.
-    let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
-    s.sent_step = Some(MIB);
-    s.storage = Box::new(|p, n| match (p.part, n) {
-        (Some(2), 1) => status(500),
-        (part, _) => ok(&format!("\"etag-{}\"", part.unwrap())),
-    });
-    s.run().unwrap();
-    let progress = s.progress();
-    assert!(progress.windows(2).all(|w| w[0].0 <= w[1].0), "monotonic: {progress:?}");
-    assert!(progress.iter().all(|&(done, total)| done <= 20 * MIB && total == Some(20 * MIB)));
-    assert!(progress.iter().any(|&(done, _)| done == MIB), "moves within the first part: {progress:?}");
-    assert_eq!(progress.last(), Some(&(20 * MIB, Some(20 * MIB))));
-    assert_eq!(s.put_counts[&Some(2)], 2);
-}
-
-#[test]
-fn an_etag_hidden_by_cors_fails_at_once_with_a_typed_error() {
-    // A browser page sees only the headers storage exposes: an ETag left out of
-    // Access-Control-Expose-Headers is invisible, and no retry can change that.
-    let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
-    s.cors_filtered = true;
-    s.storage = Box::new(|_, _| Answer::Status(200, None, vec![]));
-    let e = s.run().unwrap_err();
-    assert_eq!(e.kind(), UploadErrorKind::EtagNotExposed);
-    assert!(e.to_string().contains("Access-Control-Expose-Headers"), "{e}");
-    assert_eq!(e.upload_id(), Some("up_1"));
-    assert!(s.put_counts.values().all(|&n| n == 1), "never retried: {:?}", s.put_counts);
-    assert!(s.finalizes.is_empty());
-
-    // Exposed, the same answers are fine.
-    let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
-    s.cors_filtered = true;
-    s.run().unwrap();
-    assert_eq!(s.finalize_parts().len(), 3);
-}
-
-#[test]
-fn mint_failures_heal_in_rounds_unless_they_will_not() {
-    let mut s = Sim::sized(10 * MIB, &opts(), streaming(8 * MIB));
-    s.mint = Box::new(|n, count| {
-        if n == 2 && count == 1 {
-            Err(Error::transport(TransportError::from_kind(TransportErrorKind::Timeout)))
-        } else {
-            Ok(json!({"parts": [{"part_number": n, "url": format!("https://s.test/minted/{n}")}]}))
-        }
-    });
-    s.run().unwrap();
-    assert_eq!(
-        s.mints.iter().filter(|m| m.1 == 2).map(|m| m.0).collect::<Vec<_>>(),
-        vec![Duration::ZERO, 2 * S]
-    );
-
-    let mut s = Sim::sized(10 * MIB, &opts().max_concurrency(1), streaming(8 * MIB));
-    s.mint = Box::new(|_, _| Err(api_error(404, r#"{"error":{"code":"NOT_FOUND","message":"gone"}}"#)));
-    let e = s.run().unwrap_err();
-    assert_eq!(e.kind(), UploadErrorKind::Mint);
-    assert_eq!(e.status().map(|s| s.as_u16()), Some(404));
-    assert!(!e.is_exhausted());
-    assert_eq!(s.mints.len(), 1);
-}
-
-// ---- finalize -----------------------------------------------------------------------------
-
-#[test]
-fn finalize_is_never_sent_twice_once_it_may_have_arrived() {
-    for (err, ambiguous) in [
-        (Error::transport(TransportError::from_kind(TransportErrorKind::NoResponse)), true),
-        (Error::transport(TransportError::from_kind(TransportErrorKind::Timeout)), true),
-        (api_error(429, "{}"), false),
-        (api_error(502, "{}"), true),
-        (api_error(409, r#"{"error":{"code":"ALREADY_FINALIZED","message":"x"}}"#), false),
-    ] {
-        let mut s = Sim::sized(10, &opts(), session("single", None, None, Some("https://s.test/one")));
-        let mut err = Some(err);
-        s.finalize = Box::new(move |_| Err(err.take().unwrap()));
-        let e = s.run().unwrap_err();
+    #[test]
+    fn single_put_sends_only_content_length_and_finalizes_with_an_empty_object() {
+        let mut s = Sim::sized(
+            100,
+            &opts().content_type("text/csv"),
+            session("single", None, None, Some("https://s.test/one?sig=1")),
+        );
+        let done = s.run().unwrap();
+        assert_eq!(done.upload_id, "up_1");
+        assert_eq!(
+            s.creates,
+            vec![json!({"content_type": "text/csv", "declared_size_bytes": 100, "part_size": 8 * MIB})]
+        );
+        assert_eq!(s.puts.len(), 1);
+        let put = &s.puts[0];
+        assert_eq!(put.part, None);
+        assert_eq!(put.url, "https://s.test/one?sig=1");
+        assert_eq!(put.headers.len(), 1, "only Content-Length: {:?}", put.headers);
+        assert_eq!(put.headers["content-length"], "100");
+        assert_eq!(put.body.len(), 100);
+        assert_eq!(put.connect_timeout, Some(30 * S));
+        assert_eq!(put.timeout, Some(Duration::from_micros(60_000_000 + 100 * 1_000_000 / 65_536)));
         assert_eq!(s.finalizes.len(), 1);
-        assert_eq!(e.kind(), UploadErrorKind::Finalize);
-        assert_eq!(e.finalize_may_have_succeeded(), ambiguous, "{e:?}");
-        assert!(e.resume_state().is_none());
+        assert_eq!(s.finalizes[0].1, json!({}));
+        assert_eq!(s.progress(), vec![(0, Some(100)), (100, Some(100))]);
     }
-}
 
-#[test]
-fn a_finalize_that_never_left_is_sent_again() {
-    let mut s = Sim::sized(10, &opts(), session("single", None, None, Some("https://s.test/one")));
-    s.finalize = Box::new(|n| {
-        if n < 3 {
-            Err(Error::transport(TransportError::from_kind(TransportErrorKind::Connect)))
-        } else {
-            Ok(finalized())
+    #[test]
+    fn session_headers_are_replayed_verbatim_and_nothing_else() {
+        let mut v = session("single", None, None, Some("https://s.test/one"));
+        v["headers"] = json!({"x-amz-server-side-encryption": "AES256"});
+        let mut s = Sim::sized(10, &opts(), v);
+        s.run().unwrap();
+        let h = &s.puts[0].headers;
+        assert_eq!(h.len(), 2);
+        assert_eq!(h["x-amz-server-side-encryption"], "AES256");
+        for forbidden in ["authorization", "x-workspace-id", "user-agent", "accept-encoding", "content-type"]
+        {
+            assert!(!h.contains_key(forbidden));
         }
-    });
-    s.run().unwrap();
-    assert_eq!(s.finalizes.iter().map(|f| f.0).collect::<Vec<_>>(), vec![Duration::ZERO, ms(500), ms(1500)]);
-}
+    }
 
-// ---- cancellation and resume ----------------------------------------------------------------
+    #[test]
+    fn the_boundary_is_eight_mib() {
+        let mut s = Sim::sized(8 * MIB, &opts(), session("single", None, None, Some("https://s.test/one")));
+        s.run().unwrap();
+        assert_eq!(s.creates[0]["declared_size_bytes"], json!(8 * MIB));
+        let mut s = Sim::sized(8 * MIB + 1, &opts(), streaming(8 * MIB));
+        s.run().unwrap();
+        assert!(s.creates[0].get("declared_size_bytes").is_none());
+        assert_eq!(s.puts.iter().map(|p| p.body.len()).collect::<Vec<_>>(), vec![8 * MIB as usize, 1]);
+    }
 
-#[test]
-fn cancelling_with_parts_in_flight_waits_for_them_and_never_finalizes() {
-    let mut s = Sim::sized(40 * MIB, &opts().max_concurrency(2), streaming(8 * MIB));
-    s.cancel_after_puts = Some(2);
-    let e = s.run().unwrap_err();
-    assert_eq!(e.kind(), UploadErrorKind::Cancelled);
-    assert_eq!(s.puts.len(), 2, "no part starts after cancel");
-    assert_eq!(s.mints.len(), 2);
-    assert_eq!(e.parts_completed(), 2, "in-flight parts were waited for");
-    assert!(s.finalizes.is_empty());
-    let resume = e.resume_state().unwrap();
-    assert_eq!(resume.completed_parts().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2]);
-    assert!(!format!("{resume:?}").contains("tok_secret"));
-}
+    #[test]
+    fn eager_part_urls_are_used_in_order_and_sliced_by_the_server_part_size() {
+        let urls: Vec<String> = (1..=2).map(|n| format!("https://s.test/eager/{n}")).collect();
+        let mut s = Sim::sized(
+            8 * MIB,
+            &opts().part_size(8 * MIB),
+            session("multipart", Some(5 * MIB), Some(urls), None),
+        );
+        s.run().unwrap();
+        assert!(s.mints.is_empty());
+        let got: Vec<_> = s.puts.iter().map(|p| (p.url.as_str(), p.body.len() as u64)).collect();
+        assert_eq!(got, vec![("https://s.test/eager/1", 5 * MIB), ("https://s.test/eager/2", 3 * MIB)]);
+    }
 
-#[test]
-fn cancelling_before_start_sends_nothing() {
-    let mut m = UploadMachine::new(UploadSpec::sized(10), &opts());
-    m.cancel(Duration::ZERO);
-    assert!(m.poll_action(Duration::ZERO).is_none());
-    assert_eq!(m.poll_result().unwrap().unwrap_err().kind(), UploadErrorKind::Cancelled);
-}
-
-#[test]
-fn cancelling_during_a_round_pause_ends_at_once() {
-    let (mut m, id) = single_put_in_flight(&opts().part_retry(PartRetryPolicy::none()));
-    m.handle_put(
-        id,
-        Ok(PutResponse::new(http::StatusCode::SERVICE_UNAVAILABLE, Default::default(), Bytes::new())),
-        Duration::ZERO,
-    );
-    assert!(m.poll_action(Duration::ZERO).is_none());
-    assert_eq!(m.poll_timeout(), Some(2 * S));
-    m.cancel(S);
-    assert!(m.poll_action(S).is_none());
-    assert_eq!(m.poll_result().unwrap().unwrap_err().kind(), UploadErrorKind::Cancelled);
-}
-
-#[test]
-fn a_failed_streaming_upload_resumes_from_its_completed_parts() {
-    let total = 30 * KIB;
-    for stream in [false, true] {
-        let mk = |o: &UploadOptions| {
-            if stream {
-                Sim::stream(total, o, streaming(8 * KIB))
-            } else {
-                Sim::sized(total, o, streaming(8 * KIB))
-            }
-        };
-        let mut s = mk(&opts().max_concurrency(1));
-        s.storage =
-            Box::new(
-                |p, _| if p.part == Some(3) { status(400) } else { ok(&format!("\"e{}\"", p.part.unwrap())) },
-            );
+    fn malformed(total: u64, v: Value) -> UploadError {
+        let mut s = Sim::sized(total, &opts(), v);
         let e = s.run().unwrap_err();
-        let state = e.into_resume_state().unwrap();
-        assert_eq!(state.upload_id(), "up_1");
-        assert_eq!(state.completed_parts().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2]);
-        assert_eq!(state.bytes_completed(), 16 * KIB);
+        assert!(s.puts.is_empty() && s.finalizes.is_empty());
+        e
+    }
 
-        let mut r = mk(&opts());
-        r.m = if stream {
-            UploadMachine::resume(state, UploadSpec::streaming(), &opts())
-        } else {
-            UploadMachine::resume(state, UploadSpec::sized(total), &opts())
-        };
-        r.run().unwrap();
-        assert!(r.creates.is_empty(), "same session");
-        assert_eq!(r.puts.iter().map(|p| p.part.unwrap()).collect::<Vec<_>>(), vec![3, 4]);
-        assert_eq!(r.finalize_parts().iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
-        assert_eq!(r.finalize_parts()[0].1, "\"e1\"");
-        assert_eq!(r.progress().first(), Some(&(16 * KIB, if stream { None } else { Some(total) })));
-        assert_eq!(r.progress().last(), Some(&(total, Some(total))));
+    #[test]
+    fn malformed_sessions_are_typed_errors() {
+        let e = malformed(10, session("single", None, None, None));
+        assert_eq!(e.kind(), UploadErrorKind::MalformedSession);
+        assert!(e.message().contains("missing `url`"), "{e}");
+        let e = malformed(10, session("multipart", None, None, None));
+        assert!(e.message().contains("part_size"), "{e}");
+        let e = malformed(10, session("multipart", Some(0), None, None));
+        assert!(e.message().contains("part_size"), "{e}");
+        let e = malformed(
+            12 * MIB,
+            session("multipart", Some(5 * MIB), Some(vec!["https://s.test/1".into()]), None),
+        );
+        assert!(e.message().contains("returned 1 part URLs") && e.message().contains("3 parts"), "{e}");
+        let e = malformed(10, session("multipart", Some(5 * MIB), Some(vec![]), None));
+        assert!(e.message().contains("0 part URLs"), "{e}");
+        let e = malformed(10, session("chunked", None, None, None));
+        assert!(e.message().contains("unknown upload mode"), "{e}");
+        assert_eq!(e.upload_id(), None);
+    }
+
+    #[test]
+    fn create_failures_and_presign_unsupported() {
+        let mut s = Sim::sized(10, &opts(), json!({}));
+        s.session = Err(501);
+        let e = s.run().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::CreateSession);
+        assert!(e.is_presign_unsupported());
+        assert_eq!(e.code(), Some("PRESIGN_UNSUPPORTED"));
+        assert!(s.puts.is_empty());
+    }
+
+    #[test]
+    fn more_than_16_gib_is_refused_before_anything_is_sent() {
+        let mut m = UploadMachine::new(UploadSpec::sized(16 * 1024 * MIB + 1), &opts());
+        assert!(m.poll_action(Duration::ZERO).is_none());
+        let e = m.poll_result().unwrap().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::SizeLimit);
+        let mut m = UploadMachine::new(UploadSpec::sized(16 * 1024 * MIB), &opts());
+        assert!(matches!(m.poll_action(Duration::ZERO), Some(UploadAction::CreateSession { .. })));
+        let mut m = UploadMachine::new(UploadSpec::sized(1), &opts().part_size(u64::MAX));
+        assert!(m.poll_action(Duration::ZERO).is_none());
+        assert_eq!(m.poll_result().unwrap().unwrap_err().kind(), UploadErrorKind::SizeLimit);
     }
 }
 
-#[test]
-fn the_memory_budget_limits_parts_in_flight() {
-    let mut s = Sim::sized(100 * KIB, &opts().memory_budget(32 * KIB), streaming(8 * KIB));
-    s.run().unwrap();
-    assert_eq!(s.max_puts_in_flight, 4);
-    assert_eq!(s.max_held, 32 * KIB);
-    let mut s = Sim::stream(100 * KIB, &opts().memory_budget(20 * KIB), streaming(8 * KIB));
-    s.run().unwrap();
-    assert_eq!(s.max_puts_in_flight, 2);
-    assert!(s.max_held <= 20 * KIB);
-    let mut s = Sim::sized(100 * KIB, &opts().memory_budget(KIB), streaming(8 * KIB));
-    s.run().unwrap();
-    assert_eq!(s.max_puts_in_flight, 1, "a part larger than the budget still runs, alone");
+mod reading {
+    //! Reading the source: part sizes, a source shorter or longer than declared, read errors, and
+    //! the memory budget.
+
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // explicit: a glob-imported one is ambiguous
+
+    #[test]
+    fn a_zero_byte_stream_is_one_empty_part_and_an_exact_multiple_has_no_empty_tail() {
+        let mut s = Sim::stream(0, &opts(), streaming(4));
+        s.run().unwrap();
+        assert_eq!(s.puts.len(), 1);
+        assert_eq!(s.puts[0].body.len(), 0);
+        let mut s = Sim::stream(12, &opts(), streaming(4));
+        s.run().unwrap();
+        assert_eq!(s.puts.iter().map(|p| p.body.len()).collect::<Vec<_>>(), vec![4, 4, 4]);
+        assert_eq!(s.finalize_parts().len(), 3);
+        assert_eq!(s.progress().last(), Some(&(12, Some(12))));
+    }
+
+    #[test]
+    fn a_short_source_fails_before_its_put_and_a_long_one_before_finalize() {
+        let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
+        s.data.truncate(17 * MIB as usize);
+        let e = s.run().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::SourceSize);
+        assert_eq!(e.part_number(), Some(3));
+        assert!(s.finalizes.is_empty());
+        assert!(s.puts.iter().all(|p| p.part != Some(3)));
+
+        let mut s = Sim::sized(10, &opts(), session("single", None, None, Some("https://s.test/one")));
+        s.data.push(7);
+        let e = s.run().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::SourceSize);
+        assert!(e.message().contains("longer"), "{e}");
+        assert!(s.finalizes.is_empty());
+    }
+
+    #[test]
+    fn a_source_read_error_is_source_io() {
+        let (mut m, asked) = Scenario::new(UploadSpec::sized(10), &opts()).to(State::Reading);
+        let [UploadAction::ReadAt { id, .. }] = asked.as_slice() else { panic!("{asked:?}") };
+        m.handle_read(*id, Err(std::io::Error::other("disk on fire")), Duration::ZERO);
+        assert!(m.poll_action(Duration::ZERO).is_none());
+        let e = m.poll_result().unwrap().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::SourceIo);
+        assert_eq!(e.upload_id(), Some("up_1"));
+    }
+
+    #[test]
+    fn the_memory_budget_limits_parts_in_flight() {
+        let mut s = Sim::sized(100 * KIB, &opts().memory_budget(32 * KIB), streaming(8 * KIB));
+        s.run().unwrap();
+        assert_eq!(s.max_puts_in_flight, 4);
+        assert_eq!(s.max_held, 32 * KIB);
+        let mut s = Sim::stream(100 * KIB, &opts().memory_budget(20 * KIB), streaming(8 * KIB));
+        s.run().unwrap();
+        assert_eq!(s.max_puts_in_flight, 2);
+        assert!(s.max_held <= 20 * KIB);
+        let mut s = Sim::sized(100 * KIB, &opts().memory_budget(KIB), streaming(8 * KIB));
+        s.run().unwrap();
+        assert_eq!(s.max_puts_in_flight, 1, "a part larger than the budget still runs, alone");
+    }
+}
+
+mod parts {
+    //! Sending parts: URLs (eager, minted), PUTs and their answers, ETags, deadlines and progress.
+
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // explicit: a glob-imported one is ambiguous
+
+    #[test]
+    fn large_sources_stream_minting_each_part_just_before_its_put() {
+        let total = 20 * MIB;
+        let mut s = Sim::sized(total, &opts(), streaming(8 * MIB));
+        s.run().unwrap();
+        assert_eq!(s.creates[0], json!({"part_size": 8 * MIB}), "no declared size above 8 MiB");
+        assert_eq!(s.mints.iter().map(|m| m.1).collect::<Vec<_>>(), vec![1, 2, 3]);
+        let lens: Vec<_> = s.puts.iter().map(|p| (p.part, p.body.len() as u64, p.url.clone())).collect();
+        assert_eq!(
+            lens,
+            vec![
+                (Some(1), 8 * MIB, "https://s.test/minted/1".to_owned()),
+                (Some(2), 8 * MIB, "https://s.test/minted/2".to_owned()),
+                (Some(3), 4 * MIB, "https://s.test/minted/3".to_owned()),
+            ]
+        );
+        assert_eq!(
+            s.finalize_parts(),
+            vec![(1, "\"etag-1\"".into()), (2, "\"etag-2\"".into()), (3, "\"etag-3\"".into())]
+        );
+        assert_eq!(
+            s.progress(),
+            vec![(0, Some(total)), (8 * MIB, Some(total)), (16 * MIB, Some(total)), (total, Some(total))]
+        );
+    }
+
+    #[test]
+    fn malformed_mint_answers_are_terminal() {
+        for (answer, text) in [
+            (
+                json!({"parts": [{"part_number": 1, "url": "https://a"}, {"part_number": 1, "url": "https://b"}]}),
+                "duplicate",
+            ),
+            (json!({"parts": [{"part_number": 2, "url": "https://a"}]}), "not requested"),
+            (json!({"parts": []}), "did not return a URL"),
+            (json!({"parts": [{"part_number": 1, "url": ""}]}), "did not return a URL"),
+        ] {
+            let mut s = Sim::sized(10 * MIB, &opts(), streaming(8 * MIB));
+            let a = answer.clone();
+            s.mint = Box::new(move |n, _| {
+                if n == 1 {
+                    Ok(a.clone())
+                } else {
+                    Ok(json!({"parts": [{"part_number": n, "url": "https://ok"}]}))
+                }
+            });
+            let e = s.run().unwrap_err();
+            assert_eq!(e.kind(), UploadErrorKind::MalformedSession, "{answer}");
+            assert!(e.message().contains(text), "{e}");
+            assert!(!e.is_exhausted());
+            assert!(s.finalizes.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_stalled_put_is_cut_off_at_its_deadline_and_retried() {
+        let mut s = Sim::sized(20 * MIB, &opts().max_concurrency(1), streaming(8 * MIB));
+        s.storage = Box::new(|p, n| if p.part == Some(1) && n == 1 { Answer::Hang } else { ok("\"e\"") });
+        s.run().unwrap();
+        let deadline = 60 * S + 128 * S;
+        assert_eq!(s.puts[0].timeout, Some(deadline));
+        assert_eq!(s.put_times(Some(1)), vec![Duration::ZERO, deadline]);
+        assert_eq!(s.aborted.len(), 1);
+        assert!(
+            s.events
+                .iter()
+                .any(|e| matches!(e, UploadEvent::PartFailed { part: Some(1), will_retry: true, .. }))
+        );
+    }
+
+    #[test]
+    fn a_late_answer_to_a_cut_off_put_is_ignored() {
+        let (mut m, first) = single_put_in_flight(&opts());
+        let deadline = m.poll_timeout().unwrap();
+        assert_eq!(deadline, Duration::from_micros(60_000_000 + 5 * 1_000_000 / 65_536));
+        m.handle_timeout(deadline);
+        assert!(matches!(m.poll_action(deadline), Some(UploadAction::Abort { id }) if id == first));
+        let Some(UploadAction::Put { id: second, .. }) = m.poll_action(deadline) else { panic!() };
+        let ok =
+            |c| PutResponse::new(http::StatusCode::from_u16(c).unwrap(), Default::default(), Bytes::new());
+        m.handle_put(first, Ok(ok(500)), deadline);
+        assert!(m.poll_action(deadline).is_none(), "the late 500 changed nothing");
+        m.handle_put(second, Ok(ok(200)), deadline);
+        assert!(
+            matches!(m.poll_action(deadline), Some(UploadAction::ReadAt { .. })),
+            "probe for extra bytes"
+        );
+    }
+
+    #[test]
+    fn a_403_on_an_eager_url_mints_once_inline_and_a_streaming_403_waits_for_the_next_round() {
+        let urls: Vec<String> = (1..=2).map(|n| format!("https://s.test/eager/{n}")).collect();
+        let mut s = Sim::sized(8 * MIB, &opts(), session("multipart", Some(5 * MIB), Some(urls), None));
+        s.storage =
+            Box::new(|p, _| if p.url == "https://s.test/eager/2" { status(403) } else { ok("\"e\"") });
+        s.run().unwrap();
+        assert_eq!(s.mints.iter().map(|m| m.1).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(s.put_times(Some(2)), vec![Duration::ZERO, Duration::ZERO], "re-sent at once, inline");
+        assert_eq!(s.puts.last().unwrap().url, "https://s.test/minted/2");
+
+        let urls: Vec<String> = (1..=2).map(|n| format!("https://s.test/eager/{n}")).collect();
+        let mut s = Sim::sized(8 * MIB, &opts(), session("multipart", Some(5 * MIB), Some(urls), None));
+        s.storage = Box::new(|p, _| if p.part == Some(2) { status(503) } else { ok("\"e\"") });
+        let _ = s.run().unwrap_err();
+        assert!(s.mints.is_empty(), "5xx never re-mints");
+
+        let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
+        s.storage = Box::new(|p, n| if p.part == Some(1) && n == 1 { status(403) } else { ok("\"e\"") });
+        s.run().unwrap();
+        assert_eq!(s.put_times(Some(1)), vec![Duration::ZERO, 2 * S]);
+        assert_eq!(
+            s.mints.iter().filter(|m| m.1 == 1).map(|m| m.0).collect::<Vec<_>>(),
+            vec![Duration::ZERO, 2 * S]
+        );
+    }
+
+    #[test]
+    fn missing_or_blank_etags_are_retried_and_etags_are_kept_byte_for_byte() {
+        let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
+        s.storage = Box::new(|p, n| match (p.part, n) {
+            (Some(1), 1) => Answer::Status(200, None, vec![]),
+            (Some(2), 1) => ok("   "),
+            (Some(3), _) => ok("W/\"weird etag\""),
+            (part, _) => ok(&format!("\"etag-{}\"", part.unwrap())),
+        });
+        s.run().unwrap();
+        assert_eq!(s.put_counts[&Some(1)], 2);
+        assert_eq!(s.put_counts[&Some(2)], 2);
+        assert_eq!(
+            s.finalize_parts(),
+            vec![(1, "\"etag-1\"".into()), (2, "\"etag-2\"".into()), (3, "W/\"weird etag\"".into())]
+        );
+
+        let mut s = Sim::sized(10 * MIB, &opts().rounds(RoundPolicy::none()), streaming(8 * MIB));
+        s.storage = Box::new(|_, _| Answer::Status(200, None, vec![]));
+        let e = s.run().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::MissingEtag);
+        assert!(e.is_exhausted());
+    }
+
+    #[test]
+    fn progress_moves_within_parts_and_never_goes_back() {
+        // The driver reports bytes as the transport reads them; part 2 fails once (its bytes
+        // stop counting) and is sent again in the next round.
+        let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
+        s.sent_step = Some(MIB);
+        s.storage = Box::new(|p, n| match (p.part, n) {
+            (Some(2), 1) => status(500),
+            (part, _) => ok(&format!("\"etag-{}\"", part.unwrap())),
+        });
+        s.run().unwrap();
+        let progress = s.progress();
+        assert!(progress.windows(2).all(|w| w[0].0 <= w[1].0), "monotonic: {progress:?}");
+        assert!(progress.iter().all(|&(done, total)| done <= 20 * MIB && total == Some(20 * MIB)));
+        assert!(progress.iter().any(|&(done, _)| done == MIB), "moves within the first part: {progress:?}");
+        assert_eq!(progress.last(), Some(&(20 * MIB, Some(20 * MIB))));
+        assert_eq!(s.put_counts[&Some(2)], 2);
+    }
+
+    #[test]
+    fn an_etag_hidden_by_cors_fails_at_once_with_a_typed_error() {
+        // A browser page sees only the headers storage exposes: an ETag left out of
+        // Access-Control-Expose-Headers is invisible, and no retry can change that.
+        let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
+        s.cors_filtered = true;
+        s.storage = Box::new(|_, _| Answer::Status(200, None, vec![]));
+        let e = s.run().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::EtagNotExposed);
+        assert!(e.to_string().contains("Access-Control-Expose-Headers"), "{e}");
+        assert_eq!(e.upload_id(), Some("up_1"));
+        assert!(s.put_counts.values().all(|&n| n == 1), "never retried: {:?}", s.put_counts);
+        assert!(s.finalizes.is_empty());
+
+        // Exposed, the same answers are fine.
+        let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
+        s.cors_filtered = true;
+        s.run().unwrap();
+        assert_eq!(s.finalize_parts().len(), 3);
+    }
+}
+
+mod rounds {
+    //! Retries: the per-request tier (inline, after a backoff) and whole-upload rounds.
+
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // explicit: a glob-imported one is ambiguous
+
+    #[test]
+    fn a_429_is_retried_inline_honouring_retry_after_then_backing_off() {
+        let mut s = Sim::sized(10 * MIB, &opts(), streaming(8 * MIB));
+        s.storage = Box::new(|p, n| match (p.part, n) {
+            (Some(1), 1) => Answer::Status(429, None, vec![("retry-after", "1".into())]),
+            (Some(1), 2 | 3) => status(429),
+            (part, _) => ok(&format!("\"e{}\"", part.unwrap())),
+        });
+        s.m = UploadMachine::new(UploadSpec::sized(10 * MIB), &opts().max_concurrency(1));
+        s.run().unwrap();
+        assert_eq!(s.put_times(Some(1)), vec![Duration::ZERO, S, S + ms(400), S + ms(1200)]);
+        assert_eq!(s.mints.iter().filter(|m| m.1 == 1).count(), 1, "inline retries reuse the URL");
+        assert_eq!(s.finalize_parts().len(), 2);
+    }
+
+    #[test]
+    fn connection_failures_exhaust_four_inline_attempts_per_round_and_four_rounds() {
+        let mut s = Sim::sized(100, &opts(), session("single", None, None, Some("https://s.test/one")));
+        s.storage = Box::new(|_, _| Answer::Transport(TransportErrorKind::Connect));
+        let e = s.run().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::StorageTransport);
+        assert_eq!(e.transport_kind(), Some(TransportErrorKind::Connect));
+        assert!(e.is_exhausted());
+        assert_eq!(e.rounds_attempted(), 4);
+        assert_eq!(s.puts.len(), 16);
+        // Rounds start 2, 4 and 8 s after the previous one ended (each round takes 1.2 s).
+        let starts: Vec<_> = s.put_times(None).chunks(4).map(|c| c[0]).collect();
+        let r = ms(1200);
+        assert_eq!(starts, vec![Duration::ZERO, r + 2 * S, 2 * r + 6 * S, 3 * r + 14 * S]);
+        assert_eq!(s.put_times(None)[..4], [Duration::ZERO, Duration::ZERO, ms(400), ms(1200)]);
+        assert!(s.finalizes.is_empty());
+        let rounds: Vec<_> = s
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                UploadEvent::RoundStarted { round, concurrency } => Some((*round, *concurrency)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(rounds, vec![(1, 1), (2, 1), (3, 1)]);
+    }
+
+    #[test]
+    fn an_absurd_round_pause_saturates_instead_of_panicking() {
+        let options = opts().rounds(RoundPolicy::new(2, Duration::MAX));
+        let mut s = Sim::sized(100, &options, session("single", None, None, Some("https://s.test/one")));
+        s.storage = Box::new(|_, _| Answer::Transport(TransportErrorKind::Connect));
+        let e = s.run().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::StorageTransport);
+        assert_eq!(e.rounds_attempted(), 3);
+    }
+
+    #[test]
+    fn a_503_is_left_to_the_next_round_at_half_the_concurrency() {
+        let mut s = Sim::sized(20 * MIB, &opts(), streaming(8 * MIB));
+        s.storage = Box::new(|p, n| {
+            if p.part == Some(2) && n == 1 { status(503) } else { ok(&format!("\"e{}\"", p.part.unwrap())) }
+        });
+        s.run().unwrap();
+        assert_eq!(s.put_counts.get(&Some(1)), Some(&1));
+        assert_eq!(s.put_counts.get(&Some(3)), Some(&1));
+        assert_eq!(s.put_times(Some(2)), vec![Duration::ZERO, 2 * S]);
+        assert_eq!(s.mints.iter().filter(|m| m.1 == 2).count(), 2, "a re-sent streaming part mints again");
+        assert!(s.events.contains(&UploadEvent::RoundStarted { round: 1, concurrency: 5 }));
+        assert_eq!(s.finalize_parts().iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+        let progress = s.progress();
+        assert!(progress.windows(2).all(|w| w[0].0 <= w[1].0), "monotonic: {progress:?}");
+        assert_eq!(progress.len(), 4, "the re-sent part counts once");
+    }
+
+    #[test]
+    fn errors_that_will_not_heal_fail_at_once() {
+        for code in [400, 401, 404, 405, 411, 413, 301] {
+            let mut s = Sim::sized(20 * MIB, &opts().max_concurrency(1), streaming(8 * MIB));
+            s.storage = Box::new(move |p, _| if p.part == Some(2) { status(code) } else { ok("\"e\"") });
+            let e = s.run().unwrap_err();
+            assert_eq!(e.kind(), UploadErrorKind::StorageStatus, "{code}");
+            assert_eq!(e.status().map(|s| s.as_u16()), Some(code));
+            assert_eq!(e.part_number(), Some(2));
+            assert_eq!(e.body(), Some(&b"<Error/>"[..]));
+            assert!(!e.is_exhausted());
+            assert_eq!(s.put_counts[&Some(2)], 1, "{code} is not retried");
+            assert!(!s.put_counts.contains_key(&Some(3)), "nothing new starts after a terminal error");
+            assert!(s.finalizes.is_empty());
+            assert_eq!(e.parts_completed(), 1);
+            assert_eq!(e.upload_id(), Some("up_1"));
+        }
+    }
+
+    #[test]
+    fn mint_failures_heal_in_rounds_unless_they_will_not() {
+        let mut s = Sim::sized(10 * MIB, &opts(), streaming(8 * MIB));
+        s.mint = Box::new(|n, count| {
+            if n == 2 && count == 1 {
+                Err(Error::transport(TransportError::from_kind(TransportErrorKind::Timeout)))
+            } else {
+                Ok(json!({"parts": [{"part_number": n, "url": format!("https://s.test/minted/{n}")}]}))
+            }
+        });
+        s.run().unwrap();
+        assert_eq!(
+            s.mints.iter().filter(|m| m.1 == 2).map(|m| m.0).collect::<Vec<_>>(),
+            vec![Duration::ZERO, 2 * S]
+        );
+
+        let mut s = Sim::sized(10 * MIB, &opts().max_concurrency(1), streaming(8 * MIB));
+        s.mint = Box::new(|_, _| Err(api_error(404, r#"{"error":{"code":"NOT_FOUND","message":"gone"}}"#)));
+        let e = s.run().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::Mint);
+        assert_eq!(e.status().map(|s| s.as_u16()), Some(404));
+        assert!(!e.is_exhausted());
+        assert_eq!(s.mints.len(), 1);
+    }
+}
+
+mod finalize {
+    //! Finalize: sent once, and again only when it provably never left.
+
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // explicit: a glob-imported one is ambiguous
+
+    #[test]
+    fn finalize_is_never_sent_twice_once_it_may_have_arrived() {
+        for (err, ambiguous) in [
+            (Error::transport(TransportError::from_kind(TransportErrorKind::NoResponse)), true),
+            (Error::transport(TransportError::from_kind(TransportErrorKind::Timeout)), true),
+            (api_error(429, "{}"), false),
+            (api_error(502, "{}"), true),
+            (api_error(409, r#"{"error":{"code":"ALREADY_FINALIZED","message":"x"}}"#), false),
+        ] {
+            let mut s = Sim::sized(10, &opts(), session("single", None, None, Some("https://s.test/one")));
+            let mut err = Some(err);
+            s.finalize = Box::new(move |_| Err(err.take().unwrap()));
+            let e = s.run().unwrap_err();
+            assert_eq!(s.finalizes.len(), 1);
+            assert_eq!(e.kind(), UploadErrorKind::Finalize);
+            assert_eq!(e.finalize_may_have_succeeded(), ambiguous, "{e:?}");
+            assert!(e.resume_state().is_none());
+        }
+    }
+
+    #[test]
+    fn a_finalize_that_never_left_is_sent_again() {
+        let mut s = Sim::sized(10, &opts(), session("single", None, None, Some("https://s.test/one")));
+        s.finalize = Box::new(|n| {
+            if n < 3 {
+                Err(Error::transport(TransportError::from_kind(TransportErrorKind::Connect)))
+            } else {
+                Ok(finalized())
+            }
+        });
+        s.run().unwrap();
+        assert_eq!(
+            s.finalizes.iter().map(|f| f.0).collect::<Vec<_>>(),
+            vec![Duration::ZERO, ms(500), ms(1500)]
+        );
+    }
+
+    #[test]
+    fn cancelling_once_finalize_is_sent_changes_nothing() {
+        let scenario = Scenario::new(UploadSpec::sized(20), &opts()).session(streaming(8));
+        let (mut m, asked) = scenario.to(State::Finalizing);
+        let [UploadAction::Finalize { id, .. }] = asked.as_slice() else { panic!("{asked:?}") };
+        m.cancel(Duration::ZERO);
+        assert!(m.poll_action(Duration::ZERO).is_none());
+        let done = serde_json::from_value(finalized()).unwrap();
+        m.handle_finalize(*id, Ok(done), Duration::ZERO);
+        assert_eq!(m.poll_result().unwrap().unwrap().upload_id, "up_1");
+    }
+}
+
+mod cancel_and_resume {
+    //! Cancelling, in each phase, and resuming a failed upload.
+
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // explicit: a glob-imported one is ambiguous
+
+    #[test]
+    fn cancelling_before_start_sends_nothing() {
+        let mut m = UploadMachine::new(UploadSpec::sized(10), &opts());
+        m.cancel(Duration::ZERO);
+        assert!(m.poll_action(Duration::ZERO).is_none());
+        assert_eq!(m.poll_result().unwrap().unwrap_err().kind(), UploadErrorKind::Cancelled);
+    }
+
+    #[test]
+    fn cancelling_while_the_session_is_created_ends_when_it_arrives() {
+        let (mut m, asked) = Scenario::new(UploadSpec::sized(10), &opts()).to(State::Creating);
+        assert!(matches!(asked.as_slice(), [UploadAction::CreateSession { .. }]), "{asked:?}");
+        m.cancel(Duration::ZERO);
+        assert!(m.poll_result().is_none(), "the session is awaited");
+        let v = serde_json::from_value(session("single", None, None, Some("https://s.test/one"))).unwrap();
+        m.handle_session(Ok(v), Duration::ZERO);
+        assert!(m.poll_action(Duration::ZERO).is_none(), "no part starts");
+        let e = m.poll_result().unwrap().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::Cancelled);
+        assert_eq!(e.upload_id(), Some("up_1"));
+    }
+
+    #[test]
+    fn cancelling_with_parts_in_flight_waits_for_them_and_never_finalizes() {
+        let mut s = Sim::sized(40 * MIB, &opts().max_concurrency(2), streaming(8 * MIB));
+        s.cancel_after_puts = Some(2);
+        let e = s.run().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::Cancelled);
+        assert_eq!(s.puts.len(), 2, "no part starts after cancel");
+        assert_eq!(s.mints.len(), 2);
+        assert_eq!(e.parts_completed(), 2, "in-flight parts were waited for");
+        assert!(s.finalizes.is_empty());
+        let resume = e.resume_state().unwrap();
+        assert_eq!(resume.completed_parts().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2]);
+        assert!(!format!("{resume:?}").contains("tok_secret"));
+    }
+
+    #[test]
+    fn cancelling_during_a_round_pause_ends_at_once() {
+        let (mut m, id) = single_put_in_flight(&opts().part_retry(PartRetryPolicy::none()));
+        m.handle_put(
+            id,
+            Ok(PutResponse::new(http::StatusCode::SERVICE_UNAVAILABLE, Default::default(), Bytes::new())),
+            Duration::ZERO,
+        );
+        assert!(m.poll_action(Duration::ZERO).is_none());
+        assert_eq!(m.poll_timeout(), Some(2 * S));
+        m.cancel(S);
+        assert!(m.poll_action(S).is_none());
+        assert_eq!(m.poll_result().unwrap().unwrap_err().kind(), UploadErrorKind::Cancelled);
+    }
+
+    #[test]
+    fn a_failed_streaming_upload_resumes_from_its_completed_parts() {
+        let total = 30 * KIB;
+        for stream in [false, true] {
+            let mk = |o: &UploadOptions| {
+                if stream {
+                    Sim::stream(total, o, streaming(8 * KIB))
+                } else {
+                    Sim::sized(total, o, streaming(8 * KIB))
+                }
+            };
+            let mut s = mk(&opts().max_concurrency(1));
+            s.storage = Box::new(|p, _| {
+                if p.part == Some(3) { status(400) } else { ok(&format!("\"e{}\"", p.part.unwrap())) }
+            });
+            let e = s.run().unwrap_err();
+            let state = e.into_resume_state().unwrap();
+            assert_eq!(state.upload_id(), "up_1");
+            assert_eq!(state.completed_parts().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2]);
+            assert_eq!(state.bytes_completed(), 16 * KIB);
+
+            let mut r = mk(&opts());
+            r.m = if stream {
+                UploadMachine::resume(state, UploadSpec::streaming(), &opts())
+            } else {
+                UploadMachine::resume(state, UploadSpec::sized(total), &opts())
+            };
+            r.run().unwrap();
+            assert!(r.creates.is_empty(), "same session");
+            assert_eq!(r.puts.iter().map(|p| p.part.unwrap()).collect::<Vec<_>>(), vec![3, 4]);
+            assert_eq!(r.finalize_parts().iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+            assert_eq!(r.finalize_parts()[0].1, "\"e1\"");
+            assert_eq!(r.progress().first(), Some(&(16 * KIB, if stream { None } else { Some(total) })));
+            assert_eq!(r.progress().last(), Some(&(total, Some(total))));
+        }
+    }
 }
 
 // ---- properties -----------------------------------------------------------------------------

@@ -1,0 +1,227 @@
+//! The public types the machine speaks in: what the driver reads from it ([`UploadAction`],
+//! [`UploadEvent`], [`SessionShape`]) and what it hands to it ([`UploadSpec`],
+//! [`PutResponse`], [`RequestId`]). No logic here beyond small constructors.
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+
+use super::super::UploadOptions;
+use crate::models::{CreateUploadRequest, FinalizeUploadRequest, MintUploadPartsRequest};
+use crate::transport::{HttpRequest, SendOptions};
+
+/// Names one request or read the machine asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// What the source is, as the machine needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UploadSpec {
+    /// The size, when known. Known-size sources are read by range
+    /// ([`UploadAction::ReadAt`]) and may be read again; others are read in order
+    /// ([`UploadAction::ReadNext`]) exactly once.
+    pub total: Option<u64>,
+    /// The content type sent at create.
+    pub content_type: Option<String>,
+    /// The content encoding sent at create.
+    pub content_encoding: Option<String>,
+    /// The file name sent at create.
+    pub filename: Option<String>,
+}
+
+impl UploadSpec {
+    /// A source of `total` bytes that can be read by range.
+    pub fn sized(total: u64) -> Self {
+        Self { total: Some(total), content_type: None, content_encoding: None, filename: None }
+    }
+
+    /// A source of unknown length, read front to back once.
+    pub fn streaming() -> Self {
+        Self { total: None, content_type: None, content_encoding: None, filename: None }
+    }
+
+    /// Takes the content type, encoding and file name of `options` (a file name already
+    /// set here is kept unless the options set one).
+    pub fn with_metadata(mut self, options: &UploadOptions) -> Self {
+        self.content_type = options.content_type.clone().or(self.content_type);
+        self.content_encoding = options.content_encoding.clone().or(self.content_encoding);
+        self.filename = options.filename.clone().or(self.filename);
+        self
+    }
+}
+
+/// The answer of a storage PUT, as the machine needs it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PutResponse {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers (the `ETag` is read from here).
+    pub headers: HeaderMap,
+    /// The body (kept, truncated, in storage errors).
+    pub body: Bytes,
+    /// Whether the headers are only those the server exposed to a browser page (see
+    /// [`CorsFilteredHeaders`](crate::CorsFilteredHeaders)): a missing `ETag` is then hidden
+    /// by the storage's CORS rules, not absent.
+    pub headers_filtered: bool,
+}
+
+impl PutResponse {
+    /// An answer with these status, headers and body.
+    pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        Self { status, headers, body, headers_filtered: false }
+    }
+
+    /// The answer of a response read whole: `headers_filtered` is set when the transport
+    /// marked it with [`CorsFilteredHeaders`](crate::CorsFilteredHeaders).
+    pub fn from_parts(parts: http::response::Parts, body: Bytes) -> Self {
+        let headers_filtered = parts.extensions.get::<crate::CorsFilteredHeaders>().is_some();
+        Self { status: parts.status, headers: parts.headers, body, headers_filtered }
+    }
+
+    /// Sets whether the headers were filtered by CORS.
+    pub fn with_headers_filtered(mut self, filtered: bool) -> Self {
+        self.headers_filtered = filtered;
+        self
+    }
+}
+
+/// What the driver must do next.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum UploadAction {
+    /// Send `POST /v1/uploads` with this body through the API client (its normal retries
+    /// apply); report with [`UploadMachine::handle_session`](super::UploadMachine::handle_session).
+    CreateSession {
+        /// The create body.
+        request: CreateUploadRequest,
+    },
+    /// Read exactly `len` bytes at `offset` of the source (fewer only at its end); report
+    /// with [`UploadMachine::handle_read`](super::UploadMachine::handle_read).
+    ReadAt {
+        /// The read.
+        id: RequestId,
+        /// Offset from the start of the upload.
+        offset: u64,
+        /// Bytes wanted.
+        len: u64,
+    },
+    /// Read the next `len` bytes of a streaming source (fewer only at its end); report
+    /// with [`UploadMachine::handle_read`](super::UploadMachine::handle_read).
+    ReadNext {
+        /// The read.
+        id: RequestId,
+        /// Bytes wanted.
+        len: u64,
+    },
+    /// Mint a part URL: send `POST /v1/uploads/{upload_id}/parts` with the token through
+    /// the API client; report with [`UploadMachine::handle_mint`](super::UploadMachine::handle_mint).
+    Mint {
+        /// The request.
+        id: RequestId,
+        /// The part.
+        part: u32,
+        /// The upload id.
+        upload_id: String,
+        /// The finalize token (the header `X-Upload-Finalize-Token`).
+        token: String,
+        /// The body.
+        request: MintUploadPartsRequest,
+    },
+    /// Send this storage request as is, straight to the transport (no authentication, no
+    /// client headers, no retries), with these options; read its body and report with
+    /// [`UploadMachine::handle_put`](super::UploadMachine::handle_put).
+    Put {
+        /// The request.
+        id: RequestId,
+        /// The part (`None` for a single PUT).
+        part: Option<u32>,
+        /// The storage request.
+        request: HttpRequest,
+        /// Timeouts: the connect timeout and the attempt's transfer deadline.
+        options: SendOptions,
+    },
+    /// Stop waiting for this request (it was cut off); its answer will be ignored. A driver
+    /// that can drop the work in flight should.
+    Abort {
+        /// The request.
+        id: RequestId,
+    },
+    /// Send finalize once, through the API client **with retries off**; report with
+    /// [`UploadMachine::handle_finalize`](super::UploadMachine::handle_finalize).
+    Finalize {
+        /// The request.
+        id: RequestId,
+        /// The upload id.
+        upload_id: String,
+        /// The finalize token.
+        token: String,
+        /// The body.
+        request: FinalizeUploadRequest,
+    },
+}
+
+/// The session the server opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionShape {
+    /// One PUT of the whole source.
+    Single,
+    /// Parts of `part_size` bytes; `parts` when the count is known; `streaming` when part
+    /// URLs are minted one by one.
+    Multipart {
+        /// The server's part size.
+        part_size: u64,
+        /// The part count, when the size is known.
+        parts: Option<u32>,
+        /// URLs minted just before each PUT.
+        streaming: bool,
+    },
+}
+
+/// What happened, for progress reporting. Events come in order, one at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UploadEvent {
+    /// The session is open.
+    SessionCreated {
+        /// The upload id.
+        upload_id: String,
+        /// Its shape.
+        shape: SessionShape,
+    },
+    /// Bytes sent so far: cumulative, never decreasing. It counts stored parts and, when
+    /// the driver reports them (the native drivers do), the bytes that PUTs in flight have
+    /// handed to storage; a failed attempt's bytes stop counting and progress holds until
+    /// the retry passes them. `total` is `None` until the end of a source of unknown length
+    /// is reached.
+    Progress {
+        /// Bytes sent (and, once every part is stored, stored).
+        done: u64,
+        /// The size of the source.
+        total: Option<u64>,
+    },
+    /// A part was stored.
+    PartCompleted {
+        /// The part (`None` for a single PUT).
+        part: Option<u32>,
+        /// Its length.
+        len: u64,
+    },
+    /// A part attempt failed; `will_retry` tells whether it will be sent again.
+    PartFailed {
+        /// The part (`None` for a single PUT).
+        part: Option<u32>,
+        /// Why.
+        message: String,
+        /// Whether a later round (or an inline retry) sends it again.
+        will_retry: bool,
+    },
+    /// A retry round starts, at this concurrency.
+    RoundStarted {
+        /// The round (1 is the first re-send).
+        round: u32,
+        /// Parts in flight at most in this round.
+        concurrency: usize,
+    },
+}
