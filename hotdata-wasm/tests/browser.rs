@@ -3,9 +3,11 @@
 //! timeouts, uploads from
 //! bytes and `Blob`s with storage faults, and an `ETag` hidden by storage's CORS rules.
 //!
-//! The emulator's URL arrives at compile time in `HOTDATA_TEST_SERVER` (`.ci/run` starts
-//! `hotdata-emulator --port 0` and exports it); faults are set over its HTTP control
-//! endpoint, since the page cannot reach an in-process handle.
+//! The emulator's URL arrives at compile time in `HOTDATA_TEST_SERVER`, and the token of its
+//! control routes in `HOTDATA_TEST_CONTROL_TOKEN` (`tests/run` starts
+//! `hotdata-emulator --port 0 --control` with a fresh token and exports both); faults are
+//! set, stored objects read and Arrow results stored over those routes (`/_emulator/*`,
+//! with `X-Emulator-Token`), since the page cannot reach an in-process handle.
 #![cfg(target_arch = "wasm32")]
 
 use std::time::Duration;
@@ -20,6 +22,12 @@ const SERVER: &str = match option_env!("HOTDATA_TEST_SERVER") {
     Some(s) => s,
     None => "http://127.0.0.1:8787",
 };
+/// The emulator's control token (`X-Emulator-Token`); without it the control routes answer
+/// 401 (or 404 when the emulator was started without `--control`).
+const CONTROL_TOKEN: &str = match option_env!("HOTDATA_TEST_CONTROL_TOKEN") {
+    Some(t) => t,
+    None => "",
+};
 const KEY: &str = "hd_emulator_key";
 const WORKSPACE: &str = "ws_emulator";
 
@@ -31,15 +39,34 @@ fn client() -> AsyncClient {
     hotdata_wasm::client(config())
 }
 
-/// Sets a fault on the emulator (`--fault` syntax), through fetch.
-async fn fault(spec: &str) {
+/// A request to one of the emulator's control routes (`/_emulator/...`), with the control
+/// token, through fetch: the status and the body.
+async fn control(method: http::Method, path: &str, body: Option<Vec<u8>>) -> (u16, Vec<u8>) {
     use hotdata_core::{AsyncTransport, RequestBody, SendOptions};
-    let request = http::Request::post(format!("{SERVER}/_emulator/faults"))
-        .body(RequestBody::from(spec.as_bytes().to_vec()))
+    let request = http::Request::builder()
+        .method(method)
+        .uri(format!("{SERVER}/_emulator/{path}"))
+        .header("x-emulator-token", CONTROL_TOKEN)
+        .body(body.map_or(RequestBody::Empty, RequestBody::from))
         .unwrap();
     let transport = hotdata_wasm::FetchTransport::new();
     let response = transport.send(request, &SendOptions::default()).await.unwrap();
-    assert_eq!(response.status(), 200, "setting fault {spec}");
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_vec();
+    if status == 401 || status == 403 {
+        panic!(
+            "/_emulator/{path}: {status} {} (build with HOTDATA_TEST_CONTROL_TOKEN set to the token of an \
+             emulator started with --control)",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    (status, body)
+}
+
+/// Sets a fault on the emulator (`--fault` syntax), through fetch.
+async fn fault(spec: &str) {
+    let (status, body) = control(http::Method::POST, "faults", Some(spec.as_bytes().to_vec())).await;
+    assert_eq!(status, 200, "setting fault {spec}: {}", String::from_utf8_lossy(&body));
 }
 
 async fn database(c: &AsyncClient, name: &str) -> String {
@@ -140,22 +167,14 @@ async fn arrow_results_stream_batch_by_batch_and_truncation_is_an_error() {
 
 /// The stored object of a finalized upload, read back from the emulator.
 async fn stored_object(upload_id: &str) -> Vec<u8> {
-    use hotdata_core::{AsyncTransport, RequestBody, SendOptions};
-    let request = http::Request::get(format!("{SERVER}/_emulator/uploads/{upload_id}"))
-        .body(RequestBody::Empty)
-        .unwrap();
-    let transport = hotdata_wasm::FetchTransport::new();
-    let response = transport.send(request, &SendOptions::default()).await.unwrap();
-    assert_eq!(response.status(), 200, "upload {upload_id} is stored");
-    response.into_body().collect().await.unwrap().to_vec()
+    let (status, body) = control(http::Method::GET, &format!("uploads/{upload_id}"), None).await;
+    assert_eq!(status, 200, "upload {upload_id} is stored");
+    body
 }
 
 async fn clear_faults() {
-    use hotdata_core::{AsyncTransport, RequestBody, SendOptions};
-    let request =
-        http::Request::delete(format!("{SERVER}/_emulator/faults")).body(RequestBody::Empty).unwrap();
-    let transport = hotdata_wasm::FetchTransport::new();
-    assert_eq!(transport.send(request, &SendOptions::default()).await.unwrap().status(), 200);
+    let (status, body) = control(http::Method::DELETE, "faults", None).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }
 
 /// `n` bytes that differ from part to part.
@@ -248,14 +267,9 @@ const FIXTURES: &[(&str, &[u8])] = fixtures![
 
 /// Stores an Arrow stream as a result of `db` through the emulator's control route.
 async fn store_arrow(db: &str, bytes: &'static [u8]) -> String {
-    use hotdata_core::{AsyncTransport, RequestBody, SendOptions};
-    let request = http::Request::post(format!("{SERVER}/_emulator/results?database_id={db}"))
-        .body(RequestBody::from(bytes.to_vec()))
-        .unwrap();
-    let transport = hotdata_wasm::FetchTransport::new();
-    let response = transport.send(request, &SendOptions::default()).await.unwrap();
-    assert_eq!(response.status(), 201, "storing an Arrow result");
-    let body = response.into_body().collect().await.unwrap();
+    let (status, body) =
+        control(http::Method::POST, &format!("results?database_id={db}"), Some(bytes.to_vec())).await;
+    assert_eq!(status, 201, "storing an Arrow result: {}", String::from_utf8_lossy(&body));
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     v["result_id"].as_str().unwrap().to_owned()
 }

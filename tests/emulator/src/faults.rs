@@ -3,8 +3,11 @@
 //! A [`FaultRule`] pairs a [`Target`] (which requests) with a [`Fault`] (what happens),
 //! optionally skipping the first `skip` matches and firing at most `times` times.
 //! Rules are added with [`crate::EmulatorHandle::inject`], with
-//! [`crate::EmulatorBuilder::fault`], or in the binary with `--fault SPEC` /
-//! `HOTDATA_EMULATOR_FAULTS` (see [`FaultRule::parse`]).
+//! [`crate::EmulatorBuilder::fault`], in the binary with `--fault SPEC` /
+//! `HOTDATA_EMULATOR_FAULTS` (see [`FaultRule::parse`]), or over HTTP with
+//! `POST /_emulator/faults` (a spec or its JSON form, [`FaultRule::from_json`]; see the
+//! [crate docs](crate#control-routes)). Every form reads into the same [`FaultRule`], and
+//! [`FaultRule::to_spec`] / [`FaultRule::to_json`] write one back.
 
 use std::fmt;
 use std::time::Duration;
@@ -160,8 +163,58 @@ impl FaultRule {
     /// * modifiers: `retry-after=<secs>`, `retry-after-date=<secs from now>`,
     ///   `times=<n>` (default 1), `always`, `skip=<n>`.
     ///
-    /// Example: `op=query,status=429,retry-after=1,times=2`.
+    /// Example: `op=query,status=429,retry-after=1,times=2`. [`FaultRule::to_spec`] writes a
+    /// rule back in this syntax; [`FaultRule::from_json`] reads the same items as a JSON
+    /// object.
     pub fn parse(spec: &str) -> Result<FaultRule, String> {
+        let items =
+            spec.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|item| match item.split_once('=') {
+                Some((k, v)) => (k.trim().to_string(), Some(v.trim().to_string())),
+                None => (item.to_string(), None),
+            });
+        FaultRule::from_items(items, spec)
+    }
+
+    /// Read a rule from its JSON form: the items of the [`FaultRule::parse`] syntax as the
+    /// members of an object, flags as `true`, numbers as numbers (or strings), for example
+    /// `{"op": "query", "status": 429, "retry-after": 1, "times": 2}` (the same rule as
+    /// `op=query,status=429,retry-after=1,times=2`; `_` may stand for `-` in keys, and a
+    /// member that is `false` or `null` is left out). A JSON string is read as a spec.
+    ///
+    /// # Errors
+    ///
+    /// The same messages as [`FaultRule::parse`], or a message naming a member whose value
+    /// is not a number, a string, `true`, `false` or `null`.
+    pub fn from_json(value: &serde_json::Value) -> Result<FaultRule, String> {
+        use serde_json::Value;
+        let map = match value {
+            Value::String(spec) => return FaultRule::parse(spec),
+            Value::Object(map) => map,
+            other => return Err(format!("a fault rule is a JSON object or a spec string, not `{other}`")),
+        };
+        let mut items = Vec::new();
+        for (k, v) in map {
+            let v = match v {
+                Value::Null | Value::Bool(false) => continue,
+                Value::Bool(true) => None,
+                Value::Number(n) => Some(n.to_string()),
+                Value::String(s) => Some(s.clone()),
+                other => {
+                    return Err(format!(
+                        "fault item `{k}`: expected a number, a string or true, not `{other}`"
+                    ));
+                }
+            };
+            items.push((k.replace('_', "-"), v));
+        }
+        FaultRule::from_items(items, &value.to_string())
+    }
+
+    /// One model for the spec and the JSON form: `(key, value)` items.
+    fn from_items(
+        items: impl IntoIterator<Item = (String, Option<String>)>,
+        spec: &str,
+    ) -> Result<FaultRule, String> {
         let mut target = Target::Any;
         let mut fault: Option<Fault> = None;
         let mut retry_after = None;
@@ -181,11 +234,8 @@ impl FaultRule {
             *fault = Some(f);
             Ok(())
         };
-        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (k, v) = match item.split_once('=') {
-                Some((k, v)) => (k.trim(), Some(v.trim())),
-                None => (item, None),
-            };
+        for (k, v) in items {
+            let (k, v) = (k.as_str(), v.as_deref());
             match k {
                 "op" => target = Target::Operation(v.unwrap_or_default().to_string()),
                 "path" => target = Target::PathPrefix(v.unwrap_or_default().to_string()),
@@ -229,6 +279,100 @@ impl FaultRule {
         }
         Ok(FaultRule { target, fault, skip, times })
     }
+
+    /// The rule's items, in the order [`FaultRule::to_spec`] writes them.
+    fn items(&self) -> Vec<(&'static str, Item)> {
+        let mut out = Vec::new();
+        match &self.target {
+            Target::Any => {}
+            Target::Operation(op) => out.push(("op", Item::Text(op.clone()))),
+            Target::PathPrefix(p) => out.push(("path", Item::Text(p.clone()))),
+            Target::StoragePart(n) => out.push(("part", Item::Num(u64::from(*n)))),
+        }
+        let ms = |d: &Duration| Item::Num(d.as_millis() as u64);
+        let mut retry = None;
+        match &self.fault {
+            Fault::Status { status, retry_after } => {
+                out.push(("status", Item::Num(u64::from(*status))));
+                retry = *retry_after;
+            }
+            Fault::Reset => out.push(("reset", Item::Flag)),
+            Fault::Delay(d) => out.push(("delay-ms", ms(d))),
+            Fault::SlowBody { chunk, delay } => {
+                out.push(("slow-body-ms", ms(delay)));
+                out.push(("chunk", Item::Num(*chunk as u64)));
+            }
+            Fault::Truncate { at } => out.push(("truncate", at.map_or(Item::Flag, |n| Item::Num(n as u64)))),
+            Fault::ExpiredUrl => out.push(("expired-url", Item::Flag)),
+            Fault::MissingEtag => out.push(("missing-etag", Item::Flag)),
+            Fault::HiddenEtag => out.push(("hidden-etag", Item::Flag)),
+            Fault::FailAfterCommit { status } => {
+                out.push(("fail-after-commit", Item::Num(u64::from(*status))))
+            }
+            Fault::ResetAfterCommit => out.push(("reset-after-commit", Item::Flag)),
+            Fault::ForceAsync => out.push(("force-async", Item::Flag)),
+            Fault::NotReady { retry_after } => {
+                out.push(("not-ready", Item::Flag));
+                retry = *retry_after;
+            }
+        }
+        match retry {
+            Some(RetryAfter::Seconds(s)) => out.push(("retry-after", Item::Num(s))),
+            Some(RetryAfter::HttpDate(s)) => out.push(("retry-after-date", Item::Num(s))),
+            None => {}
+        }
+        match self.times {
+            Some(n) => out.push(("times", Item::Num(u64::from(n)))),
+            None => out.push(("always", Item::Flag)),
+        }
+        if self.skip > 0 {
+            out.push(("skip", Item::Num(u64::from(self.skip))));
+        }
+        out
+    }
+
+    /// The rule in the [`FaultRule::parse`] syntax, e.g.
+    /// `op=query,status=429,retry-after=1,times=2`; parsing it gives this rule back (delays
+    /// in whole milliseconds; a path prefix with a comma only round-trips through
+    /// [`FaultRule::to_json`]).
+    pub fn to_spec(&self) -> String {
+        let parts: Vec<String> = self
+            .items()
+            .into_iter()
+            .map(|(k, v)| match v {
+                Item::Flag => k.to_string(),
+                Item::Num(n) => format!("{k}={n}"),
+                Item::Text(t) => format!("{k}={t}"),
+            })
+            .collect();
+        parts.join(",")
+    }
+
+    /// The rule in the JSON form [`FaultRule::from_json`] reads, e.g.
+    /// `{"op":"query","status":429,"retry-after":1,"times":2}`; reading it gives this rule
+    /// back (delays in whole milliseconds).
+    pub fn to_json(&self) -> serde_json::Value {
+        let map = self
+            .items()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Item::Flag => serde_json::Value::Bool(true),
+                    Item::Num(n) => serde_json::Value::from(n),
+                    Item::Text(t) => serde_json::Value::String(t),
+                };
+                (k.to_string(), v)
+            })
+            .collect();
+        serde_json::Value::Object(map)
+    }
+}
+
+/// A value in a rule's item list.
+enum Item {
+    Flag,
+    Num(u64),
+    Text(String),
 }
 
 impl fmt::Display for FaultRule {
@@ -250,6 +394,16 @@ impl FaultSet {
 
     pub(crate) fn clear(&mut self) {
         self.rules.clear();
+    }
+
+    /// The rules, oldest first, with how many matching requests each has counted (`seen`,
+    /// skipped ones included) and how many it has fired on.
+    pub(crate) fn rules(&self) -> impl Iterator<Item = (&FaultRule, u32, u32)> {
+        self.rules.iter().map(|(r, seen, fired)| (r, *seen, *fired))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rules.len()
     }
 
     /// The first rule that matches and still has budget; consumes one firing.
@@ -289,6 +443,57 @@ mod tests {
         assert_eq!(r.times, None);
         assert!(FaultRule::parse("op=x").is_err());
         assert!(FaultRule::parse("reset,status=500").is_err());
+    }
+
+    #[test]
+    fn spec_and_json_are_one_model() {
+        let rules = [
+            FaultRule::status("query", 429, Some(RetryAfter::Seconds(2)), 3),
+            FaultRule::status("get_result", 503, Some(RetryAfter::HttpDate(5)), 1).skip(2),
+            FaultRule::storage_part_fails(2, 500, 2),
+            FaultRule::new(Target::Any, Fault::Reset).always(),
+            FaultRule::new(Target::PathPrefix("/v1/results".into()), Fault::Truncate { at: None }),
+            FaultRule::new(Target::PathPrefix("/v1/results/r".into()), Fault::Truncate { at: Some(10) }),
+            FaultRule::new(Target::Operation("get_usage".into()), Fault::Delay(Duration::from_millis(300))),
+            FaultRule::new(Target::Any, Fault::SlowBody { chunk: 7, delay: Duration::from_millis(20) }),
+            FaultRule::new(Target::Operation("storage_put".into()), Fault::ExpiredUrl),
+            FaultRule::new(Target::Operation("storage_put".into()), Fault::MissingEtag),
+            FaultRule::new(Target::Operation("storage_put".into()), Fault::HiddenEtag).always(),
+            FaultRule::new(Target::Any, Fault::FailAfterCommit { status: 502 }),
+            FaultRule::new(Target::Any, Fault::ResetAfterCommit),
+            FaultRule::new(Target::Operation("query".into()), Fault::ForceAsync),
+            FaultRule::new(Target::Any, Fault::NotReady { retry_after: None }),
+            FaultRule::new(Target::Any, Fault::NotReady { retry_after: Some(RetryAfter::Seconds(1)) })
+                .times(2),
+        ];
+        for rule in rules {
+            let spec = rule.to_spec();
+            assert_eq!(FaultRule::parse(&spec).as_ref(), Ok(&rule), "{spec}");
+            let json = rule.to_json();
+            assert_eq!(FaultRule::from_json(&json).as_ref(), Ok(&rule), "{json}");
+            assert_eq!(FaultRule::from_json(&serde_json::Value::String(spec)).as_ref(), Ok(&rule));
+        }
+        let r = FaultRule::parse("op=query,status=429,retry-after=2,times=3").unwrap();
+        assert_eq!(r.to_spec(), "op=query,status=429,retry-after=2,times=3");
+        assert_eq!(
+            r.to_json(),
+            serde_json::json!({"op": "query", "status": 429, "retry-after": 2, "times": 3})
+        );
+        // Underscores for dashes, numbers as strings, false and null left out.
+        let j = serde_json::json!({"op": "query", "status": "429", "retry_after": 2, "times": 3, "always": false, "skip": null});
+        assert_eq!(FaultRule::from_json(&j), Ok(r));
+        // A comma in a path prefix survives JSON.
+        let j = serde_json::json!({"path": "/v1/a,b", "reset": true});
+        assert_eq!(FaultRule::from_json(&j).unwrap().target, Target::PathPrefix("/v1/a,b".into()));
+        for bad in [
+            serde_json::json!({"op": "x"}),
+            serde_json::json!({"reset": true, "status": 500}),
+            serde_json::json!({"bogus": true}),
+            serde_json::json!({"status": [500]}),
+            serde_json::json!(7),
+        ] {
+            assert!(FaultRule::from_json(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -21,12 +21,50 @@
 //! fixtures, say) become results with [`EmulatorHandle::store_arrow_result`] (or
 //! `POST /_emulator/results?database_id=DB`, or the binary's `--arrow-result FILE`): the
 //! emulator serves them byte for byte for `format=arrow`, faults included.
+//!
+//! # Control routes
+//!
+//! A test that cannot reach the handle (a browser page, another process) drives the emulator
+//! over HTTP, under `/_emulator/`. The routes are **off** unless a control token is set
+//! ([`EmulatorBuilder::control_token`], [`EmulatorBuilder::control`], the binary's
+//! `--control` / `--control-token`); off, they answer 404 like any unknown path. On:
+//!
+//! * a request whose peer is not a loopback address is refused with 403 `FORBIDDEN`, unless
+//!   [`EmulatorBuilder::control_remote`] (`--control-remote`) allows other peers;
+//! * every request must carry the token in `X-Emulator-Token`: without it 401
+//!   `UNAUTHORIZED`, with a wrong one 403 `FORBIDDEN` (the usual
+//!   `{"error":{"code","message"}}` envelope), and nothing happens. A foreign web page can
+//!   neither read the token nor send the header without a CORS preflight, which the
+//!   emulator answers (it allows `X-Emulator-Token` from any origin) but which gives it no
+//!   token;
+//! * control requests (and their preflights) are never faulted and never recorded in the
+//!   request log, so the log shows only what the client under test sent.
+//!
+//! | Method and path | Body | Answer |
+//! |---|---|---|
+//! | `GET /_emulator/health` | | `200 {"ok":true}` |
+//! | `GET /_emulator/faults` | | `200 {"faults":[{"rule","spec","seen","fired"}]}`: the active rules, oldest first |
+//! | `POST /_emulator/faults` | rules: a spec (`--fault` syntax; several separated by `;` or new lines) or JSON (a rule object, a spec string, or an array of them) | `200 {"ok":true,"added":[{"rule","spec"}]}`; 400 when any rule does not parse (none is added) |
+//! | `DELETE /_emulator/faults` | | `200 {"ok":true,"cleared":N}` |
+//! | `GET /_emulator/requests[?operation=OP][&path=PREFIX]` | | `200 {"count":N,"requests":[record]}`, oldest first |
+//! | `DELETE /_emulator/requests` | | `200 {"ok":true,"cleared":N}` |
+//! | `GET /_emulator/uploads/{id}` | | `200` the stored object of a finalized upload (`application/octet-stream`); 404 otherwise |
+//! | `POST /_emulator/results?database_id=DB` | an Arrow IPC stream | `201 {"result_id","rows"}`; 400 `INVALID_ARROW_STREAM` / `DATABASE_NOT_FOUND` / `BAD_REQUEST` |
+//! | `POST /_emulator/reset[?only=faults,requests,data]` | | `200 {"ok":true,"reset":[...]}` (see [`EmulatorHandle::reset`]) |
+//!
+//! A rule's JSON form ([`FaultRule::to_json`], [`FaultRule::from_json`]) has the items of its
+//! spec ([`FaultRule::parse`], [`FaultRule::to_spec`]) as members, e.g.
+//! `{"op":"query","status":429,"retry-after":1,"times":2}` for
+//! `op=query,status=429,retry-after=1,times=2`: both read into the same [`FaultRule`]
+//! [`EmulatorHandle::inject`] takes. A request record is [`RequestRecord`] as JSON:
+//! `{"method","uri","operation","status","had_authorization","workspace_id","body_len","fault","headers":[[name,value]]}`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod api;
 mod body;
+mod control;
 pub mod faults;
 mod http;
 mod load;
@@ -163,6 +201,13 @@ pub struct Config {
     /// Compression of the record batches in the Arrow IPC streams the emulator writes
     /// (default [`ArrowCompression::None`]).
     pub arrow_compression: ArrowCompression,
+    /// The token the control routes (`/_emulator/*`, see the [crate docs](crate#control-routes))
+    /// require in `X-Emulator-Token`. `None` (the default) turns them off: they answer 404.
+    /// Non-empty visible ASCII.
+    pub control_token: Option<String>,
+    /// Whether the control routes also answer peers that are not loopback addresses
+    /// (default false: 403 for them).
+    pub control_remote: bool,
 }
 
 impl Default for Config {
@@ -188,6 +233,8 @@ impl Default for Config {
             max_stored_rows: 50_000_000,
             faults: Vec::new(),
             arrow_compression: ArrowCompression::None,
+            control_token: None,
+            control_remote: false,
         }
     }
 }
@@ -341,13 +388,48 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Turn the control routes (`/_emulator/*`, see the [crate docs](crate#control-routes)) on,
+    /// guarded by this token (sent as `X-Emulator-Token`). In-process tests rarely need
+    /// them: the handle's methods do the same.
+    pub fn control_token(mut self, token: impl Into<String>) -> Self {
+        self.config.control_token = Some(token.into());
+        self
+    }
+
+    /// Turn the control routes on with a random token (unless one is set already); read it
+    /// with [`EmulatorHandle::control_token`].
+    pub fn control(mut self) -> Self {
+        self.config.control_token.get_or_insert_with(util::random_token);
+        self
+    }
+
+    /// Whether the control routes also answer peers that are not loopback addresses
+    /// (default false: they are refused with 403).
+    pub fn control_remote(mut self, allow: bool) -> Self {
+        self.config.control_remote = allow;
+        self
+    }
+
     /// The configuration so far.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
     /// Bind, start the server thread, and return once it accepts connections.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when the control token is empty or not visible ASCII; otherwise what
+    /// binding the address or starting the thread fails with.
     pub fn start(self) -> std::io::Result<EmulatorHandle> {
+        if let Some(t) = &self.config.control_token
+            && (t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the control token must be non-empty visible ASCII (no spaces)",
+            ));
+        }
         let listener = TcpListener::bind(self.config.bind)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -419,6 +501,22 @@ impl RequestRecord {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
+
+    /// The record as `GET /_emulator/requests` answers it: an object with the same field
+    /// names, `headers` as `[[name, value], ...]`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "method": self.method,
+            "uri": self.uri,
+            "operation": self.operation,
+            "status": self.status,
+            "had_authorization": self.had_authorization,
+            "workspace_id": self.workspace_id,
+            "body_len": self.body_len,
+            "fault": self.fault,
+            "headers": self.headers,
+        })
+    }
 }
 
 /// A running emulator. Dropping it stops the server.
@@ -467,15 +565,32 @@ impl EmulatorHandle {
         lock(&self.shared.faults).clear();
     }
 
+    /// The active fault rules, oldest first (spent ones included), as
+    /// `GET /_emulator/faults` lists them.
+    pub fn faults(&self) -> Vec<FaultRule> {
+        lock(&self.shared.faults).rules().map(|(r, _, _)| r.clone()).collect()
+    }
+
+    /// The control token (`X-Emulator-Token`), when the control routes are on.
+    pub fn control_token(&self) -> Option<&str> {
+        self.shared.cfg.control_token.as_deref()
+    }
+
+    /// Back to how the emulator started, as `POST /_emulator/reset` does: the fault rules
+    /// are the startup ones again ([`Config::faults`], none fired), the request log is
+    /// empty, and every workspace is the seeded one, empty (databases, connections, tables,
+    /// results, query runs, saved queries, jobs, uploads, embedding providers and usage
+    /// counters are gone, `--arrow-result` results included). Ids keep counting, so an id
+    /// from before is never reused. Configuration (API keys, limits, the control token) is
+    /// unchanged.
+    pub fn reset(&self) {
+        self.shared.reset(control::ResetScope::ALL);
+    }
+
     /// The bytes of a finalized upload as storage assembled them (for checking that an
     /// upload arrived byte for byte), or `None` if there is no such finalized upload.
     pub fn uploaded_object(&self, upload_id: &str) -> Option<bytes::Bytes> {
-        let st = lock(&self.shared.state);
-        st.workspaces
-            .values()
-            .find_map(|ws| ws.uploads.get(upload_id))
-            .filter(|u| u.finalized.is_some())
-            .and_then(|u| u.object.as_ref().map(|o| o.bytes()))
+        self.shared.uploaded_object(upload_id)
     }
 
     /// Store an Arrow IPC stream as a ready result of database `database_id` (in whichever

@@ -1,7 +1,8 @@
 //! `hotdata-emulator`: run the Hotdata API emulator as a process.
 //!
 //! Prints `listening http://127.0.0.1:PORT` on stdout once it accepts connections (then
-//! `api key ...`, then one `arrow-result FILE RESULT_ID DATABASE_ID` line per
+//! `api key ...`, then `control token TOKEN` or `control on (token as given)` with
+//! `--control`, then one `arrow-result FILE RESULT_ID DATABASE_ID` line per
 //! `--arrow-result`), then serves until killed.
 
 #![forbid(unsafe_code)]
@@ -41,7 +42,22 @@ USAGE: hotdata-emulator [FLAGS]
   --arrow-result FILE      serve this Arrow IPC stream file byte for byte as a result of database
                            `fixtures` (created at start; repeatable); after `listening ...` and
                            `api key ...`, prints `arrow-result FILE RESULT_ID DATABASE_ID` per file
+  --control                turn on the control routes (/_emulator/*: faults, request log, stored
+                           objects and results, reset) with a random token, printed after
+                           `api key ...` as `control token TOKEN`; off, they answer 404
+  --control-token TOKEN    turn them on with this token (visible ASCII)     env HOTDATA_EMULATOR_CONTROL_TOKEN
+                           (the environment keeps it out of `ps`)
+  --control-remote         let peers that are not loopback addresses use them (default: 403)
   -h, --help
+
+CONTROL ROUTES: every request carries `X-Emulator-Token: TOKEN` (401 without, 403 when wrong);
+  loopback peers only unless --control-remote (403); never faulted, never in the request log
+  GET /_emulator/health                      {\"ok\":true}
+  GET|POST|DELETE /_emulator/faults          list | add (spec, `;`-separated specs, or JSON) | clear
+  GET|DELETE /_emulator/requests             the request log as JSON (?operation=OP&path=PREFIX) | clear
+  GET /_emulator/uploads/ID                  the stored object of a finalized upload
+  POST /_emulator/results?database_id=DB     store the body (an Arrow IPC stream) as a result
+  POST /_emulator/reset[?only=faults,requests,data]  back to the start (all three by default)
 
 FAULT SPEC: comma-separated items, e.g. `op=query,status=429,retry-after=2,times=3`
   target: op=<operationId> | path=<prefix> | part=<n>   (storage ops: storage_put, storage_get)
@@ -49,6 +65,8 @@ FAULT SPEC: comma-separated items, e.g. `op=query,status=429,retry-after=2,times
           | truncate[=<bytes>] | expired-url | missing-etag | hidden-etag | fail-after-commit=<code>
           | reset-after-commit
   extra:  retry-after=<secs> | retry-after-date=<secs> | times=<n> | always | skip=<n>
+  JSON form (POST /_emulator/faults, GET lists it): the same items as members, flags as true,
+          e.g. {\"op\":\"query\",\"status\":429,\"retry-after\":2,\"times\":3}
 ";
 
 fn fail(msg: &str) -> ! {
@@ -85,6 +103,9 @@ fn main() {
             cfg.faults.push(FaultRule::parse(spec).unwrap_or_else(|e| fail(&e)));
         }
     }
+    if let Some(t) = env("HOTDATA_EMULATOR_CONTROL_TOKEN") {
+        cfg.control_token = Some(t);
+    }
     if let Some(c) = env("HOTDATA_EMULATOR_ARROW_COMPRESSION") {
         cfg.arrow_compression =
             c.parse().unwrap_or_else(|e| fail(&format!("HOTDATA_EMULATOR_ARROW_COMPRESSION: {e}")));
@@ -92,6 +113,7 @@ fn main() {
     let mut arrow_results: Vec<(String, bytes::Bytes)> = Vec::new();
     let mut keys_from_flags: Vec<String> = Vec::new();
     let mut ws_from_flags: Vec<String> = Vec::new();
+    let mut control = cfg.control_token.is_some();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let (flag, inline) = match a.split_once('=') {
@@ -137,6 +159,12 @@ fn main() {
                     std::fs::read(&file).unwrap_or_else(|e| fail(&format!("--arrow-result {file}: {e}")));
                 arrow_results.push((file, bytes::Bytes::from(data)));
             }
+            "--control" => control = true,
+            "--control-token" => {
+                cfg.control_token = Some(val().unwrap_or_else(|| fail("--control-token needs a token")));
+                control = true;
+            }
+            "--control-remote" => cfg.control_remote = true,
             other => fail(&format!("unknown flag `{other}`")),
         }
     }
@@ -146,9 +174,16 @@ fn main() {
     if !ws_from_flags.is_empty() {
         cfg.workspaces = ws_from_flags;
     }
+    if cfg.control_remote && !control {
+        fail("--control-remote needs --control or --control-token");
+    }
     cfg.bind = std::net::SocketAddr::new(host, port);
-    let emu =
-        EmulatorBuilder::from_config(cfg).start().unwrap_or_else(|e| fail(&format!("cannot start: {e}")));
+    let given_token = cfg.control_token.is_some();
+    let mut builder = EmulatorBuilder::from_config(cfg);
+    if control {
+        builder = builder.control();
+    }
+    let emu = builder.start().unwrap_or_else(|e| fail(&format!("cannot start: {e}")));
     // Stored before `listening` is printed, so they exist once a script sees it.
     let mut stored: Vec<String> = Vec::new();
     if !arrow_results.is_empty() {
@@ -163,6 +198,15 @@ fn main() {
     let mut out = std::io::stdout();
     let _ = writeln!(out, "listening {}", emu.base_url());
     let _ = writeln!(out, "api key {}  workspace {}", emu.api_key(), emu.workspace_id());
+    match emu.control_token() {
+        Some(_) if given_token => {
+            let _ = writeln!(out, "control on (token as given)");
+        }
+        Some(token) => {
+            let _ = writeln!(out, "control token {token}");
+        }
+        None => {}
+    }
     for line in stored {
         let _ = writeln!(out, "{line}");
     }

@@ -87,13 +87,25 @@ const ROUTES: &[(&str, &str, &str)] = &[
     // Retired, still spoken for the presign-unsupported mode.
     ("GET", "/v1/files", "list_uploads"),
     ("POST", "/v1/files", "upload_file"),
-    // Emulator extras.
+    // The control routes (`crate::control`): reached only when they are on and the request
+    // passed the gate.
     ("GET", "/_emulator/health", "emulator_health"),
+    ("GET", "/_emulator/faults", "emulator_faults_list"),
     ("POST", "/_emulator/faults", "emulator_faults_add"),
     ("DELETE", "/_emulator/faults", "emulator_faults_clear"),
+    ("GET", "/_emulator/requests", "emulator_requests_list"),
+    ("DELETE", "/_emulator/requests", "emulator_requests_clear"),
     ("GET", "/_emulator/uploads/{}", "emulator_upload_object"),
     ("POST", "/_emulator/results", "emulator_store_result"),
+    ("POST", "/_emulator/reset", "emulator_reset"),
 ];
+
+impl Routed {
+    /// No route: 404 like any unknown path.
+    pub(crate) fn unknown() -> Routed {
+        Routed { op: "unknown".into(), params: vec![], part: None, wrong_method: false }
+    }
+}
 
 /// Operations that need `X-Database-Id`.
 const NEEDS_DATABASE: &[&str] = &[
@@ -157,7 +169,7 @@ pub(crate) fn route(method: &Method, path: &str) -> Routed {
         }
         path_matched = true;
     }
-    Routed { op: "unknown".into(), params: vec![], part: None, wrong_method: path_matched }
+    Routed { wrong_method: path_matched, ..Routed::unknown() }
 }
 
 /// Which ops use the `Error` envelope (`{"error":"..."}`).
@@ -196,51 +208,8 @@ fn dispatch_inner(sh: &Shared, r: &Routed, req: &Req) -> Result<Resp, ApiError> 
     if r.op.starts_with("storage_") {
         return api::uploads::storage(sh, r, req);
     }
-    if r.op == "emulator_health" {
-        return Ok(Resp::json(200, &serde_json::json!({"ok": true})));
-    }
-    // Fault control for clients that cannot reach the in-process handle (browser tests):
-    // the body is one fault spec in the `--fault` syntax.
-    if r.op == "emulator_faults_add" {
-        let spec = String::from_utf8_lossy(&req.body);
-        let rule = crate::faults::FaultRule::parse(spec.trim()).map_err(ApiError::bad_request)?;
-        lock(&sh.faults).push(rule);
-        return Ok(Resp::json(200, &serde_json::json!({"ok": true})));
-    }
-    if r.op == "emulator_faults_clear" {
-        lock(&sh.faults).clear();
-        return Ok(Resp::json(200, &serde_json::json!({"ok": true})));
-    }
-    // The stored object of a finalized upload, for clients that cannot reach the handle.
-    if r.op == "emulator_upload_object" {
-        let id = r.params.first().map(String::as_str).unwrap_or_default();
-        let st = lock(&sh.state);
-        let object = st
-            .workspaces
-            .values()
-            .find_map(|ws| ws.uploads.get(id))
-            .filter(|u| u.finalized.is_some())
-            .and_then(|u| u.object.as_ref().map(|o| o.bytes()));
-        return match object {
-            Some(bytes) => Ok(Resp::raw(200, "application/octet-stream", bytes)),
-            None => Err(ApiError::not_found(format!("no finalized upload {id}"))),
-        };
-    }
-    // Store the body (an Arrow IPC stream) as a result of `?database_id=` (or the
-    // `X-Database-Id` header), for clients that cannot reach the handle.
-    if r.op == "emulator_store_result" {
-        let db = req
-            .q("database_id")
-            .or_else(|| req.header("x-database-id"))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "missing `database_id`: POST /_emulator/results?database_id=DB with an Arrow IPC stream as the body",
-                )
-            })?;
-        let (id, rows) = api::queries::store_arrow(sh, db, req.body.clone())?;
-        return Ok(Resp::json(201, &serde_json::json!({"result_id": id, "rows": rows})));
+    if r.op.starts_with("emulator_") {
+        return crate::control::dispatch(sh, r, req);
     }
     if r.op == "unknown" {
         return Err(if r.wrong_method {

@@ -1,5 +1,8 @@
-//! The hyper server: connections, CORS, fault application and the request log.
+//! The hyper server: connections, CORS, the control routes' gate, fault application and
+//! the request log.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,14 +44,8 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(cfg: Config, base_url: String) -> Shared {
         let mut st = State::new(cfg.api_keys.clone(), cfg.organization_id.clone());
-        for (i, ws) in cfg.workspaces.iter().enumerate() {
-            let name = if i == 0 { "Emulator".to_string() } else { format!("Emulator {}", i + 1) };
-            st.workspaces.insert(ws.clone(), Workspace::new(ws.clone(), name, cfg.organization_id.clone()));
-        }
-        let mut faults = FaultSet::default();
-        for f in &cfg.faults {
-            faults.push(f.clone());
-        }
+        st.workspaces = seeded_workspaces(&cfg);
+        let faults = startup_faults(&cfg);
         let secret = crate::util::hash64(
             SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64,
             &[base_url.as_bytes()],
@@ -62,6 +59,52 @@ impl Shared {
             secret,
         }
     }
+
+    /// The bytes of a finalized upload, in whichever workspace holds it.
+    pub(crate) fn uploaded_object(&self, upload_id: &str) -> Option<Bytes> {
+        let st = lock(&self.state);
+        st.workspaces
+            .values()
+            .find_map(|ws| ws.uploads.get(upload_id))
+            .filter(|u| u.finalized.is_some())
+            .and_then(|u| u.object.as_ref().map(|o| o.bytes()))
+    }
+
+    /// Back to how the emulator started, in the parts `scope` names: fault rules (the
+    /// startup rules again, counters at zero), the request log (emptied), data (the seeded
+    /// workspaces, empty; ids keep counting, so no id is ever reused).
+    pub(crate) fn reset(&self, scope: crate::control::ResetScope) {
+        if scope.faults {
+            *lock(&self.faults) = startup_faults(&self.cfg);
+        }
+        if scope.data {
+            lock(&self.state).workspaces = seeded_workspaces(&self.cfg);
+        }
+        if scope.requests {
+            lock(&self.log).clear();
+        }
+    }
+}
+
+/// The configured workspaces, empty.
+fn seeded_workspaces(cfg: &Config) -> BTreeMap<String, Workspace> {
+    cfg.workspaces
+        .iter()
+        .enumerate()
+        .map(|(i, ws)| {
+            let name = if i == 0 { "Emulator".to_string() } else { format!("Emulator {}", i + 1) };
+            (ws.clone(), Workspace::new(ws.clone(), name, cfg.organization_id.clone()))
+        })
+        .collect()
+}
+
+/// The configured fault rules, none fired yet.
+fn startup_faults(cfg: &Config) -> FaultSet {
+    let mut faults = FaultSet::default();
+    for f in &cfg.faults {
+        faults.push(f.clone());
+    }
+    faults
 }
 
 /// A TCP stream that, when flagged, closes with RST instead of FIN.
@@ -120,7 +163,7 @@ pub(crate) async fn serve(
 ) {
     let accept = tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let Ok((stream, peer)) = listener.accept().await else {
                 continue;
             };
             let _ = stream.set_nodelay(true);
@@ -128,7 +171,7 @@ pub(crate) async fn serve(
             let io = TokioIo::new(ResetIo { inner: stream, reset: reset.clone() });
             let sh = shared.clone();
             tokio::spawn(async move {
-                let svc = service_fn(move |req| handle(sh.clone(), reset.clone(), req));
+                let svc = service_fn(move |req| handle(sh.clone(), reset.clone(), peer, req));
                 let _ = http1::Builder::new().keep_alive(true).serve_connection(io, svc).await;
             });
         }
@@ -184,11 +227,15 @@ fn fault_error(status: u16, retry_after: Option<RetryAfter>, storage: bool) -> R
 async fn handle(
     sh: Arc<Shared>,
     reset: Arc<AtomicBool>,
+    peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<EmuBody>, Aborted> {
     let (parts, body) = req.into_parts();
     let origin = parts.headers.get("origin").and_then(|v| v.to_str().ok()).map(str::to_string);
     let path = parts.uri.path().to_string();
+    // A control route (`/_emulator/*`) while they are on: gated, never faulted, never
+    // logged. While they are off, these paths are unknown paths like any other.
+    let control = crate::control::is_control_path(&path) && sh.cfg.control_token.is_some();
     let mut record = RequestRecord {
         method: parts.method.to_string(),
         uri: parts.uri.path_and_query().map_or(path.clone(), |p| p.to_string()),
@@ -201,7 +248,14 @@ async fn handle(
         headers: parts
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                let v = if k.as_str() == crate::control::TOKEN_HEADER {
+                    "[redacted]".to_string()
+                } else {
+                    String::from_utf8_lossy(v.as_bytes()).into_owned()
+                };
+                (k.as_str().to_string(), v)
+            })
             .collect(),
     };
 
@@ -209,7 +263,9 @@ async fn handle(
     if parts.method == http::Method::OPTIONS {
         record.operation = "cors_preflight".into();
         record.status = 204;
-        lock(&sh.log).push(record);
+        if !control {
+            lock(&sh.log).push(record);
+        }
         let mut resp = Resp::empty(204)
             .header("access-control-allow-methods", "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS")
             .header("access-control-max-age", "600");
@@ -219,11 +275,15 @@ async fn handle(
             .and_then(|v| v.to_str().ok())
             .unwrap_or(
                 "authorization, content-type, x-workspace-id, x-database-id, \
-                 x-upload-finalize-token, accept, user-agent",
+                 x-upload-finalize-token, x-emulator-token, accept, user-agent",
             )
             .to_string();
         resp = resp.header("access-control-allow-headers", req_headers);
         return Ok(finish(resp, origin.as_deref(), None));
+    }
+
+    if control && let Err(e) = crate::control::gate(&sh.cfg, peer.ip(), &parts.headers) {
+        return Ok(finish(e.into_resp(), origin.as_deref(), None));
     }
 
     let body = match body.collect().await {
@@ -240,12 +300,15 @@ async fn handle(
         force_async: false,
     };
     let mut req = req;
-    let routed = crate::router::route(&req.method, &path);
+    let routed = if crate::control::is_control_path(&path) && !control {
+        crate::router::Routed::unknown()
+    } else {
+        crate::router::route(&req.method, &path)
+    };
     let op = routed.op.clone();
     record.operation = op.clone();
     let storage = path.starts_with("/_storage/");
-    let fault =
-        if op.starts_with("emulator_") { None } else { lock(&sh.faults).take(&op, &path, routed.part) };
+    let fault = if control { None } else { lock(&sh.faults).take(&op, &path, routed.part) };
     record.fault = fault.as_ref().map(|f| format!("{f:?}"));
 
     let mut after: Option<Fault> = None;
@@ -313,7 +376,9 @@ async fn handle(
         resp.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("etag"));
     }
     record.status = resp.status;
-    lock(&sh.log).push(record);
+    if !control {
+        lock(&sh.log).push(record);
+    }
     let mut out = finish(resp, origin.as_deref(), body_fault);
     if hidden_etag {
         let exposed = EXPOSED.replacen("ETag, ", "", 1);

@@ -66,6 +66,19 @@ pub fn hex128(parts: &[&[u8]]) -> String {
     format!("{first:016x}{:016x}", hash64(0x9e37_79b9, &[&first.to_le_bytes()]))
 }
 
+/// 32 hex digits from the operating system's randomness (the keys std's `RandomState` draws
+/// for each process), mixed with the clock and a counter: a control token no page can guess.
+pub fn random_token() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let half = || RandomState::new().hash_one((n, t, std::process::id()));
+    format!("{:016x}{:016x}", half(), half())
+}
+
 /// Percent-decode a query-string component (`+` is a space).
 pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -126,6 +139,14 @@ mod tests {
         assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(rfc3339(t), "1994-11-06T08:49:37.000000Z");
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn random_tokens_differ() {
+        let (a, b) = (random_token(), random_token());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
     }
 
     #[test]

@@ -336,13 +336,13 @@ fn stored_arrow_result_is_served_byte_for_byte() {
 
 #[test]
 fn stored_arrow_result_over_the_control_route() {
-    let emu = Emulator::start().unwrap();
+    let emu = Emulator::builder().control_token("tok").start().unwrap();
     let c = Client::new(&emu);
     let db = c.database("fx");
     let bytes = fixture("types_temporal_zstd.arrows");
     let origin = "http://127.0.0.1:9000";
     let url = format!("{}/_emulator/results?database_id={db}", c.base);
-    // A browser's preflight, then the POST from another origin, without credentials.
+    // A browser's preflight, then the POST from another origin with the control token.
     let pre = c
         .raw(
             "OPTIONS",
@@ -350,7 +350,7 @@ fn stored_arrow_result_over_the_control_route() {
             &[
                 ("origin", origin),
                 ("access-control-request-method", "POST"),
-                ("access-control-request-headers", "content-type"),
+                ("access-control-request-headers", "content-type, x-emulator-token"),
             ],
             None,
         )
@@ -358,11 +358,20 @@ fn stored_arrow_result_over_the_control_route() {
     assert_eq!(pre.status, 204);
     assert_eq!(pre.header("access-control-allow-origin"), Some(origin));
     assert!(pre.header("access-control-allow-methods").unwrap().contains("POST"));
+    assert!(pre.header("access-control-allow-headers").unwrap().contains("x-emulator-token"));
+    // Without the token nothing is stored.
+    let r = c.raw("POST", &url, &[("origin", origin)], Some(bytes.to_vec())).unwrap();
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(c.get_db("/v1/results", &db).json()["count"], 0);
     let r = c
         .raw(
             "POST",
             &url,
-            &[("origin", origin), ("content-type", "application/vnd.apache.arrow.stream")],
+            &[
+                ("origin", origin),
+                ("content-type", "application/vnd.apache.arrow.stream"),
+                ("x-emulator-token", "tok"),
+            ],
             Some(bytes.to_vec()),
         )
         .unwrap();
@@ -379,13 +388,15 @@ fn stored_arrow_result_over_the_control_route() {
         .raw(
             "POST",
             &format!("{}/_emulator/results", c.base),
-            &[("x-database-id", &db)],
+            &[("x-database-id", &db), ("x-emulator-token", "tok")],
             Some(bytes.to_vec()),
         )
         .unwrap();
     assert_eq!(r.status, 201, "{}", r.text());
+    // Control requests (and their preflights) stay out of the request log.
     let log = emu.requests();
-    assert!(log.iter().any(|r| r.operation == "emulator_store_result" && r.status == 201));
+    assert!(log.iter().all(|r| !r.uri.starts_with("/_emulator")), "{log:?}");
+    assert!(log.iter().any(|r| r.operation == "get_result" && r.status == 200));
 }
 
 /// Every pyarrow fixture is accepted, and served verbatim with the manifest's row count.
@@ -416,7 +427,8 @@ fn every_fixture_is_stored_and_served_verbatim() {
 
 #[test]
 fn storing_rejects_unreadable_streams_and_unknown_databases() {
-    let emu = Emulator::start().unwrap();
+    let emu = Emulator::builder().control_token("tok").start().unwrap();
+    let t = [("x-emulator-token", "tok")];
     let c = Client::new(&emu);
     let db = c.database("fx");
     let good = fixture("compressed_zstd.arrows");
@@ -436,7 +448,7 @@ fn storing_rejects_unreadable_streams_and_unknown_databases() {
         let r = c.raw(
             "POST",
             &format!("{}/_emulator/results?database_id={db}", c.base),
-            &[],
+            &t,
             Some(bytes.to_vec()),
         );
         let r = r.unwrap();
@@ -447,7 +459,7 @@ fn storing_rejects_unreadable_streams_and_unknown_databases() {
     let e = emu.store_arrow_result("db_nope", good.clone()).unwrap_err();
     assert!(e.contains("db_nope") && e.contains("not found"), "{e}");
     let post = |q: &str| {
-        c.raw("POST", &format!("{}/_emulator/results{q}", c.base), &[], Some(good.to_vec())).unwrap()
+        c.raw("POST", &format!("{}/_emulator/results{q}", c.base), &t, Some(good.to_vec())).unwrap()
     };
     let r = post("?database_id=db_nope");
     assert_eq!(r.status, 400);
@@ -456,7 +468,7 @@ fn storing_rejects_unreadable_streams_and_unknown_databases() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["code"], "BAD_REQUEST");
     assert!(r.json()["error"]["message"].as_str().unwrap().contains("database_id"));
-    assert_eq!(c.raw("GET", &format!("{}/_emulator/results", c.base), &[], None).unwrap().status, 405);
+    assert_eq!(c.raw("GET", &format!("{}/_emulator/results", c.base), &t, None).unwrap().status, 405);
     // Nothing was stored by the failures.
     assert_eq!(c.get_db("/v1/results", &db).json()["count"], 0);
 }

@@ -278,28 +278,29 @@ fn escalation_and_not_ready_faults() {
 
 #[test]
 fn faults_can_be_set_over_http() {
-    let emu = Emulator::start().unwrap();
+    let emu = Emulator::builder().control_token("tok").start().unwrap();
     let c = Client::new(&emu);
     let base = emu.base_url().to_string();
+    let t = [("x-emulator-token", "tok")];
     let r = c.raw(
         "POST",
         &format!("{base}/_emulator/faults"),
-        &[],
+        &t,
         Some(b"op=count_databases,status=503,times=1".to_vec()),
     );
     assert_eq!(r.unwrap().status, 200);
     assert_eq!(c.get("/v1/databases/count").status, 503);
     assert_eq!(c.get("/v1/databases/count").status, 200);
-    let r = c.raw("POST", &format!("{base}/_emulator/faults"), &[], Some(b"op=nope,bogus".to_vec())).unwrap();
+    let r = c.raw("POST", &format!("{base}/_emulator/faults"), &t, Some(b"op=nope,bogus".to_vec())).unwrap();
     assert_eq!(r.status, 400, "{}", r.text());
     c.raw(
         "POST",
         &format!("{base}/_emulator/faults"),
-        &[],
+        &t,
         Some(b"op=count_databases,status=500,always".to_vec()),
     )
     .unwrap();
-    assert_eq!(c.raw("DELETE", &format!("{base}/_emulator/faults"), &[], None).unwrap().status, 200);
+    assert_eq!(c.raw("DELETE", &format!("{base}/_emulator/faults"), &t, None).unwrap().status, 200);
     assert_eq!(c.get("/v1/databases/count").status, 200);
 }
 
