@@ -49,8 +49,9 @@
 //!   message's framing, buffer bounds and declared decompressed sizes before arrow-ipc does)
 //!   and `arrow_rows` (batches as lossless JSON cells or rows of any serde type).
 //! - [`upload`]: direct-to-storage uploads of any size (`client.upload_file(..)`), as a
-//!   sans-IO [`upload::UploadMachine`] with a blocking and an async driver; every source
-//!   type and the one opened form the drivers read live in its `source` module.
+//!   sans-IO [`upload::UploadMachine`] with a blocking and an async driver around one
+//!   shared driver core (its `driver` module); every source type and the one opened form
+//!   the drivers read live in its `source` module.
 //! - [`Error`]: the one error type ([`upload::UploadError`] for uploads).
 //!
 //! ## A call, start to end
@@ -72,9 +73,12 @@
 //! ```text
 //!   client.upload_file(source, options)     drivers (blocking: scoped threads; async: a join
 //!                │                          set of futures, no spawning): move bytes, sleep
+//!   DriverCore  next / answer               shared by both drivers: actions into work,
+//!                │                          answers to handle_*, events, cancel, stall error
 //!   UploadMachine  poll_action / handle_*   pure: session shape, part slicing, in-flight and
 //!                │                          memory bounds, two retry tiers, deadlines, finalize
-//!   ├─ create session, mint part URLs, finalize (once): through Call, with auth and workspace
+//!   ├─ create session, mint part URLs, finalize (once): endpoints sent through Call, with
+//!   │  auth and workspace
 //!   └─ storage PUTs: straight to the transport, only Content-Length + the session's headers
 //! ```
 //!

@@ -217,6 +217,7 @@ pub(crate) fn check_content_encoding(headers: &HeaderMap, expected: &str) -> Res
 
 /// Checks that a `200` answer's `Content-Type`, when present, is `expected` (parameters
 /// aside), so that an HTML error page or a JSON body is reported as what it is.
+#[cfg(feature = "arrow-minimal")]
 pub(crate) fn check_content_type(headers: &HeaderMap, expected: &str) -> Result<(), Error> {
     match header_text(headers, http::header::CONTENT_TYPE) {
         Some(ct) if !ct.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case(expected) => {

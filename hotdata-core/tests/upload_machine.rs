@@ -20,9 +20,8 @@ use hotdata_core::upload::{
 use hotdata_core::{Error, TransportError, TransportErrorKind};
 use serde_json::{Value, json};
 
-// On wasm32 the tests run under wasm-bindgen-test-runner (Node): `#[test]` is its attribute.
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
+// On wasm32 the tests run under wasm-bindgen-test-runner (Node): each test module below
+// imports its `#[test]` attribute (`wasm_bindgen_test as test`).
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -165,8 +164,8 @@ impl Sim {
     fn perform(&mut self, action: UploadAction) {
         let now = self.now;
         match action {
-            UploadAction::CreateSession { request } => {
-                self.creates.push(serde_json::to_value(&request).unwrap());
+            UploadAction::CreateSession { endpoint } => {
+                self.creates.push(serde_json::to_value(&endpoint.body).unwrap());
                 let r = match &self.session {
                     Ok(v) => Ok(serde_json::from_value::<UploadSessionResponse>(v.clone()).unwrap()),
                     Err(code) => {
@@ -187,8 +186,9 @@ impl Sim {
                 self.cursor = end;
                 self.m.handle_read(id, Ok(b), now);
             }
-            UploadAction::Mint { id, part, request, token, upload_id } => {
-                assert_eq!(request.part_numbers, vec![part as i32]);
+            UploadAction::Mint { id, part, endpoint } => {
+                assert_eq!(endpoint.body.part_numbers, vec![part as i32]);
+                let (token, upload_id) = (&endpoint.x_upload_finalize_token, &endpoint.upload_id);
                 assert_eq!((token.as_str(), upload_id.as_str()), ("tok_secret", "up_1"));
                 self.mints.push((now, part));
                 self.flights.push_back(Flight::Mint(id, part));
@@ -220,9 +220,13 @@ impl Sim {
                 }
             }
             UploadAction::Abort { id } => self.aborted.push(id),
-            UploadAction::Finalize { id, request, token, .. } => {
-                assert_eq!(token, "tok_secret");
-                let body = serde_json::to_value(&request).unwrap();
+            UploadAction::Finalize { id, endpoint, retry } => {
+                assert_eq!(
+                    (endpoint.x_upload_finalize_token.as_str(), endpoint.upload_id.as_str()),
+                    ("tok_secret", "up_1")
+                );
+                assert_eq!(retry, hotdata_core::RetryPolicy::none(), "finalize is sent with retries off");
+                let body = serde_json::to_value(&endpoint.body).unwrap();
                 self.finalizes.push((now, body));
                 let r = (self.finalize)(self.finalizes.len())
                     .map(|v| serde_json::from_value::<FinalizeUploadResponse>(v).unwrap());
@@ -1017,6 +1021,22 @@ mod finalize {
         let done = serde_json::from_value(finalized()).unwrap();
         m.handle_finalize(*id, Ok(done), Duration::ZERO);
         assert_eq!(m.poll_result().unwrap().unwrap().upload_id, "up_1");
+    }
+
+    #[test]
+    fn mint_and_finalize_actions_print_no_finalize_token() {
+        let scenario = Scenario::new(UploadSpec::sized(20), &opts()).session(streaming(8));
+        let (mut m, asked) = scenario.to(State::Reading);
+        for action in asked {
+            scenario.answer(&mut m, action, &mut 0);
+        }
+        let mints = poll_all(&mut m);
+        assert!(matches!(mints.first(), Some(UploadAction::Mint { .. })), "{mints:?}");
+        let (m, finalize) = scenario.to(State::Finalizing);
+        for printed in [format!("{mints:?}"), format!("{finalize:?}"), format!("{m:?}")] {
+            assert!(printed.contains("up_1") && printed.contains("<redacted>"), "{printed}");
+            assert!(!printed.contains("tok_secret"), "{printed}");
+        }
     }
 }
 

@@ -1,12 +1,13 @@
 //! The blocking driver: [`Client::upload_file`] and [`Client::resume_upload`] on a blocking
 //! client.
 //!
-//! The machine runs on the calling thread, which also reads the source and sends the
-//! control-plane calls. Off wasm, with more than one part in flight, part PUTs and mints run
-//! on scoped threads (one per request, at most the machine's in-flight bound); waits for
-//! retry pauses while requests are in flight run on a short-lived sleeper thread, so every
-//! wait goes through the client's runtime. With one part in flight, or on wasm, everything
-//! runs on the calling thread.
+//! The machine runs on the calling thread inside the shared [`DriverCore`] (`driver.rs`),
+//! which also reads the source and sends the control-plane calls. Off wasm, with more than
+//! one part in flight, part PUTs, mints and file reads run on scoped threads (one per job,
+//! at most the machine's in-flight bound) that answer through a channel; waits for retry
+//! pauses while requests are in flight run on a short-lived sleeper thread, so every wait
+//! goes through the client's runtime. With one part in flight, or on wasm, every job runs
+//! on the calling thread as it is started, its answer queued on the same channel.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -15,51 +16,43 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::machine::{PutResponse, RequestId, UploadAction, UploadMachine};
+use super::driver::{Answer, DriverCore, Inline, Spawn, Step};
+use super::machine::{PutResponse, RequestId, UploadMachine};
 #[cfg(any(unix, windows))]
 use super::source::read_file_at;
 use super::source::{Opened, UploadSource};
 use super::{ResumeState, UploadError, UploadErrorKind, UploadOptions};
-use crate::Error;
 use crate::body::{RequestBody, StreamingBody};
 use crate::client::{Blocking, Client};
-use crate::models::{FinalizeUploadResponse, MintUploadPartsResponse};
-use crate::retry::RetryPolicy;
+use crate::models::FinalizeUploadResponse;
 use crate::runtime::BlockingRuntime;
 use crate::transport::{BlockingTransport, TransportError, collect_blocking};
 
-/// A request to run off the driver's thread.
+/// A job to run off the driver's thread.
 #[cfg(not(target_family = "wasm"))]
-type Job = Box<dyn FnOnce() -> Msg + Send + 'static>;
-/// A request to run (on wasm: inline).
+type Job = Box<dyn FnOnce() -> Answer + Send + 'static>;
+/// A job to run (on wasm: inline).
 #[cfg(target_family = "wasm")]
-type Job = Box<dyn FnOnce() -> Msg + 'static>;
+type Job = Box<dyn FnOnce() -> Answer + 'static>;
 
-/// An answer coming back to the driver.
-enum Msg {
-    Mint(RequestId, Result<MintUploadPartsResponse, Error>),
-    Put(RequestId, Result<PutResponse, TransportError>),
-    /// A part read off the driver's thread.
-    #[cfg_attr(not(any(unix, windows)), allow(dead_code))]
-    Read(RequestId, std::io::Result<Bytes>),
-    /// Bytes of a PUT's body the transport has read so far.
-    Sent(RequestId, u64),
-    /// A worker's job panicked (a transport or token provider did): the panic goes on on
-    /// the caller's thread instead of leaving the driver waiting for an answer.
-    #[cfg(not(target_family = "wasm"))]
-    Panicked(Box<dyn std::any::Any + Send>),
-    #[cfg_attr(target_family = "wasm", allow(dead_code))]
-    Wake,
-}
+/// What comes back through the channel: an answer, or the panic of a worker's job (a
+/// transport or token provider panicked), which goes on on the caller's thread instead of
+/// leaving the driver waiting for an answer.
+type Message = std::thread::Result<Answer>;
 
 /// A part body handed to the transport as a reader that reports how much of it was read,
 /// so progress moves within a part (the transport still sends `Content-Length`).
-fn report_sent(request: crate::HttpRequest, id: RequestId, tx: Sender<Msg>) -> crate::HttpRequest {
+fn report_sent(request: crate::HttpRequest, id: RequestId, tx: Sender<Message>) -> crate::HttpRequest {
+    /// The body, how far it was read, and where to report it.
     struct Counting {
+        /// The part body.
         body: Bytes,
+        /// Bytes read so far.
         at: usize,
+        /// The PUT.
         id: RequestId,
-        tx: Sender<Msg>,
+        /// The driver's channel.
+        tx: Sender<Message>,
     }
     impl Read for Counting {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -67,7 +60,7 @@ fn report_sent(request: crate::HttpRequest, id: RequestId, tx: Sender<Msg>) -> c
             buf[..n].copy_from_slice(&self.body[self.at..self.at + n]);
             self.at += n;
             if n > 0 {
-                let _ = self.tx.send(Msg::Sent(self.id, self.at as u64));
+                let _ = self.tx.send(Ok(Answer::Sent(self.id, self.at as u64)));
             }
             Ok(n)
         }
@@ -92,6 +85,49 @@ pub(crate) fn put_blocking(
     let (parts, body) = response.into_parts();
     let body = collect_blocking(body)?;
     Ok(PutResponse::from_parts(parts, body))
+}
+
+/// The blocking driver's concurrency primitive: where jobs run, and the channel their
+/// answers come back on.
+struct Workers<'s> {
+    /// Starts a job: on a scoped thread, or at once on the driver's thread.
+    spawn: &'s dyn Fn(Job),
+    /// The sending side, for counted bodies and the sleeper.
+    tx: Sender<Message>,
+    /// Where answers come back.
+    rx: Receiver<Message>,
+    /// Jobs run on threads (so a retry pause needs a sleeper to wake the driver).
+    threaded: bool,
+    /// The time a sleeper is set to wake the driver at, if one is.
+    armed: Option<Duration>,
+}
+
+impl Workers<'_> {
+    /// Waits for the next answer; with jobs on threads, a sleeper wakes the driver for a
+    /// retry pause due before them ([`Answer::Timeout`]).
+    fn wait(
+        &mut self,
+        rt: &Arc<dyn BlockingRuntime>,
+        retry_timeout: Option<Duration>,
+    ) -> Result<Answer, UploadError> {
+        if self.threaded
+            && let Some(at) = retry_timeout
+            && self.armed.is_none_or(|a| at < a)
+        {
+            self.armed = Some(at);
+            spawn_sleeper(rt.clone(), self.tx.clone(), at.saturating_sub(rt.now()));
+        }
+        match self.rx.recv() {
+            Err(_) => Err(UploadError::new(UploadErrorKind::Cancelled, "the upload's workers stopped")),
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Ok(Ok(answer)) => {
+                if matches!(answer, Answer::Timeout) {
+                    self.armed = None;
+                }
+                Ok(answer)
+            }
+        }
+    }
 }
 
 impl Client<Blocking> {
@@ -142,160 +178,106 @@ impl Client<Blocking> {
         self.drive_upload(machine, &mut opened, &options)
     }
 
+    /// Runs `machine` to its end: jobs on scoped threads when more than one part may be in
+    /// flight (off wasm), else on this thread.
     fn drive_upload(
         &self,
-        mut machine: UploadMachine,
+        machine: UploadMachine,
         source: &mut Opened,
         options: &UploadOptions,
     ) -> Result<FinalizeUploadResponse, UploadError> {
         let threaded = options.max_concurrency.unwrap_or(super::DEFAULT_MAX_CONCURRENCY) > 1;
-        let (tx, rx) = channel::<Msg>();
+        // Parts of a file are read on the workers, in parallel.
+        let core = DriverCore::new(machine, options, threaded && source.positional().is_some());
+        let (tx, rx) = channel::<Message>();
         #[cfg(not(target_family = "wasm"))]
         if threaded {
             return std::thread::scope(|scope| {
-                let mut spawn = |job: Job| {
+                let spawn = |job: Job| {
                     let tx = tx.clone();
                     scope.spawn(move || {
-                        let msg = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
-                            .unwrap_or_else(Msg::Panicked);
-                        let _ = tx.send(msg);
+                        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)));
                     });
                 };
-                self.run_loop(&mut machine, source, options, &mut spawn, &tx, &rx, true)
+                let workers = Workers { spawn: &spawn, tx: tx.clone(), rx, threaded: true, armed: None };
+                self.run(core, source, workers)
             });
         }
-        let _ = threaded;
-        let tx2 = tx.clone();
-        let mut spawn = |job: Job| {
-            let _ = tx2.send(job());
+        let sender = tx.clone();
+        let spawn = move |job: Job| {
+            let _ = sender.send(Ok(job()));
         };
-        self.run_loop(&mut machine, source, options, &mut spawn, &tx, &rx, false)
+        self.run(core, source, Workers { spawn: &spawn, tx, rx, threaded: false, armed: None })
     }
 
-    #[allow(clippy::too_many_arguments)] // the loop's whole context, passed once
-    fn run_loop(
+    /// The driver's loop: each step of the core performed here, started on a worker, or
+    /// waited for.
+    fn run(
         &self,
-        m: &mut UploadMachine,
+        mut core: DriverCore<'_>,
         source: &mut Opened,
-        options: &UploadOptions,
-        spawn: &mut dyn FnMut(Job),
-        tx: &Sender<Msg>,
-        rx: &Receiver<Msg>,
-        threaded: bool,
+        mut workers: Workers<'_>,
     ) -> Result<FinalizeUploadResponse, UploadError> {
         let (transport, rt) = self.blocking_parts();
-        let mut jobs = 0usize;
-        let mut armed: Option<Duration> = None;
         loop {
-            while let Some(e) = m.poll_event() {
-                options.emit(&e);
-            }
-            if options.is_cancelled() {
-                m.cancel(rt.now());
-            }
-            while let Some(action) = m.poll_action(rt.now()) {
-                match action {
-                    UploadAction::CreateSession { request } => {
-                        let r = self.uploads().create_session(request).send();
-                        m.handle_session(r, rt.now());
+            let answer = match core.next(rt.now()) {
+                Step::Inline(work) => match work {
+                    Inline::CreateSession(endpoint) => Answer::Session(self.call(endpoint).send()),
+                    Inline::ReadAt { id, offset, len } => Answer::Read(id, source.read_at(offset, len)),
+                    Inline::ReadNext { id, len } => Answer::Read(id, source.read_next(len)),
+                    Inline::Finalize { id, endpoint, retry } => {
+                        Answer::Finalize(id, self.call(endpoint).retry(retry).send())
                     }
-                    UploadAction::ReadAt { id, offset, len } => {
-                        match (source.positional(), usize::try_from(len)) {
-                            // Parts of a file are read on the workers, in parallel.
-                            #[cfg(any(unix, windows))]
-                            (Some(file), Ok(n)) if threaded => {
-                                jobs += 1;
-                                let buf = vec![0u8; n];
-                                spawn(Box::new(move || Msg::Read(id, read_file_at(&file, offset, buf))));
-                            }
-                            _ => {
-                                let r = source.read_at(offset, len);
-                                m.handle_read(id, r, rt.now());
-                            }
-                        }
-                    }
-                    UploadAction::ReadNext { id, len } => {
-                        let r = source.read_next(len);
-                        m.handle_read(id, r, rt.now());
-                    }
-                    UploadAction::Mint { id, upload_id, token, request, .. } => {
-                        let call = self.uploads().mint_parts(upload_id, token, request);
-                        jobs += 1;
-                        spawn(Box::new(move || Msg::Mint(id, call.send())));
-                    }
-                    UploadAction::Put { id, request, options, .. } => {
-                        let transport = transport.clone();
-                        let request = if transport.supports_streaming_bodies() {
-                            report_sent(request, id, tx.clone())
-                        } else {
-                            request
-                        };
-                        jobs += 1;
-                        spawn(Box::new(move || Msg::Put(id, put_blocking(&*transport, request, &options))));
-                    }
-                    UploadAction::Abort { .. } => {}
-                    UploadAction::Finalize { id, upload_id, token, request } => {
-                        let r = self
-                            .uploads()
-                            .finalize(upload_id, token, request)
-                            .retry(RetryPolicy::none())
-                            .send();
-                        m.handle_finalize(id, r, rt.now());
-                    }
+                },
+                Step::Spawn(work) => {
+                    (workers.spawn)(self.job(work, source, &transport, &workers.tx));
+                    continue;
                 }
-                while let Some(e) = m.poll_event() {
-                    options.emit(&e);
+                // A request cut off runs out on its worker; the machine ignores its answer.
+                Step::Abort(_) => continue,
+                Step::Sleep(at) => {
+                    sleep_unless_cancelled(&*rt, at, core.options());
+                    Answer::Timeout
                 }
-            }
-            while let Some(e) = m.poll_event() {
-                options.emit(&e);
-            }
-            if let Some(result) = m.poll_result() {
-                return result;
-            }
-            if jobs == 0 {
-                let Some(at) = m.poll_timeout() else {
-                    return Err(UploadError::new(
-                        UploadErrorKind::Cancelled,
-                        "the upload stalled with nothing to do",
-                    ));
-                };
-                sleep_unless_cancelled(&*rt, at, options);
-                m.handle_timeout(rt.now());
-                continue;
-            }
-            if threaded
-                && let Some(at) = m.poll_retry_timeout()
-                && armed.is_none_or(|a| at < a)
-            {
-                armed = Some(at);
-                let delay = at.saturating_sub(rt.now());
-                spawn_sleeper(rt.clone(), tx.clone(), delay);
-            }
-            let Ok(msg) = rx.recv() else {
-                return Err(UploadError::new(UploadErrorKind::Cancelled, "the upload's workers stopped"));
+                Step::Wait(_) => workers.wait(&rt, core.retry_timeout())?,
+                Step::Done(result) => return result,
             };
-            let now = rt.now();
-            match msg {
-                Msg::Mint(id, r) => {
-                    jobs -= 1;
-                    m.handle_mint(id, r, now);
+            core.answer(answer, rt.now());
+        }
+    }
+
+    /// The job of `work`, to run on a worker: a positional read of the file (its buffer
+    /// allocated here), a mint through the client, or a PUT straight to the transport
+    /// (its body counted when the transport streams bodies).
+    fn job(
+        &self,
+        work: Spawn,
+        source: &mut Opened,
+        transport: &Arc<dyn BlockingTransport>,
+        tx: &Sender<Message>,
+    ) -> Job {
+        match work {
+            Spawn::ReadAt { id, offset, len } => {
+                #[cfg(any(unix, windows))]
+                if let (Some(file), Ok(n)) = (source.positional(), usize::try_from(len)) {
+                    let buf = vec![0u8; n];
+                    return Box::new(move || Answer::Read(id, read_file_at(&file, offset, buf)));
                 }
-                Msg::Put(id, r) => {
-                    jobs -= 1;
-                    m.handle_put(id, r, now);
-                }
-                Msg::Sent(id, n) => m.handle_sent(id, n),
-                Msg::Read(id, r) => {
-                    jobs -= 1;
-                    m.handle_read(id, r, now);
-                }
-                Msg::Wake => {
-                    armed = None;
-                    m.handle_timeout(now);
-                }
-                #[cfg(not(target_family = "wasm"))]
-                Msg::Panicked(payload) => std::panic::resume_unwind(payload),
+                let read = source.read_at(offset, len);
+                Box::new(move || Answer::Read(id, read))
+            }
+            Spawn::Mint { id, endpoint } => {
+                let call = self.call(endpoint);
+                Box::new(move || Answer::Mint(id, call.send()))
+            }
+            Spawn::Put { id, request, options } => {
+                let transport = transport.clone();
+                let request = if transport.supports_streaming_bodies() {
+                    report_sent(request, id, tx.clone())
+                } else {
+                    request
+                };
+                Box::new(move || Answer::Put(id, put_blocking(&*transport, request, &options)))
             }
         }
     }
@@ -320,12 +302,14 @@ fn sleep_unless_cancelled(rt: &dyn BlockingRuntime, until: Duration, options: &U
 /// Wakes the driver after `delay`, through the runtime, from a detached thread (a scoped
 /// one would hold the upload open until it woke).
 #[cfg(not(target_family = "wasm"))]
-fn spawn_sleeper(rt: Arc<dyn BlockingRuntime>, tx: Sender<Msg>, delay: Duration) {
+fn spawn_sleeper(rt: Arc<dyn BlockingRuntime>, tx: Sender<Message>, delay: Duration) {
     std::thread::spawn(move || {
         rt.sleep(delay);
-        let _ = tx.send(Msg::Wake);
+        let _ = tx.send(Ok(Answer::Timeout));
     });
 }
 
+/// No sleeper on wasm: jobs run inline there, so the driver never waits with work on a
+/// thread.
 #[cfg(target_family = "wasm")]
-fn spawn_sleeper(_rt: Arc<dyn BlockingRuntime>, _tx: Sender<Msg>, _delay: Duration) {}
+fn spawn_sleeper(_rt: Arc<dyn BlockingRuntime>, _tx: Sender<Message>, _delay: Duration) {}

@@ -52,24 +52,40 @@ pub enum UploadErrorKind {
 /// [`source`](StdError::source).
 pub struct UploadError(Box<Inner>);
 
+/// What an [`UploadError`] holds (boxed, so the error stays one pointer wide).
 struct Inner {
+    /// What kind of failure.
     kind: UploadErrorKind,
+    /// What failed, for `Display`.
     message: String,
+    /// The upload id, once a session exists.
     upload_id: Option<String>,
+    /// Parts stored before the failure.
     parts_completed: u32,
+    /// The part that failed, if one did.
     part_number: Option<u32>,
+    /// The HTTP status of the failing answer.
     status: Option<StatusCode>,
+    /// The server's error code (control-plane calls).
     code: Option<String>,
+    /// The failing answer's body (storage errors, truncated).
     body: Option<Bytes>,
+    /// How the transport failed, when it did.
     transport_kind: Option<TransportErrorKind>,
+    /// The retry rounds were spent.
     exhausted: bool,
+    /// Retry rounds run.
     rounds_attempted: u32,
+    /// Finalize was sent and may have arrived.
     finalize_may_have_succeeded: bool,
+    /// What a resume needs, when the upload may be resumed.
     resume: Option<ResumeState>,
+    /// The cause.
     source: Option<BoxError>,
 }
 
 impl UploadError {
+    /// An error of `kind` with nothing but its message.
     pub(crate) fn new(kind: UploadErrorKind, message: impl Into<String>) -> Self {
         Self(Box::new(Inner {
             kind,
@@ -99,27 +115,32 @@ impl UploadError {
         u
     }
 
+    /// Names the failing part.
     pub(crate) fn with_part(mut self, part: Option<u32>) -> Self {
         self.0.part_number = part;
         self
     }
 
+    /// Keeps the failing answer's status and body.
     pub(crate) fn with_status(mut self, status: StatusCode, body: Bytes) -> Self {
         self.0.status = Some(status);
         self.0.body = Some(body);
         self
     }
 
+    /// Keeps how the transport failed.
     pub(crate) fn with_transport_kind(mut self, kind: TransportErrorKind) -> Self {
         self.0.transport_kind = Some(kind);
         self
     }
 
+    /// Keeps the cause.
     pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.0.source = Some(source.into());
         self
     }
 
+    /// Names the upload (unless it already is) and the parts it stored.
     pub(crate) fn with_upload(mut self, upload_id: Option<&str>, parts_completed: u32) -> Self {
         if self.0.upload_id.is_none() {
             self.0.upload_id = upload_id.map(str::to_owned);
@@ -128,22 +149,26 @@ impl UploadError {
         self
     }
 
+    /// Marks the retry rounds as spent after `rounds`.
     pub(crate) fn exhausted_after(mut self, rounds: u32) -> Self {
         self.0.exhausted = true;
         self.0.rounds_attempted = rounds;
         self
     }
 
+    /// Records the retry rounds run.
     pub(crate) fn with_rounds(mut self, rounds: u32) -> Self {
         self.0.rounds_attempted = rounds;
         self
     }
 
+    /// Records whether finalize may have arrived.
     pub(crate) fn finalize_ambiguous(mut self, ambiguous: bool) -> Self {
         self.0.finalize_may_have_succeeded = ambiguous;
         self
     }
 
+    /// Keeps what a resume needs.
     pub(crate) fn with_resume(mut self, resume: Option<ResumeState>) -> Self {
         self.0.resume = resume;
         self
@@ -286,12 +311,19 @@ impl StdError for UploadError {
 /// stored with their ETags. The finalize token is a secret: `Debug` does not print it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ResumeState {
+    /// The upload id.
     pub(crate) upload_id: String,
+    /// The finalize token (a secret).
     pub(crate) finalize_token: String,
+    /// The session's part size.
     pub(crate) part_size: u64,
+    /// Headers every storage PUT carries.
     pub(crate) headers: Vec<(String, String)>,
+    /// The eager part URLs (`None`: minted one by one).
     pub(crate) part_urls: Option<Vec<String>>,
+    /// The source's size, when known.
     pub(crate) total: Option<u64>,
+    /// The parts stored: number to ETag and length.
     pub(crate) completed: BTreeMap<u32, (String, u64)>,
 }
 

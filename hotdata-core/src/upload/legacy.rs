@@ -21,7 +21,9 @@ use crate::retry::RetryPolicy;
 /// `POST /v1/files` with a streamed body and, when known, its `Content-Length`.
 #[derive(Debug, Clone)]
 struct LegacyUpload {
+    /// The body, read while it is sent.
     body: RequestBody,
+    /// Its length, when known (`None`: sent chunked).
     len: Option<u64>,
 }
 
@@ -54,6 +56,7 @@ impl Endpoint for LegacyUpload {
     }
 }
 
+/// A failed legacy upload as an [`UploadErrorKind::Legacy`] error.
 fn legacy_error(e: crate::Error) -> UploadError {
     UploadError::from_api(UploadErrorKind::Legacy, "the legacy upload (POST /v1/files) failed", e)
 }
@@ -107,6 +110,8 @@ impl Client<Blocking> {
         self.upload_stream_opened(opened)
     }
 
+    /// [`upload_stream`](Self::upload_stream) of a source already opened (the fallback of
+    /// [`upload_file`](Self::upload_file), which opened it).
     pub(crate) fn upload_stream_opened(&self, opened: Opened) -> Result<UploadResponse, UploadError> {
         if !self.blocking_parts().0.supports_streaming_bodies() {
             return Err(no_streaming());
@@ -149,6 +154,7 @@ pub(crate) fn wants_fallback(e: &UploadError, options: &UploadOptions) -> bool {
     options.legacy_fallback && e.is_presign_unsupported() && e.upload_id().is_none()
 }
 
+/// Bytes in memory as a stream of one chunk.
 struct OneChunk(Option<Bytes>);
 
 impl futures_core::Stream for OneChunk {
@@ -163,9 +169,13 @@ impl futures_core::Stream for OneChunk {
 
 /// A ranged source read front to back in 1 MiB ranges, one at a time.
 struct RangeChunks {
+    /// The source.
     source: Arc<dyn AsyncRangeSource>,
+    /// Where the next range starts.
     offset: u64,
+    /// The source's length.
     len: u64,
+    /// The read of the current range, while it runs.
     pending: Option<crate::transport::BoxFuture<'static, std::io::Result<Bytes>>>,
 }
 

@@ -6,7 +6,8 @@
 //! does no I/O and reads no clock: it asks for bytes of the source and for requests to be
 //! sent ([`UploadAction`]), is told what happened (`handle_*`), and answers with progress
 //! ([`UploadEvent`]) and, at the end, the finalized upload or an [`UploadError`]. The
-//! blocking and async drivers in this module only move bytes and sleep.
+//! blocking and async drivers in this module share one driver core and only move bytes
+//! and sleep.
 //!
 //! ```text
 //!  create session ──┬─ single ─────────── PUT url ───────────────────────────┐
@@ -58,6 +59,42 @@
 //! - **Resume.** A failed multipart upload whose finalize was never sent carries a
 //!   [`ResumeState`] ([`UploadError::resume_state`]); `resume_upload` continues the same
 //!   session from its completed parts without re-sending them.
+//!
+//! # One upload, file by file
+//!
+//! 1. **`blocking.rs`** (or **`nonblocking.rs`**): `Client::upload_file` checks the cancel
+//!    token and opens the source with **`source.rs`** (`Opened::blocking` /
+//!    `Opened::nonblocking`: a file is opened and sized, bytes are kept, a reader or stream
+//!    is noted), whose [`UploadSpec`] tells the machine how to read it. It makes an
+//!    [`UploadMachine`] (**`machine/`**; its module docs walk its own files) and runs its
+//!    loop.
+//! 2. **`driver.rs`**: each turn of that loop asks the shared `DriverCore::next`, which
+//!    forwards events to the callback and progress handle, tells the machine when the
+//!    caller cancelled, and turns the machine's next [`UploadAction`]
+//!    (**`machine/types.rs`**) into a unit of work: *inline* (create session, reads of
+//!    in-memory or in-order sources, finalize) or *spawned* beside the work in flight
+//!    (part reads by position, mints, PUTs); or it answers with the result, the stall
+//!    error, or what to wait for.
+//! 3. Back in **`blocking.rs`** / **`nonblocking.rs`**, the driver performs the work: API
+//!    calls go out as `client.call(endpoint)` (**`client.rs`**: the one pipeline with
+//!    authentication, a token asked per attempt, workspace, retries, tracing), finalize
+//!    with the retry policy its action carries (none); reads go to **`source.rs`**; a PUT's
+//!    finished request goes straight to the transport, its body wrapped so the transport's
+//!    reads are counted (blocking: a counting `Read`; async: a counting stream). Spawned
+//!    work runs on scoped worker threads (blocking) or as futures in the upload's own join
+//!    set (async).
+//! 4. The socket: the backend's transport (`hotdata-ureq`, `hotdata-reqwest`, or the
+//!    browser's `fetch` in `hotdata-wasm`) sends the request and returns the answer.
+//! 5. And back: each answer comes to the driver as one `Answer` (through the blocking
+//!    driver's channel, or out of the async driver's join set), with the bytes sent so far
+//!    and the timeouts the driver waited for, and `DriverCore::answer` hands it to the
+//!    machine's `handle_*`. When the machine's result is ready, `DriverCore::next` returns
+//!    it and `upload_file` returns the finalized upload or an [`UploadError`]
+//!    (**`error.rs`**, with a [`ResumeState`] when it may be resumed); on
+//!    `501 PRESIGN_UNSUPPORTED` with [`UploadOptions::legacy_fallback`], **`legacy.rs`**
+//!    sends the source to `POST /v1/files` instead.
+
+#![warn(clippy::missing_docs_in_private_items)]
 
 use std::fmt;
 use std::sync::Arc;
@@ -68,6 +105,7 @@ mod error;
 mod machine;
 
 mod blocking;
+mod driver;
 #[cfg(feature = "legacy")]
 mod legacy;
 mod nonblocking;
@@ -109,6 +147,7 @@ pub const PART_TIMEOUT_MAX: Duration = Duration::from_secs(30 * 60);
 /// Cap of a storage `Retry-After` (120 s).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
+/// One mebibyte.
 const MIB: u64 = 1024 * 1024;
 
 /// The automatic part-size hint for a source of `size` bytes: the larger of 8 MiB and
@@ -174,12 +213,14 @@ impl PartRetryPolicy {
     }
 
     /// Sets the number of retries.
+    #[must_use]
     pub fn with_max_retries(mut self, n: u32) -> Self {
         self.max_retries = n;
         self
     }
 
     /// Sets the backoff factor.
+    #[must_use]
     pub fn with_backoff_factor(mut self, factor: Duration) -> Self {
         self.backoff_factor = factor;
         self
@@ -298,54 +339,63 @@ impl UploadOptions {
     }
 
     /// Sets the content type.
+    #[must_use]
     pub fn content_type(mut self, value: impl Into<String>) -> Self {
         self.content_type = Some(value.into());
         self
     }
 
     /// Sets the content encoding.
+    #[must_use]
     pub fn content_encoding(mut self, value: impl Into<String>) -> Self {
         self.content_encoding = Some(value.into());
         self
     }
 
     /// Sets the file name.
+    #[must_use]
     pub fn filename(mut self, value: impl Into<String>) -> Self {
         self.filename = Some(value.into());
         self
     }
 
     /// Sets the part size hint (sent verbatim; the server has the final say).
+    #[must_use]
     pub fn part_size(mut self, bytes: u64) -> Self {
         self.part_size = Some(bytes);
         self
     }
 
     /// Sets the maximum number of parts in flight (0 and 1 both mean one at a time).
+    #[must_use]
     pub fn max_concurrency(mut self, n: usize) -> Self {
         self.max_concurrency = Some(n);
         self
     }
 
     /// Sets the memory budget for part bodies.
+    #[must_use]
     pub fn memory_budget(mut self, bytes: u64) -> Self {
         self.memory_budget = Some(bytes);
         self
     }
 
     /// Sets the per-request retry policy of storage PUTs.
+    #[must_use]
     pub fn part_retry(mut self, policy: PartRetryPolicy) -> Self {
         self.part_retry = policy;
         self
     }
 
     /// Sets the whole-upload retry rounds.
+    #[must_use]
     pub fn rounds(mut self, policy: RoundPolicy) -> Self {
         self.rounds = policy;
         self
     }
 
     /// Calls `f` with every [`UploadEvent`], in order, on the driver's thread.
+    #[must_use]
     #[cfg(not(target_family = "wasm"))]
     pub fn on_event(mut self, f: impl Fn(&UploadEvent) + Send + Sync + 'static) -> Self {
         self.on_event = Some(Arc::new(f));
@@ -353,6 +403,7 @@ impl UploadOptions {
     }
 
     /// Calls `f` with every [`UploadEvent`], in order (no `Send` bound in the browser).
+    #[must_use]
     #[cfg(target_family = "wasm")]
     #[allow(clippy::arc_with_non_send_sync)]
     pub fn on_event(mut self, f: impl Fn(&UploadEvent) + 'static) -> Self {
@@ -361,12 +412,14 @@ impl UploadOptions {
     }
 
     /// Cancels the upload when `token` is triggered.
+    #[must_use]
     pub fn cancel_token(mut self, token: CancelToken) -> Self {
         self.cancel = Some(token);
         self
     }
 
     /// Keeps `handle` up to date with the bytes stored.
+    #[must_use]
     pub fn progress_handle(mut self, handle: ProgressHandle) -> Self {
         self.progress = Some(handle);
         self
@@ -374,15 +427,18 @@ impl UploadOptions {
 
     /// Falls back to the legacy `POST /v1/files` on `501 PRESIGN_UNSUPPORTED` (feature
     /// `legacy`).
+    #[must_use]
     pub fn legacy_fallback(mut self, on: bool) -> Self {
         self.legacy_fallback = on;
         self
     }
 
+    /// True once the cancel token, if any, was triggered.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancel.as_ref().is_some_and(CancelToken::is_cancelled)
     }
 
+    /// Hands `event` to the progress handle (progress only) and the callback.
     pub(crate) fn emit(&self, event: &UploadEvent) {
         if let (Some(h), UploadEvent::Progress { done, total }) = (&self.progress, event) {
             h.set(*done, *total);
@@ -399,9 +455,12 @@ impl UploadOptions {
 #[derive(Clone, Default)]
 pub struct CancelToken(Arc<CancelInner>);
 
+/// What a [`CancelToken`] shares.
 #[derive(Default)]
 struct CancelInner {
+    /// Set by [`CancelToken::cancel`].
     cancelled: AtomicBool,
+    /// The waker of an async upload waiting for something, woken on cancel.
     waker: std::sync::Mutex<Option<std::task::Waker>>,
 }
 
@@ -466,6 +525,8 @@ impl ProgressHandle {
         self.0.1.load(Ordering::SeqCst).checked_sub(1)
     }
 
+    /// Records a progress event: `done` only moves forward; `total` is stored plus one (0:
+    /// unknown).
     fn set(&self, done: u64, total: Option<u64>) {
         self.0.1.store(total.map_or(0, |t| t.saturating_add(1)), Ordering::SeqCst);
         self.0.0.fetch_max(done, Ordering::SeqCst);

@@ -1,33 +1,29 @@
 //! The async driver: [`Client::upload_file`] and [`Client::resume_upload`] on an async
 //! client.
 //!
-//! Concurrency without spawning: the requests in flight are futures in a small join set
-//! polled by the upload's own future, beside one sleep of the runtime for the machine's
-//! next timeout. It runs on any executor, and in the browser.
+//! The machine runs inside the shared [`DriverCore`] (`driver.rs`). Concurrency without
+//! spawning: the work in flight (part reads of a ranged source, mints, PUTs) is futures in
+//! a small join set polled by the upload's own future, beside one sleep of the runtime for
+//! the machine's next timeout. It runs on any executor, and in the browser.
 
 use std::future::IntoFuture;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
 
-use super::machine::{PutResponse, RequestId, UploadAction, UploadMachine};
+use super::driver::{Answer, DriverCore, Inline, Spawn, Step};
+use super::machine::{PutResponse, RequestId, UploadMachine};
 use super::source::{AsyncUploadSource, Opened, read_range};
 use super::{ResumeState, UploadError, UploadErrorKind, UploadOptions};
-use crate::Error;
 use crate::client::{Async, Client};
-use crate::models::{FinalizeUploadResponse, MintUploadPartsResponse};
-use crate::retry::RetryPolicy;
+use crate::models::FinalizeUploadResponse;
+use crate::runtime::AsyncRuntime;
 use crate::transport::{AsyncTransport, BoxFuture, HttpRequest, SendOptions, TransportError};
-
-enum Msg {
-    Read(RequestId, std::io::Result<Bytes>),
-    Mint(RequestId, Result<MintUploadPartsResponse, Error>),
-    Put(RequestId, Result<PutResponse, TransportError>),
-}
 
 /// Sends a storage PUT and reads its answer.
 async fn put_async(
@@ -43,9 +39,13 @@ async fn put_async(
 
 /// What woke the driver.
 enum Woken {
-    Answer(Msg),
+    /// Work in flight finished.
+    Answer(Answer),
+    /// The machine's timeout came.
     Timer,
+    /// A counted part body moved.
     Sent,
+    /// The caller cancelled.
     Cancelled,
 }
 
@@ -58,7 +58,9 @@ const SENT_WINDOW: u64 = 1024 * 1024;
 /// that in, and the body's waker while it waits for the driver.
 #[derive(Default)]
 struct Slot {
+    /// Bytes the transport has read.
     sent: AtomicU64,
+    /// Bytes the driver has taken in, and the body's waker while it waits for the driver.
     gate: std::sync::Mutex<(u64, Option<std::task::Waker>)>,
 }
 
@@ -66,16 +68,21 @@ struct Slot {
 /// to call when it moves.
 #[derive(Default)]
 struct SentBytes {
+    /// The counted bodies of the PUTs in flight.
     slots: std::sync::Mutex<Vec<(RequestId, Arc<Slot>)>>,
+    /// A body moved since the driver last looked.
     moved: AtomicBool,
+    /// The driver's waker.
     waker: std::sync::Mutex<Option<std::task::Waker>>,
 }
 
 impl SentBytes {
+    /// Keeps the driver's waker, to wake it when a body moves.
     fn set_waker(&self, waker: &std::task::Waker) {
         super::store_waker(&self.waker, waker);
     }
 
+    /// Stops counting the body of `id` (its PUT is over or dropped).
     fn forget(&self, id: RequestId) {
         if let Ok(mut c) = self.slots.lock() {
             c.retain(|(i, _)| *i != id);
@@ -83,13 +90,13 @@ impl SentBytes {
     }
 
     /// Tells the machine how far each body was read, and lets waiting bodies go on.
-    fn report(&self, m: &mut UploadMachine) {
+    fn report(&self, core: &mut DriverCore<'_>, now: Duration) {
         if self.moved.swap(false, Ordering::AcqRel)
             && let Ok(slots) = self.slots.lock()
         {
             for (id, slot) in slots.iter() {
                 let n = slot.sent.load(Ordering::Acquire);
-                m.handle_sent(*id, n);
+                core.answer(Answer::Sent(*id, n), now);
                 if let Ok(mut gate) = slot.gate.lock() {
                     gate.0 = n;
                     if let Some(w) = gate.1.take() {
@@ -102,10 +109,15 @@ impl SentBytes {
 
     /// The request with its body as a stream of 64 KiB slices that counts what was read.
     fn wrap(self: &Arc<Self>, request: HttpRequest, id: RequestId) -> HttpRequest {
+        /// The body, how far it was read, and where to report it.
         struct Counting {
+            /// The part body.
             body: Bytes,
+            /// Bytes handed to the transport so far.
             at: usize,
+            /// This body's counter.
             slot: Arc<Slot>,
+            /// Every body's counters, and the driver's waker.
             shared: Arc<SentBytes>,
         }
         impl Stream for Counting {
@@ -151,26 +163,27 @@ impl SentBytes {
     }
 }
 
-/// The requests in flight, polled together; a finished one leaves the set.
+/// The work in flight, polled together; a finished one leaves the set.
 #[derive(Default)]
 struct JoinSet {
-    futures: Vec<(RequestId, BoxFuture<'static, Msg>)>,
+    /// The futures, by request.
+    futures: Vec<(RequestId, BoxFuture<'static, Answer>)>,
 }
 
 impl JoinSet {
-    fn push(&mut self, id: RequestId, f: BoxFuture<'static, Msg>) {
+    /// Adds the work of `id`.
+    fn push(&mut self, id: RequestId, f: BoxFuture<'static, Answer>) {
         self.futures.push((id, f));
     }
 
+    /// Drops the work of `id`, if it is in flight.
     fn remove(&mut self, id: RequestId) {
         self.futures.retain(|(i, _)| *i != id);
     }
 
-    fn is_empty(&self) -> bool {
-        self.futures.is_empty()
-    }
-
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Msg>> {
+    /// Polls every future; the first one ready leaves the set with its answer (`None`: the
+    /// set is empty).
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Answer>> {
         for i in 0..self.futures.len() {
             if let Poll::Ready(msg) = self.futures[i].1.as_mut().poll(cx) {
                 drop(self.futures.remove(i));
@@ -219,143 +232,145 @@ impl Client<Async> {
         self.drive_upload(machine, &mut opened, &options).await
     }
 
+    /// Runs `machine` to its end: inline work awaited here, the rest in the join set.
     async fn drive_upload(
         &self,
-        mut m: UploadMachine,
+        machine: UploadMachine,
         source: &mut Opened,
         options: &UploadOptions,
     ) -> Result<FinalizeUploadResponse, UploadError> {
         let (transport, rt) = self.async_parts();
+        // Ranged sources (files, blobs) are read concurrently, beside the PUTs.
+        let mut core = DriverCore::new(machine, options, matches!(source, Opened::Ranged(_)));
         let mut set = JoinSet::default();
         let sent = Arc::new(SentBytes::default());
         let mut cancel_seen = false;
         loop {
-            while let Some(e) = m.poll_event() {
-                options.emit(&e);
-            }
-            if options.is_cancelled() {
-                m.cancel(rt.now());
-            }
-            while let Some(action) = m.poll_action(rt.now()) {
-                match action {
-                    UploadAction::CreateSession { request } => {
-                        let r = self.uploads().create_session(request).send().await;
-                        m.handle_session(r, rt.now());
-                    }
-                    UploadAction::ReadAt { id, offset, len } => match &*source {
-                        // Ranged sources (files, blobs) are read concurrently, beside the PUTs.
-                        Opened::Ranged(r) => {
-                            let r = r.clone();
-                            set.push(
-                                id,
-                                Box::pin(async move { Msg::Read(id, read_range(&*r, offset, len).await) }),
-                            );
+            let step = core.next(rt.now());
+            let timer = match step {
+                Step::Inline(work) => {
+                    let answer = match work {
+                        Inline::CreateSession(endpoint) => Answer::Session(self.call(endpoint).send().await),
+                        Inline::ReadAt { id, offset, len } => Answer::Read(id, source.read_at(offset, len)),
+                        Inline::ReadNext { id, len } => Answer::Read(id, source.read_next_async(len).await),
+                        Inline::Finalize { id, endpoint, retry } => {
+                            Answer::Finalize(id, self.call(endpoint).retry(retry).send().await)
                         }
-                        Opened::Bytes(b) => {
-                            m.handle_read(id, Ok(super::slice_range(b, offset, len)), rt.now())
-                        }
-                        _ => {
-                            let e = std::io::Error::other("a stream cannot be read by range");
-                            m.handle_read(id, Err(e), rt.now())
-                        }
-                    },
-                    UploadAction::ReadNext { id, len } => {
-                        let r = source.read_next_async(len).await;
-                        m.handle_read(id, r, rt.now());
-                    }
-                    UploadAction::Mint { id, upload_id, token, request, .. } => {
-                        let call = self.uploads().mint_parts(upload_id, token, request).into_future();
-                        set.push(id, Box::pin(async move { Msg::Mint(id, call.await) }));
-                    }
-                    UploadAction::Put { id, request, options, .. } => {
-                        let transport = transport.clone();
-                        let request = if transport.supports_streaming_bodies() {
-                            sent.wrap(request, id)
-                        } else {
-                            request
-                        };
-                        set.push(
-                            id,
-                            Box::pin(
-                                async move { Msg::Put(id, put_async(&*transport, request, &options).await) },
-                            ),
-                        );
-                    }
-                    UploadAction::Abort { id } => {
-                        set.remove(id);
-                        sent.forget(id);
-                    }
-                    UploadAction::Finalize { id, upload_id, token, request } => {
-                        let r = self
-                            .uploads()
-                            .finalize(upload_id, token, request)
-                            .retry(RetryPolicy::none())
-                            .send()
-                            .await;
-                        m.handle_finalize(id, r, rt.now());
-                    }
+                    };
+                    core.answer(answer, rt.now());
+                    continue;
                 }
-                while let Some(e) = m.poll_event() {
-                    options.emit(&e);
+                Step::Spawn(work) => {
+                    let (id, future) = self.job(work, source, &transport, &sent);
+                    set.push(id, future);
+                    continue;
                 }
-            }
-            while let Some(e) = m.poll_event() {
-                options.emit(&e);
-            }
-            if let Some(result) = m.poll_result() {
-                return result;
-            }
-            let timer = m.poll_timeout();
-            if set.is_empty() && timer.is_none() {
-                return Err(UploadError::new(
-                    UploadErrorKind::Cancelled,
-                    "the upload stalled with nothing to do",
-                ));
-            }
-            // The sleep is made only once no answer is ready, so a runtime whose sleeps act
-            // when they are made (a manual test clock) sees exactly the waits that happen.
-            let mut sleep: Option<BoxFuture<'static, ()>> = None;
-            let woken = std::future::poll_fn(|cx| {
-                sent.set_waker(cx.waker());
-                if let Some(token) = options.cancel.as_ref().filter(|_| !cancel_seen) {
-                    token.register(cx.waker());
-                    if token.is_cancelled() {
-                        return Poll::Ready(Woken::Cancelled);
-                    }
+                Step::Abort(id) => {
+                    set.remove(id);
+                    sent.forget(id);
+                    core.forget(id);
+                    continue;
                 }
-                if sent.moved.load(Ordering::Acquire) {
-                    return Poll::Ready(Woken::Sent);
-                }
-                if let Poll::Ready(Some(msg)) = set.poll_next(cx) {
-                    return Poll::Ready(Woken::Answer(msg));
-                }
-                if sleep.is_none()
-                    && let Some(at) = timer
-                {
-                    sleep = Some(rt.sleep(at.saturating_sub(rt.now())));
-                }
-                if let Some(s) = sleep.as_mut()
-                    && s.as_mut().poll(cx).is_ready()
-                {
-                    return Poll::Ready(Woken::Timer);
-                }
-                Poll::Pending
-            })
-            .await;
+                Step::Sleep(at) => Some(at),
+                Step::Wait(timer) => timer,
+                Step::Done(result) => return result,
+            };
+            let woken =
+                wait(&mut set, &sent, &*rt, timer, options.cancel.as_ref().filter(|_| !cancel_seen)).await;
             let now = rt.now();
             match woken {
-                Woken::Answer(Msg::Read(id, r)) => m.handle_read(id, r, now),
-                Woken::Answer(Msg::Mint(id, r)) => m.handle_mint(id, r, now),
-                Woken::Answer(Msg::Put(id, r)) => {
-                    sent.report(&mut m);
-                    sent.forget(id);
-                    m.handle_put(id, r, now)
+                Woken::Answer(answer) => {
+                    if let Answer::Put(id, _) = &answer {
+                        sent.report(&mut core, now);
+                        sent.forget(*id);
+                    }
+                    core.answer(answer, now);
                 }
-                Woken::Timer => m.handle_timeout(now),
-                Woken::Sent => sent.report(&mut m),
-                // The loop's top tells the machine; with nothing in flight it ends at once.
+                Woken::Timer => core.answer(Answer::Timeout, now),
+                Woken::Sent => sent.report(&mut core, now),
+                // The next step tells the machine; with nothing in flight it ends at once.
                 Woken::Cancelled => cancel_seen = true,
             }
         }
     }
+
+    /// The future of `work`: a read of the ranged source, a mint through the client, or a
+    /// PUT straight to the transport (its body counted when the transport streams bodies).
+    fn job(
+        &self,
+        work: Spawn,
+        source: &Opened,
+        transport: &Arc<dyn AsyncTransport>,
+        sent: &Arc<SentBytes>,
+    ) -> (RequestId, BoxFuture<'static, Answer>) {
+        match work {
+            Spawn::ReadAt { id, offset, len } => {
+                let ranged = match source {
+                    Opened::Ranged(r) => Some(r.clone()),
+                    _ => None,
+                };
+                let read = async move {
+                    match ranged {
+                        Some(r) => read_range(&*r, offset, len).await,
+                        None => Err(std::io::Error::other("only a ranged source is read beside the PUTs")),
+                    }
+                };
+                (id, Box::pin(async move { Answer::Read(id, read.await) }))
+            }
+            Spawn::Mint { id, endpoint } => {
+                let call = self.call(endpoint).into_future();
+                (id, Box::pin(async move { Answer::Mint(id, call.await) }))
+            }
+            Spawn::Put { id, request, options } => {
+                let transport = transport.clone();
+                let request =
+                    if transport.supports_streaming_bodies() { sent.wrap(request, id) } else { request };
+                (
+                    id,
+                    Box::pin(async move { Answer::Put(id, put_async(&*transport, request, &options).await) }),
+                )
+            }
+        }
+    }
+}
+
+/// Waits for what comes first: the caller cancelling (`cancel`, until seen), a counted body
+/// moving, an answer from the set, or `timer`. The sleep is made only once no answer is
+/// ready, so a runtime whose sleeps act when they are made (a manual test clock) sees
+/// exactly the waits that happen.
+async fn wait(
+    set: &mut JoinSet,
+    sent: &SentBytes,
+    rt: &dyn AsyncRuntime,
+    timer: Option<Duration>,
+    cancel: Option<&super::CancelToken>,
+) -> Woken {
+    let mut sleep: Option<BoxFuture<'static, ()>> = None;
+    std::future::poll_fn(|cx| {
+        sent.set_waker(cx.waker());
+        if let Some(token) = cancel {
+            token.register(cx.waker());
+            if token.is_cancelled() {
+                return Poll::Ready(Woken::Cancelled);
+            }
+        }
+        if sent.moved.load(Ordering::Acquire) {
+            return Poll::Ready(Woken::Sent);
+        }
+        if let Poll::Ready(Some(answer)) = set.poll_next(cx) {
+            return Poll::Ready(Woken::Answer(answer));
+        }
+        if sleep.is_none()
+            && let Some(at) = timer
+        {
+            sleep = Some(rt.sleep(at.saturating_sub(rt.now())));
+        }
+        if let Some(s) = sleep.as_mut()
+            && s.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Woken::Timer);
+        }
+        Poll::Pending
+    })
+    .await
 }

@@ -51,8 +51,10 @@ pub(crate) enum Opened {
     },
 }
 
+/// A stream of chunks: `Send` off wasm.
 #[cfg(not(target_family = "wasm"))]
 type ChunkStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+/// A stream of chunks: unbounded on wasm.
 #[cfg(target_family = "wasm")]
 type ChunkStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>>>>;
 
@@ -264,6 +266,7 @@ impl From<&'static [u8]> for UploadSource {
     }
 }
 
+/// A failure to open or measure a source, as an [`UploadErrorKind::SourceIo`] error.
 fn source_error(doing: &str, e: std::io::Error) -> UploadError {
     UploadError::new(UploadErrorKind::SourceIo, format!("{doing}: {e}")).with_source(e)
 }
@@ -313,6 +316,7 @@ impl Opened {
 
     /// The async source this was opened from, for the legacy upload (a stream keeps the
     /// bytes read ahead of it, which is none before the first part).
+    #[cfg(feature = "legacy")]
     pub(crate) fn into_async(self) -> Option<AsyncUploadSource> {
         match self {
             Opened::Bytes(b) => Some(AsyncUploadSource::Bytes(b)),
@@ -384,6 +388,10 @@ impl Opened {
         }
     }
 
+    /// `len` bytes at `offset` (fewer only at the end), read on the caller's thread: a slice
+    /// of bytes in memory, or a blocking read (a file or seekable reader is sought first; a
+    /// reader of unknown length is read on). An async source read by range or a stream
+    /// is an error: those are read beside the PUTs, or in order.
     pub(crate) fn read_at(&mut self, offset: u64, len: u64) -> std::io::Result<Bytes> {
         match self {
             Self::File(f) => {
@@ -396,12 +404,12 @@ impl Opened {
                 read_up_to(reader, len)
             }
             Self::Reader(r) => read_up_to(r, len),
-            Self::Ranged(_) | Self::Stream { .. } => {
-                Err(std::io::Error::other("an async source is read by the async driver"))
-            }
+            Self::Ranged(_) => Err(std::io::Error::other("a ranged source is read beside the PUTs")),
+            Self::Stream { .. } => Err(std::io::Error::other("a stream cannot be read by range")),
         }
     }
 
+    /// The next `len` bytes of a blocking source read in order (fewer only at its end).
     pub(crate) fn read_next(&mut self, len: u64) -> std::io::Result<Bytes> {
         match self {
             Self::Reader(r) => read_up_to(r, len),

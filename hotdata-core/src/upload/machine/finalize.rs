@@ -12,6 +12,8 @@ use super::timers::Timer;
 use super::{Phase, RequestId, UploadAction, UploadMachine, cancelled};
 use crate::Error;
 use crate::models::{FinalizeUploadPart, FinalizeUploadRequest, FinalizeUploadResponse};
+use crate::ops::FinalizeUpload;
+use crate::retry::RetryPolicy;
 use crate::transport::TransportErrorKind;
 use crate::upload::error::{UploadError, UploadErrorKind as K};
 
@@ -143,12 +145,13 @@ impl UploadMachine {
             }
         }
         let Some(s) = &self.session else { return };
-        let request =
+        let body =
             if single { FinalizeUploadRequest::new() } else { FinalizeUploadRequest::new().parts(list) };
-        let (upload_id, token) = (s.upload_id.clone(), s.token.clone());
+        let endpoint = FinalizeUpload::new(s.upload_id.clone(), s.token.clone(), body);
         let id = self.requests.issue(Waiting::Finalize);
         self.phase = Phase::Finalizing { attempts: attempts + 1 };
-        self.actions.push_back(UploadAction::Finalize { id, upload_id, token, request });
+        let retry = RetryPolicy::none();
+        self.actions.push_back(UploadAction::Finalize { id, endpoint, retry });
     }
 
     /// Ends the upload with `result` (a failure carries a

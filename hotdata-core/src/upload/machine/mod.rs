@@ -154,7 +154,10 @@ impl Stop {
 ///
 /// 1. [`poll_action`](UploadMachine::poll_action) until `None`, performing each
 ///    [`UploadAction`] (send a request, read bytes of the source) and reporting its result
-///    with the matching `handle_*` method (at once, or later for concurrent work);
+///    with the matching `handle_*` method (at once, or later for concurrent work). An API
+///    call comes as the endpoint to send through the client (`client.call(endpoint)`, so
+///    authentication, retries and tracing are the client's); a storage PUT as a finished
+///    request for the transport;
 /// 2. [`poll_event`](UploadMachine::poll_event) to forward progress;
 /// 3. [`poll_result`](UploadMachine::poll_result): once it is `Some`, the upload is over and
 ///    nothing is in flight;
@@ -166,7 +169,8 @@ impl Stop {
 /// for (a request it cut off with [`UploadAction::Abort`]) is ignored. `handle_*` only
 /// records an answer (and continues the part it belongs to); new parts, retries and
 /// finalize start in `poll_action`, so a driver that forwards events and checks its cancel
-/// token between the two never starts a part after the caller cancelled.
+/// token between the two never starts a part after the caller cancelled. The SDK's own
+/// blocking and async drivers share this loop (the `upload` module's private `driver.rs`).
 ///
 /// A complete single-PUT upload, answered in memory:
 ///
@@ -181,8 +185,9 @@ impl Stop {
 /// let result = loop {
 ///     while let Some(action) = m.poll_action(now) {
 ///         match action {
-///             UploadAction::CreateSession { request } => {
-///                 assert_eq!(request.declared_size_bytes, hotdata_core::Patch::Value(14));
+///             // A real driver sends `client.call(endpoint)`.
+///             UploadAction::CreateSession { endpoint } => {
+///                 assert_eq!(endpoint.body.declared_size_bytes, hotdata_core::Patch::Value(14));
 ///                 let session = serde_json::from_str(
 ///                     r#"{"upload_id":"up_1","finalize_token":"t","headers":{},
 ///                         "mode":"single","url":"https://storage.example/up_1"}"#,
@@ -200,7 +205,10 @@ impl Stop {
 ///                 let ok = PutResponse::new(status, Default::default(), Bytes::new());
 ///                 m.handle_put(id, Ok(ok), now);
 ///             }
-///             UploadAction::Finalize { id, .. } => {
+///             // A real driver sends `client.call(endpoint).retry(retry)`.
+///             UploadAction::Finalize { id, endpoint, retry } => {
+///                 assert_eq!(endpoint.x_upload_finalize_token, "t");
+///                 assert_eq!(retry, hotdata_core::RetryPolicy::none());
 ///                 let done = serde_json::from_str(
 ///                     r#"{"upload_id":"up_1","status":"finalized","size_bytes":14,
 ///                         "created_at":"2026-01-01T00:00:00Z"}"#,
@@ -317,6 +325,7 @@ impl UploadMachine {
     }
 
     /// The next thing to do, or `None` when the machine waits for answers or time.
+    #[must_use]
     pub fn poll_action(&mut self, now: Duration) -> Option<UploadAction> {
         if self.actions.is_empty() {
             self.advance(now);
@@ -326,11 +335,13 @@ impl UploadMachine {
     }
 
     /// The next progress event, if any.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<UploadEvent> {
         self.events.pop_front()
     }
 
     /// The outcome, once the upload is over and nothing is in flight (returned once).
+    #[must_use]
     pub fn poll_result(&mut self) -> Option<Result<FinalizeUploadResponse, UploadError>> {
         if !self.actions.is_empty() {
             return None;
@@ -345,6 +356,7 @@ impl UploadMachine {
 
     /// The earliest time at which [`handle_timeout`](Self::handle_timeout) has work: a retry
     /// pause, a round pause, or the transfer deadline of a PUT in flight.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Duration> {
         self.timers.next_timeout()
     }
@@ -352,6 +364,7 @@ impl UploadMachine {
     /// Like [`poll_timeout`](Self::poll_timeout) without the transfer deadlines of PUTs in
     /// flight: enough for a driver whose transport enforces
     /// [`SendOptions::timeout`](crate::transport::SendOptions::timeout).
+    #[must_use]
     pub fn poll_retry_timeout(&self) -> Option<Duration> {
         self.timers.next_retry_timeout()
     }

@@ -18,6 +18,7 @@ use super::{PutResponse, RequestId, UploadAction, UploadEvent, UploadMachine};
 use crate::Error;
 use crate::body::RequestBody;
 use crate::models::{MintUploadPartsRequest, MintUploadPartsResponse};
+use crate::ops::MintUploadParts;
 use crate::retry::parse_retry_after_seconds;
 use crate::transport::{HttpRequest, SendOptions, TransportError, TransportErrorKind};
 use crate::upload::error::{UploadError, UploadErrorKind as K};
@@ -148,11 +149,11 @@ impl UploadMachine {
     /// `on_put_answer` (a `403` on an eager URL).
     fn issue_mint(&mut self, n: u32) {
         let Some(s) = &self.session else { return };
-        let (upload_id, token) = (s.upload_id.clone(), s.token.clone());
+        let body = MintUploadPartsRequest::new(vec![n as i32]);
+        let endpoint = MintUploadParts::new(s.upload_id.clone(), s.token.clone(), body);
         let id = self.requests.issue(Waiting::Mint(n));
         self.parts.set_state(n, PartState::Minting);
-        let request = MintUploadPartsRequest::new(vec![n as i32]);
-        self.actions.push_back(UploadAction::Mint { id, part: n, upload_id, token, request });
+        self.actions.push_back(UploadAction::Mint { id, part: n, endpoint });
     }
 
     /// Sends part `n`'s PUT and starts its transfer deadline (a part that lost its body

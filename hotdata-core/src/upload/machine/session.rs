@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{MAX_PARTS, Phase, SessionShape, UploadAction, UploadEvent, UploadMachine, cancelled};
 use crate::models::{CreateUploadRequest, UploadMode, UploadSessionResponse};
+use crate::ops::CreateUploadSession;
 use crate::upload::error::{ResumeState, UploadError, UploadErrorKind as K};
 use crate::upload::{MAX_UPLOAD_SIZE, STREAMING_THRESHOLD, effective_in_flight, part_size_hint};
 use crate::{Error, Patch};
@@ -27,8 +28,8 @@ pub(super) enum Mode {
     Streaming,
 }
 
-/// The session the server opened (or the one being resumed).
-#[derive(Debug)]
+/// The session the server opened (or the one being resumed). `Debug` leaves out the
+/// finalize token.
 pub(super) struct Session {
     /// The upload id.
     pub(super) upload_id: String,
@@ -40,6 +41,18 @@ pub(super) struct Session {
     pub(super) mode: Mode,
     /// The server's part size (the whole source for a single PUT).
     pub(super) part_size: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("upload_id", &self.upload_id)
+            .field("token", &"<redacted>")
+            .field("headers", &self.headers)
+            .field("mode", &self.mode)
+            .field("part_size", &self.part_size)
+            .finish()
+    }
 }
 
 impl UploadMachine {
@@ -101,7 +114,7 @@ impl UploadMachine {
         if let Some(t) = total.filter(|t| *t <= STREAMING_THRESHOLD) {
             request.declared_size_bytes = Patch::Value(t as i64);
         }
-        Ok(UploadAction::CreateSession { request })
+        Ok(UploadAction::CreateSession { endpoint: CreateUploadSession::new(request) })
     }
 
     /// Checks the server's session against the source (URL, part size, URL count, part

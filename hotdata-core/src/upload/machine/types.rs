@@ -5,8 +5,11 @@
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
+use std::fmt;
+
 use super::super::UploadOptions;
-use crate::models::{CreateUploadRequest, FinalizeUploadRequest, MintUploadPartsRequest};
+use crate::ops::{CreateUploadSession, FinalizeUpload, MintUploadParts};
+use crate::retry::RetryPolicy;
 use crate::transport::{HttpRequest, SendOptions};
 
 /// Names one request or read the machine asked for.
@@ -42,6 +45,7 @@ impl UploadSpec {
 
     /// Takes the content type, encoding and file name of `options` (a file name already
     /// set here is kept unless the options set one).
+    #[must_use]
     pub fn with_metadata(mut self, options: &UploadOptions) -> Self {
         self.content_type = options.content_type.clone().or(self.content_type);
         self.content_encoding = options.content_encoding.clone().or(self.content_encoding);
@@ -80,21 +84,27 @@ impl PutResponse {
     }
 
     /// Sets whether the headers were filtered by CORS.
+    #[must_use]
     pub fn with_headers_filtered(mut self, filtered: bool) -> Self {
         self.headers_filtered = filtered;
         self
     }
 }
 
-/// What the driver must do next.
-#[derive(Debug)]
+/// What the driver must do next. Each action carries what it sends in one piece: the API
+/// calls (create, mint, finalize) an endpoint the client completes and sends through its
+/// one pipeline (`client.call(endpoint)`: authentication, a token asked per attempt,
+/// workspace, retries, tracing), a storage PUT a finished request for the transport.
+///
+/// `Debug` prints the finalize token of mint and finalize as `<redacted>`.
 #[non_exhaustive]
 pub enum UploadAction {
-    /// Send `POST /v1/uploads` with this body through the API client (its normal retries
-    /// apply); report with [`UploadMachine::handle_session`](super::UploadMachine::handle_session).
+    /// Send `POST /v1/uploads` through the API client (`client.call(endpoint)`, its normal
+    /// retries apply); report with
+    /// [`UploadMachine::handle_session`](super::UploadMachine::handle_session).
     CreateSession {
-        /// The create body.
-        request: CreateUploadRequest,
+        /// The create call (its body: metadata, part-size hint, declared size).
+        endpoint: CreateUploadSession,
     },
     /// Read exactly `len` bytes at `offset` of the source (fewer only at its end); report
     /// with [`UploadMachine::handle_read`](super::UploadMachine::handle_read).
@@ -114,19 +124,17 @@ pub enum UploadAction {
         /// Bytes wanted.
         len: u64,
     },
-    /// Mint a part URL: send `POST /v1/uploads/{upload_id}/parts` with the token through
-    /// the API client; report with [`UploadMachine::handle_mint`](super::UploadMachine::handle_mint).
+    /// Mint a part URL: send `POST /v1/uploads/{upload_id}/parts` (the finalize token in
+    /// `X-Upload-Finalize-Token`) through the API client (`client.call(endpoint)`, its
+    /// normal retries apply); report with
+    /// [`UploadMachine::handle_mint`](super::UploadMachine::handle_mint).
     Mint {
         /// The request.
         id: RequestId,
         /// The part.
         part: u32,
-        /// The upload id.
-        upload_id: String,
-        /// The finalize token (the header `X-Upload-Finalize-Token`).
-        token: String,
-        /// The body.
-        request: MintUploadPartsRequest,
+        /// The mint call: upload id, finalize token, and the part number in its body.
+        endpoint: MintUploadParts,
     },
     /// Send this storage request as is, straight to the transport (no authentication, no
     /// client headers, no retries), with these options; read its body and report with
@@ -147,18 +155,83 @@ pub enum UploadAction {
         /// The request.
         id: RequestId,
     },
-    /// Send finalize once, through the API client **with retries off**; report with
+    /// Send finalize once through the API client with `retry`
+    /// (`client.call(endpoint).retry(retry)`: retries off, since a finalize that arrived
+    /// must not be sent again); report with
     /// [`UploadMachine::handle_finalize`](super::UploadMachine::handle_finalize).
     Finalize {
         /// The request.
         id: RequestId,
-        /// The upload id.
-        upload_id: String,
-        /// The finalize token.
-        token: String,
-        /// The body.
-        request: FinalizeUploadRequest,
+        /// The finalize call: upload id, finalize token, and the parts with their ETags.
+        endpoint: FinalizeUpload,
+        /// The retry policy to send it with ([`RetryPolicy::none`]).
+        retry: RetryPolicy,
     },
+}
+
+impl fmt::Debug for UploadAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::CreateSession { endpoint } => {
+                f.debug_struct("CreateSession").field("endpoint", endpoint).finish()
+            }
+            Self::ReadAt { id, offset, len } => {
+                f.debug_struct("ReadAt").field("id", id).field("offset", offset).field("len", len).finish()
+            }
+            Self::ReadNext { id, len } => {
+                f.debug_struct("ReadNext").field("id", id).field("len", len).finish()
+            }
+            Self::Mint { id, part, endpoint } => {
+                let endpoint = Redacted {
+                    name: "MintUploadParts",
+                    upload_id: &endpoint.upload_id,
+                    body: &endpoint.body,
+                };
+                f.debug_struct("Mint")
+                    .field("id", id)
+                    .field("part", part)
+                    .field("endpoint", &endpoint)
+                    .finish()
+            }
+            Self::Put { id, part, request, options } => f
+                .debug_struct("Put")
+                .field("id", id)
+                .field("part", part)
+                .field("request", request)
+                .field("options", options)
+                .finish(),
+            Self::Abort { id } => f.debug_struct("Abort").field("id", id).finish(),
+            Self::Finalize { id, endpoint, retry } => {
+                let endpoint =
+                    Redacted { name: "FinalizeUpload", upload_id: &endpoint.upload_id, body: &endpoint.body };
+                f.debug_struct("Finalize")
+                    .field("id", id)
+                    .field("endpoint", &endpoint)
+                    .field("retry", retry)
+                    .finish()
+            }
+        }
+    }
+}
+
+/// A mint or finalize endpoint as `Debug` prints it: its finalize token left out.
+struct Redacted<'a> {
+    /// The endpoint type's name.
+    name: &'static str,
+    /// The upload id.
+    upload_id: &'a str,
+    /// The body.
+    body: &'a dyn fmt::Debug,
+}
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(self.name)
+            .field("upload_id", &self.upload_id)
+            .field("x_upload_finalize_token", &"<redacted>")
+            .field("body", self.body)
+            .finish()
+    }
 }
 
 /// The session the server opened.
