@@ -83,6 +83,31 @@ impl Reading {
     }
 }
 
+/// The accessors both readers share (each holds its [`Reading`] in `reading`).
+macro_rules! reader_accessors {
+    () => {
+        /// What the response headers said (total rows, next page), when read from a result.
+        pub fn meta(&self) -> &ResultMeta {
+            &self.reading.meta
+        }
+
+        /// The schema of the stream.
+        pub fn schema(&self) -> SchemaRef {
+            self.reading.schema()
+        }
+
+        /// The decoder's counters (rows, batches, bytes so far).
+        pub fn decoder(&self) -> &ArrowDecoder {
+            &self.reading.decoder
+        }
+
+        /// Sets what the response headers said.
+        pub(super) fn set_meta(&mut self, meta: ResultMeta) {
+            self.reading.meta = meta;
+        }
+    };
+}
+
 /// Record batches decoded from a blocking response body as it is read: an `Iterator`.
 /// The schema is read when it is built. Memory: the batch being decoded, plus one chunk.
 pub struct ArrowBatches {
@@ -113,25 +138,7 @@ impl ArrowBatches {
         Ok(this)
     }
 
-    /// What the response headers said (total rows, next page), when read from a result.
-    pub fn meta(&self) -> &ResultMeta {
-        &self.reading.meta
-    }
-
-    /// The schema of the stream.
-    pub fn schema(&self) -> SchemaRef {
-        self.reading.schema()
-    }
-
-    /// The decoder's counters (rows, batches, bytes so far).
-    pub fn decoder(&self) -> &ArrowDecoder {
-        &self.reading.decoder
-    }
-
-    /// Sets what the response headers said.
-    pub(super) fn set_meta(&mut self, meta: ResultMeta) {
-        self.reading.meta = meta;
-    }
+    reader_accessors!();
 
     /// Reads every remaining batch into one [`ArrowResult`].
     pub fn into_result(self) -> Result<ArrowResult, Error> {
@@ -197,25 +204,7 @@ impl ArrowBatchStream {
         Ok(this)
     }
 
-    /// What the response headers said (total rows, next page), when read from a result.
-    pub fn meta(&self) -> &ResultMeta {
-        &self.reading.meta
-    }
-
-    /// The schema of the stream.
-    pub fn schema(&self) -> SchemaRef {
-        self.reading.schema()
-    }
-
-    /// The decoder's counters (rows, batches, bytes so far).
-    pub fn decoder(&self) -> &ArrowDecoder {
-        &self.reading.decoder
-    }
-
-    /// Sets what the response headers said.
-    pub(super) fn set_meta(&mut self, meta: ResultMeta) {
-        self.reading.meta = meta;
-    }
+    reader_accessors!();
 
     /// Reads every remaining batch into one [`ArrowResult`].
     pub async fn into_result(mut self) -> Result<ArrowResult, Error> {
