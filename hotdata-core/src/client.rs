@@ -286,6 +286,12 @@ fn prepare<E: Endpoint>(shared: &Shared, endpoint: &E, options: &CallOptions) ->
     endpoint.query(&mut query);
     let query = query.encode();
     let base = config.base_url.trim_end_matches('/');
+    // Every path starts with `/v1/`: a base given with it (as the API's docs write the root)
+    // is taken without it, so the version is never doubled.
+    let base = match base.strip_suffix("/v1") {
+        Some(root) if path.starts_with("/v1/") => root,
+        _ => base,
+    };
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(Error::config(format!("base URL `{base}` must start with http:// or https://")));
     }
@@ -323,7 +329,11 @@ fn prepare<E: Endpoint>(shared: &Shared, endpoint: &E, options: &CallOptions) ->
     }
     let body = match endpoint.body()? {
         Some((content_type, body)) => {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            // An endpoint that names its body's type among its headers (an upload of the
+            // caller's file) keeps it.
+            if !headers.contains_key(CONTENT_TYPE) {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            }
             body
         }
         None => RequestBody::Empty,

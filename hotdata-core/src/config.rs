@@ -123,6 +123,8 @@ pub struct Config {
     /// Sent as `X-Workspace-Id` on workspace-scoped operations.
     pub workspace_id: Option<String>,
     /// Base URL; may include a path prefix (`https://host/prefix`). No trailing slash needed.
+    /// A trailing `/v1` is the API root, not a prefix (`https://api.hotdata.dev/v1` works
+    /// like `https://api.hotdata.dev`).
     pub base_url: String,
     /// Replaces the default `User-Agent` (`hotdata-rs/<version> (<backend>)`).
     pub user_agent: Option<String>,

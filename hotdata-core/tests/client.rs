@@ -318,3 +318,25 @@ fn an_empty_required_header_is_refused_before_sending() {
     assert!(err.to_string().contains("X-Database-Id"), "{err}");
     assert!(t.requests().is_empty());
 }
+
+/// A base URL given with the API's `/v1` (as the API's own docs write it) is its root: the
+/// `/v1` every path starts with is not doubled.
+#[test]
+fn a_base_url_ending_in_v1_is_not_doubled() {
+    for base in [
+        "https://api.example.test/v1",
+        "https://api.example.test/v1/",
+        "https://api.example.test/prefix/v1//",
+    ] {
+        let t = FakeTransport::script(vec![Ok(response(200, r#"{"databases":[],"has_more":false}"#))]);
+        let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
+        let config = Config::new("k").with_workspace_id("ws").with_base_url(base);
+        blocking(t.clone(), rt, config).databases().list().send().unwrap();
+        let uri = t.requests()[0].uri.to_string();
+        assert!(
+            uri.ends_with(".test/v1/databases") || uri.ends_with("/prefix/v1/databases"),
+            "{base}: {uri}"
+        );
+        assert!(!uri.contains("/v1/v1"), "{base}: {uri}");
+    }
+}

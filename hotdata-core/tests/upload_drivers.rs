@@ -704,3 +704,24 @@ fn blocking_threads_wait_for_retries_while_other_parts_are_in_flight() {
     assert_eq!(st.finalizes.len(), 1);
     assert_eq!(st.finalizes[0]["parts"].as_array().unwrap().len(), 10);
 }
+
+/// The legacy fallback sends the caller's content type (the one the session would have
+/// carried), not a generic one; without one it stays `application/octet-stream`.
+#[test]
+fn the_legacy_fallback_keeps_the_callers_content_type() {
+    let (s, t, rt) = setup(0);
+    s.lock().unwrap().create_status = Some(501);
+    let c = blocking(&t, &rt);
+    let options = UploadOptions::new().legacy_fallback(true).content_type("text/csv");
+    c.upload_file(data(30), options).unwrap();
+    let legacy = t.requests().into_iter().find(|r| r.uri.path() == "/v1/files").unwrap();
+    assert_eq!(legacy.headers["content-type"], "text/csv");
+
+    let (s, t, rt) = setup(0);
+    s.lock().unwrap().create_status = Some(501);
+    let client = AsyncClient::new(config(), t.clone(), rt.clone(), "test");
+    let options = UploadOptions::new().legacy_fallback(true).content_type("application/vnd.apache.parquet");
+    block_on(client.upload_file(data(40), options)).unwrap();
+    let legacy = t.requests().into_iter().find(|r| r.uri.path() == "/v1/files").unwrap();
+    assert_eq!(legacy.headers["content-type"], "application/vnd.apache.parquet");
+}

@@ -159,7 +159,9 @@ impl Client<Blocking> {
         if let Err(e) = &result
             && super::legacy::wants_fallback(e, &options)
         {
-            return self.upload_stream_opened(opened).map(super::legacy::as_finalized);
+            return self
+                .upload_stream_opened(opened, options.content_type.clone())
+                .map(super::legacy::as_finalized);
         }
         result
     }

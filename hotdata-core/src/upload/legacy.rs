@@ -25,6 +25,8 @@ struct LegacyUpload {
     body: RequestBody,
     /// Its length, when known (`None`: sent chunked).
     len: Option<u64>,
+    /// The caller's content type (`application/octet-stream` when none).
+    content_type: Option<String>,
 }
 
 impl Endpoint for LegacyUpload {
@@ -41,6 +43,9 @@ impl Endpoint for LegacyUpload {
     fn headers(&self, headers: &mut HeaderWriter) {
         if let Some(n) = self.len {
             headers.push("Content-Length", &n.to_string());
+        }
+        if let Some(t) = &self.content_type {
+            headers.push("Content-Type", t);
         }
     }
 
@@ -107,18 +112,24 @@ impl Client<Blocking> {
     /// [`UploadOptions::legacy_fallback`] makes [`Client::upload_file`] do this itself.
     pub fn upload_stream(&self, source: impl Into<UploadSource>) -> Result<UploadResponse, UploadError> {
         let (opened, _) = Opened::blocking(source.into())?;
-        self.upload_stream_opened(opened)
+        self.upload_stream_opened(opened, None)
     }
 
     /// [`upload_stream`](Self::upload_stream) of a source already opened (the fallback of
-    /// [`upload_file`](Self::upload_file), which opened it).
-    pub(crate) fn upload_stream_opened(&self, opened: Opened) -> Result<UploadResponse, UploadError> {
+    /// [`upload_file`](Self::upload_file), which opened it), sent as `content_type` when
+    /// given.
+    pub(crate) fn upload_stream_opened(
+        &self,
+        opened: Opened,
+        content_type: Option<String>,
+    ) -> Result<UploadResponse, UploadError> {
         if !self.blocking_parts().0.supports_streaming_bodies() {
             return Err(no_streaming());
         }
         let (reader, len) = reader_of(opened)?;
         let body = RequestBody::Streaming(StreamingBody::from_reader(reader, len));
-        self.call(LegacyUpload { body, len }).retry(RetryPolicy::none()).send().map_err(legacy_error)
+        let upload = LegacyUpload { body, len, content_type };
+        self.call(upload).retry(RetryPolicy::none()).send().map_err(legacy_error)
     }
 }
 
@@ -130,10 +141,20 @@ impl Client<Async> {
         &self,
         source: impl Into<AsyncUploadSource>,
     ) -> Result<UploadResponse, UploadError> {
+        self.upload_stream_as(source.into(), None).await
+    }
+
+    /// [`upload_stream`](Self::upload_stream) sent as `content_type` when given (the
+    /// fallback of [`upload_file`](Self::upload_file) passes the caller's).
+    pub(crate) async fn upload_stream_as(
+        &self,
+        source: AsyncUploadSource,
+        content_type: Option<String>,
+    ) -> Result<UploadResponse, UploadError> {
         if !self.async_parts().0.supports_streaming_bodies() {
             return Err(no_streaming());
         }
-        let (stream, len): (crate::body::BodyChunkStream, Option<u64>) = match source.into() {
+        let (stream, len): (crate::body::BodyChunkStream, Option<u64>) = match source {
             AsyncUploadSource::Bytes(b) => {
                 let len = b.len() as u64;
                 (Box::pin(OneChunk(Some(b))), Some(len))
@@ -145,7 +166,8 @@ impl Client<Async> {
             AsyncUploadSource::Stream(s) => (s, None),
         };
         let body = RequestBody::Streaming(StreamingBody::from_stream(stream, len));
-        self.call(LegacyUpload { body, len }).retry(RetryPolicy::none()).send().await.map_err(legacy_error)
+        let upload = LegacyUpload { body, len, content_type };
+        self.call(upload).retry(RetryPolicy::none()).send().await.map_err(legacy_error)
     }
 }
 

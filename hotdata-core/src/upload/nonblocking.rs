@@ -213,7 +213,10 @@ impl Client<Async> {
             && super::legacy::wants_fallback(e, &options)
             && let Some(source) = opened.into_async()
         {
-            return self.upload_stream(source).await.map(super::legacy::as_finalized);
+            return self
+                .upload_stream_as(source, options.content_type.clone())
+                .await
+                .map(super::legacy::as_finalized);
         }
         result
     }
