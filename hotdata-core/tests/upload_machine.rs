@@ -735,6 +735,29 @@ mod parts {
     }
 
     #[test]
+    fn a_single_put_answered_403_fails_at_once() {
+        // A single-PUT session's URL cannot be minted again: retrying in rounds would only
+        // wait (14 s of pauses by default) for the same 403.
+        let (mut m, id) = single_put_in_flight(&opts());
+        let forbidden = PutResponse::new(http::StatusCode::FORBIDDEN, Default::default(), Bytes::new());
+        m.handle_put(id, Ok(forbidden), Duration::ZERO);
+        assert!(m.poll_action(Duration::ZERO).is_none(), "no re-send, no round");
+        let e = m.poll_result().expect("over at once").unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::StorageStatus);
+        assert_eq!(e.status(), Some(http::StatusCode::FORBIDDEN));
+        assert_eq!(m.poll_timeout(), None, "nothing left to wait for");
+        let mut events = Vec::new();
+        while let Some(ev) = m.poll_event() {
+            events.push(ev);
+        }
+        assert!(!events.iter().any(|e| matches!(e, UploadEvent::RoundStarted { .. })), "{events:?}");
+        assert!(
+            events.iter().any(|e| matches!(e, UploadEvent::PartFailed { part: None, will_retry: false, .. })),
+            "{events:?}"
+        );
+    }
+
+    #[test]
     fn a_late_answer_to_a_cut_off_put_is_ignored() {
         let (mut m, first) = single_put_in_flight(&opts());
         let deadline = m.poll_timeout().unwrap();

@@ -254,7 +254,9 @@ impl UploadMachine {
                 return;
             }
         }
-        let heals = status == StatusCode::FORBIDDEN
+        // A 403 heals when the part's URL can be minted again (a later round does); a
+        // single-PUT session's one URL cannot, so it fails at once.
+        let heals = (status == StatusCode::FORBIDDEN && part.is_some())
             || status == StatusCode::REQUEST_TIMEOUT
             || status == StatusCode::TOO_MANY_REQUESTS
             || status.is_server_error();
