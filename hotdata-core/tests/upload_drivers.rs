@@ -725,3 +725,33 @@ fn the_legacy_fallback_keeps_the_callers_content_type() {
     let legacy = t.requests().into_iter().find(|r| r.uri.path() == "/v1/files").unwrap();
     assert_eq!(legacy.headers["content-type"], "application/vnd.apache.parquet");
 }
+
+/// A caller's `on_event` callback that panics (here at the first stored part) stops the
+/// upload: the panic reaches the caller, nothing hangs, and finalize is never sent. On both
+/// drivers, the blocking one with parts in flight on its workers.
+#[cfg(not(target_family = "wasm"))] // catching a panic needs unwinding
+#[test]
+fn a_panicking_event_callback_reaches_the_caller_without_finalize() {
+    let panics = |e: &hotdata_core::upload::UploadEvent| {
+        if matches!(e, hotdata_core::upload::UploadEvent::PartCompleted { .. }) {
+            panic!("the caller's callback failed");
+        }
+    };
+    let (s, t, rt) = setup(7);
+    let options = UploadOptions::new().max_concurrency(4).on_event(panics);
+    let client = blocking(&t, &rt);
+    let caught =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.upload_file(data(100), options)));
+    let payload = caught.expect_err("the panic reaches the caller");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"the caller's callback failed"));
+    assert!(s.lock().unwrap().finalizes.is_empty(), "no finalize after the callback failed");
+
+    let (s, t, rt) = setup(7);
+    let client = AsyncClient::new(config(), t.clone(), rt.clone(), "test");
+    let options = UploadOptions::new().max_concurrency(4).on_event(panics);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        block_on(client.upload_file(data(100), options))
+    }));
+    assert!(caught.is_err(), "the panic reaches the caller");
+    assert!(s.lock().unwrap().finalizes.is_empty(), "no finalize after the callback failed");
+}
