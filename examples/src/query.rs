@@ -381,7 +381,6 @@ fn consume(
     let written = match writer {
         Some((path, w)) => {
             w.finish(path)?;
-            let _ = writeln!(out, "wrote {rows} rows to {path}");
             Some(Written::ArrowRows(rows))
         }
         None => None,
@@ -403,7 +402,8 @@ pub fn run(api: &dyn Api, args: &Args, out: &mut dyn Write) -> Result<Summary, E
             QueryOutcome::Inline(r) => {
                 let _ = writeln!(out, "columns: {}", r.columns.join(", "));
                 let more = if r.truncated { " (a preview: the result is larger)" } else { "" };
-                let _ = writeln!(out, "rows: {}{more}", r.total_row_count.unwrap_or(i64::from(r.row_count)));
+                let total = r.total_row_count.unwrap_or(i64::from(r.row_count));
+                let _ = writeln!(out, "rows: {total}{more}");
                 let shown: Vec<Vec<String>> = r
                     .rows
                     .iter()
@@ -411,7 +411,7 @@ pub fn run(api: &dyn Api, args: &Args, out: &mut dyn Write) -> Result<Summary, E
                     .map(|row| row.iter().map(|c| c.to_string()).collect())
                     .collect();
                 write_table(out, &r.columns, &shown);
-                summary.rows = Some(r.total_row_count.unwrap_or(i64::from(r.row_count)) as u64);
+                summary.rows = Some(total as u64);
                 summary.result_id = r.result_id;
             }
             QueryOutcome::Submitted(run) => {
@@ -448,29 +448,31 @@ pub fn run(api: &dyn Api, args: &Args, out: &mut dyn Write) -> Result<Summary, E
         }
         _ => return Err(Error::config("give SQL or --result, not both")),
     }
-    if let (Some(path), Some(OutKind::Download(format))) = (&args.out, &kind) {
-        let id = summary
-            .result_id
-            .clone()
-            .ok_or_else(|| Error::config("--out needs a stored result, and the server named none"))?;
-        let mut file = File::create(path).map_err(|e| Error::io(&format!("creating {path}"), e))?;
-        let n = api.download(&id, db, format.clone(), &mut file)?;
-        let _ = writeln!(out, "wrote {n} bytes of {format} to {path}");
-        summary.written = Some(Written::Bytes(n));
-    } else if let (Some(_), None, Some(OutKind::ArrowFile | OutKind::ArrowStream)) =
-        (&args.out, &summary.written, &kind)
-    {
-        // The JSON API showed the rows: the Arrow output is one more read, of the stored result.
-        let id = summary
-            .result_id
-            .clone()
-            .ok_or_else(|| Error::config("--out needs a stored result, and the server named none"))?;
-        let mut sink = Vec::new();
-        let (_, written) = consume(api.result_arrow(&id, db)?, arrow_out, &mut sink)?;
-        if let Some(Written::ArrowRows(n)) = &written {
-            let _ = writeln!(out, "wrote {n} rows to {}", args.out.as_deref().unwrap_or_default());
+    if let (Some(path), Some(kind)) = (&args.out, &kind) {
+        let stored = || {
+            summary
+                .result_id
+                .clone()
+                .ok_or_else(|| Error::config("--out needs a stored result, and the server named none"))
+        };
+        match kind {
+            OutKind::Download(format) => {
+                let mut file = File::create(path).map_err(|e| Error::io(&format!("creating {path}"), e))?;
+                summary.written =
+                    Some(Written::Bytes(api.download(&stored()?, db, format.clone(), &mut file)?));
+            }
+            // The JSON API showed the rows: the Arrow output is one more read, of the result.
+            _ if summary.written.is_none() => {
+                summary.written =
+                    consume(api.result_arrow(&stored()?, db)?, arrow_out, &mut std::io::sink())?.1;
+            }
+            _ => {}
         }
-        summary.written = written;
+        let _ = match &summary.written {
+            Some(Written::ArrowRows(n)) => writeln!(out, "wrote {n} rows to {path}"),
+            Some(Written::Bytes(n)) => writeln!(out, "wrote {n} bytes to {path}"),
+            None => Ok(()),
+        };
     }
     Ok(summary)
 }

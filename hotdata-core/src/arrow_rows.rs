@@ -128,18 +128,6 @@ fn push_json_str(out: &mut String, s: &str) {
     out.push_str(&json_str(s));
 }
 
-/// A float as the shortest text that reads back to the same value in its own width
-/// (Rust's `Debug`), or a string for NaN and the infinities.
-fn push_float(out: &mut String, finite: bool, nan: bool, positive: bool, text: std::fmt::Arguments<'_>) {
-    if finite {
-        let _ = out.write_fmt(text);
-    } else if nan {
-        out.push_str("\"NaN\"");
-    } else {
-        out.push_str(if positive { "\"Infinity\"" } else { "\"-Infinity\"" });
-    }
-}
-
 /// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
 fn civil(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -267,9 +255,9 @@ struct Encoder<'a> {
 enum Kind<'a> {
     Null,
     Bool,
-    /// Any integer or decimal type: its exact text (`value_as_string` / `Display`).
-    Exact(fn(&dyn Array, usize, &mut String)),
-    Float(fn(&dyn Array, usize, &mut String)),
+    /// A number written by this function: integers and decimals exactly, floats in their
+    /// shortest form (see [`exact`], [`decimal`], [`float`]).
+    Number(fn(&dyn Array, usize, &mut String)),
     Date32,
     Date64,
     Time(i128, fn(&dyn Array, usize) -> i64),
@@ -302,6 +290,24 @@ where
     T::Native: std::fmt::Display,
 {
     let _ = write!(out, "{}", a.as_primitive::<T>().value(row));
+}
+
+/// A float as the shortest text that reads back to the same value in its own width
+/// (Rust's `Debug`), or a string for NaN and the infinities.
+fn float<T: ArrowPrimitiveType>(a: &dyn Array, row: usize, out: &mut String)
+where
+    T::Native: std::fmt::Debug,
+    f64: From<T::Native>,
+{
+    let v = a.as_primitive::<T>().value(row);
+    let wide = f64::from(v);
+    if wide.is_finite() {
+        let _ = write!(out, "{v:?}");
+    } else if wide.is_nan() {
+        out.push_str("\"NaN\"");
+    } else {
+        out.push_str(if wide > 0.0 { "\"Infinity\"" } else { "\"-Infinity\"" });
+    }
 }
 
 fn decimal<T: DecimalType>(a: &dyn Array, row: usize, out: &mut String) {
@@ -358,30 +364,21 @@ impl<'a> Encoder<'a> {
         let kind = match array.data_type() {
             D::Null => Kind::Null,
             D::Boolean => Kind::Bool,
-            D::Int8 => Kind::Exact(exact::<Int8Type>),
-            D::Int16 => Kind::Exact(exact::<Int16Type>),
-            D::Int32 => Kind::Exact(exact::<Int32Type>),
-            D::Int64 => Kind::Exact(exact::<Int64Type>),
-            D::UInt8 => Kind::Exact(exact::<UInt8Type>),
-            D::UInt16 => Kind::Exact(exact::<UInt16Type>),
-            D::UInt32 => Kind::Exact(exact::<UInt32Type>),
-            D::UInt64 => Kind::Exact(exact::<UInt64Type>),
-            D::Decimal32(..) => Kind::Exact(decimal::<Decimal32Type>),
-            D::Decimal64(..) => Kind::Exact(decimal::<Decimal64Type>),
-            D::Decimal128(..) => Kind::Exact(decimal::<Decimal128Type>),
-            D::Decimal256(..) => Kind::Exact(decimal::<Decimal256Type>),
-            D::Float16 => Kind::Float(|a, row, out| {
-                let v = a.as_primitive::<Float16Type>().value(row).to_f32();
-                push_float(out, v.is_finite(), v.is_nan(), v > 0.0, format_args!("{v:?}"))
-            }),
-            D::Float32 => Kind::Float(|a, row, out| {
-                let v = a.as_primitive::<Float32Type>().value(row);
-                push_float(out, v.is_finite(), v.is_nan(), v > 0.0, format_args!("{v:?}"))
-            }),
-            D::Float64 => Kind::Float(|a, row, out| {
-                let v = a.as_primitive::<Float64Type>().value(row);
-                push_float(out, v.is_finite(), v.is_nan(), v > 0.0, format_args!("{v:?}"))
-            }),
+            D::Int8 => Kind::Number(exact::<Int8Type>),
+            D::Int16 => Kind::Number(exact::<Int16Type>),
+            D::Int32 => Kind::Number(exact::<Int32Type>),
+            D::Int64 => Kind::Number(exact::<Int64Type>),
+            D::UInt8 => Kind::Number(exact::<UInt8Type>),
+            D::UInt16 => Kind::Number(exact::<UInt16Type>),
+            D::UInt32 => Kind::Number(exact::<UInt32Type>),
+            D::UInt64 => Kind::Number(exact::<UInt64Type>),
+            D::Decimal32(..) => Kind::Number(decimal::<Decimal32Type>),
+            D::Decimal64(..) => Kind::Number(decimal::<Decimal64Type>),
+            D::Decimal128(..) => Kind::Number(decimal::<Decimal128Type>),
+            D::Decimal256(..) => Kind::Number(decimal::<Decimal256Type>),
+            D::Float16 => Kind::Number(float::<Float16Type>),
+            D::Float32 => Kind::Number(float::<Float32Type>),
+            D::Float64 => Kind::Number(float::<Float64Type>),
             D::Date32 => Kind::Date32,
             D::Date64 => Kind::Date64,
             D::Time32(TimeUnit::Second) => Kind::Time(NANOS_PER_SEC, prim::<Time32SecondType>),
@@ -501,7 +498,7 @@ impl<'a> Encoder<'a> {
         match &mut self.kind {
             Kind::Null => out.push_str("null"),
             Kind::Bool => out.push_str(if a.as_boolean().value(row) { "true" } else { "false" }),
-            Kind::Exact(f) | Kind::Float(f) => f(a, row, out),
+            Kind::Number(f) => f(a, row, out),
             Kind::Date32 => {
                 out.push('"');
                 write_date(out, i64::from(a.as_primitive::<Date32Type>().value(row)));

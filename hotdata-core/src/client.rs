@@ -232,12 +232,12 @@ impl<M, E> Call<M, E> {
         self
     }
 
-    /// The request this call will send.
+    /// The client this call will be sent through (its configuration, for example).
     pub fn client(&self) -> &Client<M> {
         &self.client
     }
 
-    /// The request.
+    /// The request this call will send.
     pub fn request(&self) -> &E {
         &self.endpoint
     }

@@ -271,14 +271,20 @@ impl ArrowResult {
     }
 }
 
-/// A ready result's body must be an Arrow stream when its type is given.
-fn arrow_content_type(meta: &ResultMeta) -> Result<(), Error> {
-    let mut headers = http::HeaderMap::new();
-    if let Some(ct) = meta.content_type.as_deref().and_then(|c| http::HeaderValue::from_str(c).ok()) {
-        headers.insert(http::header::CONTENT_TYPE, ct);
+/// An Arrow answer's `Content-Type`, when it has one, must be the Arrow stream's (parameters
+/// aside), so that an HTML error page or a JSON body is reported as what it is, not as a
+/// truncated stream.
+pub(super) fn check_arrow_type(meta: &ResultMeta, operation: &'static str) -> Result<(), Error> {
+    match meta.content_type.as_deref() {
+        Some(ct) if !ct.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case(ARROW_STREAM) => {
+            Err(Error::decode(
+                format!("expected a body of type {ARROW_STREAM}, the server sent `{ct}`"),
+                None,
+            )
+            .with_operation(operation))
+        }
+        _ => Ok(()),
     }
-    crate::results::check_content_type(&headers, ARROW_STREAM)
-        .map_err(|e| e.with_operation(crate::ops::GET_RESULT.id))
 }
 
 fn require_arrow(call: &Call<impl Sized, ResultDownload>) -> Result<(), Error> {
@@ -304,7 +310,7 @@ impl Call<Blocking, ResultDownload> {
         let limits = self.client().config().arrow_limits;
         match self.open()? {
             ResultFetch::Ready(d) => {
-                arrow_content_type(&d.meta)?;
+                check_arrow_type(&d.meta, crate::ops::GET_RESULT.id)?;
                 let mut batches = ArrowBatches::open_with_limits(d.body, limits)?;
                 batches.set_meta(d.meta);
                 Ok(ResultFetch::Ready(batches))
@@ -329,7 +335,7 @@ impl Call<Async, ResultDownload> {
         let limits = self.client().config().arrow_limits;
         match self.open().await? {
             ResultFetch::Ready(d) => {
-                arrow_content_type(&d.meta)?;
+                check_arrow_type(&d.meta, crate::ops::GET_RESULT.id)?;
                 let mut batches = ArrowBatchStream::open_with_limits(d.body, limits).await?;
                 batches.set_meta(d.meta);
                 Ok(ResultFetch::Ready(batches))

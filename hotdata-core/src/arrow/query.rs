@@ -4,18 +4,21 @@
 //! client modes.
 
 use super::ARROW_STREAM;
-use super::batches::{ArrowBatchStream, ArrowBatches, ArrowResult};
+use super::batches::{ArrowBatchStream, ArrowBatches, ArrowResult, check_arrow_type};
 use crate::client::{Async, Blocking, Call, Client};
 use crate::endpoint::{Endpoint, HeaderWriter, Operation, RawResponse};
 use crate::error::Error;
 use crate::models::{AsyncQueryResponse, QueryRequest, QueryResponse};
 use crate::results::{ResultFetch, ResultMeta};
 
-/// The head of a `200` Arrow answer to a query: plain bytes of an Arrow stream.
-fn check_arrow_head(headers: &http::HeaderMap) -> Result<(), Error> {
+/// What the head of a `200` Arrow answer to a query says, once it is known to announce the
+/// plain bytes of an Arrow stream.
+fn arrow_head(headers: &http::HeaderMap) -> Result<ResultMeta, Error> {
     let op = crate::ops::QUERY.id;
     crate::results::check_content_encoding(headers, ARROW_STREAM).map_err(|e| e.with_operation(op))?;
-    crate::results::check_content_type(headers, ARROW_STREAM).map_err(|e| e.with_operation(op))
+    let meta = ResultMeta::from_headers(headers);
+    check_arrow_type(&meta, op)?;
+    Ok(meta)
 }
 
 /// `POST /v1/query` answered directly as an Arrow stream, saving the round trip of fetching
@@ -162,10 +165,10 @@ impl Call<Blocking, QueryArrow> {
             return submitted(RawResponse { status: parts.status, headers: parts.headers, body })
                 .map(relabel);
         }
-        check_arrow_head(&parts.headers)?;
+        let result_meta = arrow_head(&parts.headers)?;
         let meta = QueryMeta::from_headers(&parts.headers);
         let mut batches = ArrowBatches::open_with_limits(body, limits)?;
-        batches.set_meta(ResultMeta::from_headers(&parts.headers));
+        batches.set_meta(result_meta);
         Ok(QueryArrowOutcome::Ready { meta, batches })
     }
 }
@@ -180,10 +183,10 @@ impl Call<Async, QueryArrow> {
             return submitted(RawResponse { status: parts.status, headers: parts.headers, body })
                 .map(relabel);
         }
-        check_arrow_head(&parts.headers)?;
+        let result_meta = arrow_head(&parts.headers)?;
         let meta = QueryMeta::from_headers(&parts.headers);
         let mut batches = ArrowBatchStream::open_with_limits(body, limits).await?;
-        batches.set_meta(ResultMeta::from_headers(&parts.headers));
+        batches.set_meta(result_meta);
         Ok(QueryArrowOutcome::Ready { meta, batches })
     }
 }

@@ -176,6 +176,23 @@ fn emulator_bin(args: &[&str], env: &[(&str, &str)]) -> Command {
     cmd
 }
 
+/// `POST /v1/query` of 100 synthetic rows answered as Arrow, in database `db` if given: the
+/// body.
+fn query_arrow(agent: &ureq::Agent, base: &str, db: Option<&str>) -> Vec<u8> {
+    let mut request = agent
+        .post(format!("{base}/v1/query"))
+        .header("authorization", "Bearer hd_emulator_key")
+        .header("x-workspace-id", "ws_emulator")
+        .header("accept", "application/vnd.apache.arrow.stream");
+    if let Some(db) = db {
+        request = request.header("x-database-id", db);
+    }
+    let mut r =
+        request.content_type("application/json").send(r#"{"sql":"SELECT * FROM synthetic(100)"}"#).unwrap();
+    assert_eq!(r.status(), 200);
+    r.body_mut().read_to_vec().unwrap()
+}
+
 #[test]
 fn binary_arrow_compression_and_arrow_result_flags() {
     let files = ["compressed_lz4.arrows", "types_temporal.arrows"];
@@ -234,17 +251,7 @@ fn binary_arrow_compression_and_arrow_result_flags() {
     let dbs: Value = serde_json::from_slice(&get("/v1/databases", db)).unwrap();
     assert_eq!(dbs["databases"][0]["name"], "fixtures");
     // The flag wins over the environment.
-    let mut r = agent
-        .post(format!("{base}/v1/query"))
-        .header("authorization", "Bearer hd_emulator_key")
-        .header("x-workspace-id", "ws_emulator")
-        .header("x-database-id", db)
-        .header("accept", "application/vnd.apache.arrow.stream")
-        .content_type("application/json")
-        .send(r#"{"sql":"SELECT * FROM synthetic(100)"}"#)
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let body = r.body_mut().read_to_vec().unwrap();
+    let body = query_arrow(&agent, &base, Some(db));
     assert!(codecs(&body).iter().all(|c| *c == Some(CompressionType::ZSTD)));
     drop(child);
 
@@ -255,16 +262,7 @@ fn binary_arrow_compression_and_arrow_result_flags() {
     let mut first = String::new();
     BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut first).unwrap();
     let base = first.trim().strip_prefix("listening ").unwrap().to_string();
-    let mut r = agent
-        .post(format!("{base}/v1/query"))
-        .header("authorization", "Bearer hd_emulator_key")
-        .header("x-workspace-id", "ws_emulator")
-        .header("accept", "application/vnd.apache.arrow.stream")
-        .content_type("application/json")
-        .send(r#"{"sql":"SELECT * FROM synthetic(100)"}"#)
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let body = r.body_mut().read_to_vec().unwrap();
+    let body = query_arrow(&agent, &base, None);
     assert!(codecs(&body).iter().all(|c| *c == Some(CompressionType::LZ4_FRAME)));
     drop(child);
 
