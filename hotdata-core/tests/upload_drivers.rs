@@ -287,6 +287,35 @@ fn blocking_failure_then_resume_in_the_same_session() {
 }
 
 #[test]
+fn a_refused_finalize_resumes_with_finalize_alone_on_both_drivers() {
+    for blocking_driver in [true, false] {
+        let (s, t, rt) = setup(4);
+        s.lock().unwrap().finalize_status = Some(401);
+        let e = if blocking_driver {
+            blocking(&t, &rt).upload_file(data(16), UploadOptions::new()).unwrap_err()
+        } else {
+            let c = AsyncClient::new(config(), t.clone(), rt.clone(), "test");
+            block_on(c.upload_file(data(16), UploadOptions::new())).unwrap_err()
+        };
+        assert_eq!(e.kind(), UploadErrorKind::Finalize);
+        assert!(!e.finalize_may_have_succeeded());
+        let state = e.into_resume_state().expect("a finished transfer survives a refused finalize");
+        assert!(state.is_complete() && state.finalize_was_refused());
+        s.lock().unwrap().finalize_status = None;
+        let before = t.requests().len();
+        let done = if blocking_driver {
+            blocking(&t, &rt).resume_upload(state, data(16), UploadOptions::new()).unwrap()
+        } else {
+            let c = AsyncClient::new(config(), t.clone(), rt.clone(), "test");
+            block_on(c.resume_upload(state, data(16), UploadOptions::new())).unwrap()
+        };
+        assert_eq!(done.upload_id, "up_1");
+        let sent: Vec<String> = t.requests()[before..].iter().map(|r| r.uri.path().to_owned()).collect();
+        assert_eq!(sent, vec!["/v1/uploads/up_1/finalize"], "finalize alone");
+    }
+}
+
+#[test]
 fn cancelled_before_start_and_presign_unsupported_send_nothing_to_storage() {
     let (s, t, rt) = setup(0);
     let token = CancelToken::new();
@@ -754,4 +783,166 @@ fn a_panicking_event_callback_reaches_the_caller_without_finalize() {
     }));
     assert!(caught.is_err(), "the panic reaches the caller");
     assert!(s.lock().unwrap().finalizes.is_empty(), "no finalize after the callback failed");
+}
+
+/// A transport whose PUT of one storage path never answers on its own: the blocking one
+/// waits until the test releases it, the async one stays pending and says when it is
+/// dropped. Other requests go to the fake server.
+#[cfg(not(target_family = "wasm"))]
+struct StallsOnePut {
+    inner: Arc<FakeTransport>,
+    path: &'static str,
+    release: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    dropped: Arc<std::sync::atomic::AtomicBool>,
+    /// Told when the stalled PUT was sent.
+    entered: Mutex<std::sync::mpsc::Sender<()>>,
+}
+
+#[cfg(not(target_family = "wasm"))]
+impl StallsOnePut {
+    /// The transport, the sender that releases the stalled PUT, and the receiver told when
+    /// it was sent.
+    fn new(
+        inner: Arc<FakeTransport>,
+        path: &'static str,
+    ) -> (Arc<Self>, std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (entered, on_entered) = std::sync::mpsc::channel();
+        let release = Mutex::new(Some(rx));
+        let t = Self { inner, path, release, dropped: Arc::default(), entered: Mutex::new(entered) };
+        (Arc::new(t), tx, on_entered)
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+impl hotdata_core::BlockingTransport for StallsOnePut {
+    fn send(
+        &self,
+        request: hotdata_core::HttpRequest,
+        options: &hotdata_core::SendOptions,
+    ) -> Result<http::Response<hotdata_core::BlockingBody>, hotdata_core::TransportError> {
+        if request.uri().path() == self.path {
+            let rx = self.release.lock().unwrap().take().expect("the stalled PUT is sent once");
+            let _ = self.entered.lock().unwrap().send(());
+            let _ = rx.recv();
+            return Err(hotdata_core::TransportError::from_kind(hotdata_core::TransportErrorKind::Timeout));
+        }
+        hotdata_core::BlockingTransport::send(&*self.inner, request, options)
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+impl hotdata_core::AsyncTransport for StallsOnePut {
+    fn send<'a>(
+        &'a self,
+        request: hotdata_core::HttpRequest,
+        options: &'a hotdata_core::SendOptions,
+    ) -> hotdata_core::BoxFuture<
+        'a,
+        Result<http::Response<hotdata_core::AsyncBody>, hotdata_core::TransportError>,
+    > {
+        if request.uri().path() == self.path {
+            struct Dropped(Arc<std::sync::atomic::AtomicBool>);
+            impl Drop for Dropped {
+                fn drop(&mut self) {
+                    self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            let guard = Dropped(self.dropped.clone());
+            return Box::pin(async move {
+                let _guard = guard;
+                std::future::pending().await
+            });
+        }
+        hotdata_core::AsyncTransport::send(&*self.inner, request, options)
+    }
+}
+
+/// Part 1 is refused for good (400) while part 2's PUT hangs.
+#[cfg(not(target_family = "wasm"))]
+fn part_one_refused(s: &Server) {
+    s.lock().unwrap().storage_status =
+        Some(Box::new(|path, _| (path == "/part/00001").then_some((400, "x-test", "refused"))));
+}
+
+#[cfg(not(target_family = "wasm"))]
+#[test]
+fn blocking_a_terminal_failure_returns_without_waiting_for_a_stalled_put() {
+    let (s, t, rt) = setup(8);
+    part_one_refused(&s);
+    let (stall, release, _) = StallsOnePut::new(t, "/part/00002");
+    let client = BlockingClient::new(config(), stall, rt, "test");
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = client.upload_file(data(16), UploadOptions::new().max_concurrency(2));
+        let _ = done.send(r.map(|_| ()).map_err(|e| (e.kind(), e.resume_state().is_some())));
+    });
+    // A hang guard, not a timing assertion: before the fix, the upload joined its stalled
+    // worker and never returned while the PUT was held.
+    let r = finished.recv_timeout(Duration::from_secs(60)).expect("the upload waited for a stalled PUT");
+    assert_eq!(r, Err((UploadErrorKind::StorageStatus, true)));
+    assert!(s.lock().unwrap().finalizes.is_empty());
+    let _ = release.send(()); // the detached worker ends; its answer goes nowhere
+}
+
+#[cfg(not(target_family = "wasm"))]
+#[test]
+fn blocking_cancel_returns_without_waiting_for_a_stalled_put() {
+    let (s, t, rt) = setup(8);
+    let (stall, release, _) = StallsOnePut::new(t, "/part/00001");
+    let client = BlockingClient::new(config(), stall, rt, "test");
+    let token = CancelToken::new();
+    let cancel = token.clone();
+    let options = UploadOptions::new().max_concurrency(2).cancel_token(token).on_event(move |e| {
+        if matches!(e, UploadEvent::Progress { done, .. } if *done >= 8) {
+            cancel.cancel(); // part 2 is stored; part 1 hangs
+        }
+    });
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(client.upload_file(data(16), options).map(|_| ()).map_err(|e| e.kind()));
+    });
+    let r = finished.recv_timeout(Duration::from_secs(60)).expect("the upload waited for a stalled PUT");
+    assert_eq!(r, Err(UploadErrorKind::Cancelled));
+    assert!(s.lock().unwrap().finalizes.is_empty());
+    let _ = release.send(());
+}
+
+#[cfg(not(target_family = "wasm"))]
+#[test]
+fn async_a_terminal_failure_drops_the_stalled_put() {
+    let (s, t, rt) = setup(8);
+    // Part 1's PUT hangs (it is sent first); part 2 is refused for good.
+    s.lock().unwrap().storage_status =
+        Some(Box::new(|path, _| (path == "/part/00002").then_some((400, "x-test", "refused"))));
+    let (stall, _release, _) = StallsOnePut::new(t, "/part/00001");
+    let client = AsyncClient::new(config(), stall.clone(), rt, "test");
+    let e = block_on(client.upload_file(data(16), UploadOptions::new().max_concurrency(2))).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::StorageStatus);
+    let paths: Vec<String> = stall.inner.requests().iter().map(|r| r.uri.path().to_owned()).collect();
+    assert!(
+        stall.dropped.load(std::sync::atomic::Ordering::SeqCst),
+        "the PUT in flight was dropped: {paths:?}"
+    );
+    assert!(s.lock().unwrap().finalizes.is_empty());
+}
+
+#[cfg(not(target_family = "wasm"))]
+#[test]
+fn blocking_cancel_from_another_thread_ends_an_upload_of_one_part_at_a_time_with_a_stalled_put() {
+    let (s, t, rt) = setup(8);
+    let (stall, release, entered) = StallsOnePut::new(t, "/part/00001");
+    let client = BlockingClient::new(config(), stall.clone(), rt, "test");
+    let token = CancelToken::new();
+    let options = UploadOptions::new().max_concurrency(1).cancel_token(token.clone());
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(client.upload_file(data(16), options).map(|_| ()).map_err(|e| e.kind()));
+    });
+    entered.recv_timeout(Duration::from_secs(60)).expect("the PUT was never sent");
+    token.cancel();
+    let r = finished.recv_timeout(Duration::from_secs(60)).expect("cancel waited for a stalled PUT");
+    assert_eq!(r, Err(UploadErrorKind::Cancelled));
+    assert!(s.lock().unwrap().finalizes.is_empty());
+    let _ = release.send(());
 }

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use hotdata_core::endpoint::RawResponse;
 use hotdata_core::models::{FinalizeUploadResponse, MintUploadPartsResponse, UploadSessionResponse};
 use hotdata_core::upload::{
-    PartRetryPolicy, PutResponse, RequestId, RoundPolicy, UploadAction, UploadError, UploadErrorKind,
-    UploadEvent, UploadMachine, UploadOptions, UploadSpec,
+    PartRetryPolicy, PutResponse, RequestId, ResumeState, RoundPolicy, UploadAction, UploadError,
+    UploadErrorKind, UploadEvent, UploadMachine, UploadOptions, UploadSpec,
 };
 use hotdata_core::{Error, TransportError, TransportErrorKind};
 use serde_json::{Value, json};
@@ -91,6 +91,8 @@ struct Sim {
     /// The driver reports each PUT's body as read in steps of this many bytes.
     sent_step: Option<u64>,
     reverse: bool,
+    /// Reads of the source asked for (`ReadAt` and `ReadNext`).
+    reads: usize,
 }
 
 fn session(mode: &str, part_size: Option<u64>, urls: Option<Vec<String>>, url: Option<&str>) -> Value {
@@ -150,6 +152,7 @@ impl Sim {
             cors_filtered: false,
             sent_step: None,
             reverse: false,
+            reads: 0,
         }
     }
 
@@ -175,12 +178,14 @@ impl Sim {
                 self.m.handle_session(r, now);
             }
             UploadAction::ReadAt { id, offset, len } => {
+                self.reads += 1;
                 let start = (offset as usize).min(self.data.len());
                 let end = ((offset + len) as usize).min(self.data.len());
                 let b = Bytes::copy_from_slice(&self.data[start..end]);
                 self.m.handle_read(id, Ok(b), now);
             }
             UploadAction::ReadNext { id, len } => {
+                self.reads += 1;
                 let end = (self.cursor + len as usize).min(self.data.len());
                 let b = Bytes::copy_from_slice(&self.data[self.cursor..end]);
                 self.cursor = end;
@@ -997,24 +1002,97 @@ mod finalize {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test; // explicit: a glob-imported one is ambiguous
 
+    /// A three-part upload of 20 KiB whose first finalize answers `first`: its error.
+    fn failed_finalize(first: Error) -> UploadError {
+        let mut s = Sim::sized(20 * KIB, &opts(), streaming(8 * KIB));
+        let mut first = Some(first);
+        s.finalize = Box::new(move |_| Err(first.take().expect("finalize sent twice")));
+        let e = s.run().unwrap_err();
+        assert_eq!(s.finalizes.len(), 1, "finalize is sent once");
+        e
+    }
+
+    /// Resumes `state` over the same 20 KiB source, finalize answering `answer`: the run,
+    /// and its result.
+    fn resumed(
+        state: ResumeState,
+        answer: Result<Value, Error>,
+    ) -> (Sim, Result<FinalizeUploadResponse, UploadError>) {
+        let mut r = Sim::sized(20 * KIB, &opts(), streaming(8 * KIB));
+        let mut answer = Some(answer);
+        r.finalize = Box::new(move |_| answer.take().expect("finalize sent twice"));
+        r.m = UploadMachine::resume(state, UploadSpec::sized(20 * KIB), &opts());
+        let result = r.run();
+        (r, result)
+    }
+
     #[test]
-    fn finalize_is_never_sent_twice_once_it_may_have_arrived() {
-        for (err, ambiguous) in [
-            (Error::transport(TransportError::from_kind(TransportErrorKind::NoResponse)), true),
-            (Error::transport(TransportError::from_kind(TransportErrorKind::Timeout)), true),
-            (api_error(429, "{}"), false),
-            (api_error(502, "{}"), true),
-            (api_error(409, r#"{"error":{"code":"ALREADY_FINALIZED","message":"x"}}"#), false),
+    fn a_finalize_that_may_have_arrived_is_never_resent_and_leaves_a_marked_resume_state() {
+        for err in [
+            Error::transport(TransportError::from_kind(TransportErrorKind::NoResponse)),
+            Error::transport(TransportError::from_kind(TransportErrorKind::Timeout)),
+            // python-sdk-behaviour.md §1.12: a 429 on finalize may have been processed.
+            api_error(429, "{}"),
+            api_error(502, "{}"),
         ] {
-            let mut s = Sim::sized(10, &opts(), session("single", None, None, Some("https://s.test/one")));
-            let mut err = Some(err);
-            s.finalize = Box::new(move |_| Err(err.take().unwrap()));
-            let e = s.run().unwrap_err();
-            assert_eq!(s.finalizes.len(), 1);
+            let e = failed_finalize(err);
             assert_eq!(e.kind(), UploadErrorKind::Finalize);
-            assert_eq!(e.finalize_may_have_succeeded(), ambiguous, "{e:?}");
-            assert!(e.resume_state().is_none());
+            assert!(e.finalize_may_have_succeeded(), "{e:?}");
+            let state = e.resume_state().expect("a finished transfer is never thrown away");
+            assert!(state.is_complete() && state.finalize_may_have_arrived(), "{state:?}");
+            assert!(!state.finalize_was_refused());
+            assert_eq!(state.bytes_completed(), 20 * KIB);
         }
+    }
+
+    #[test]
+    fn a_refused_finalize_leaves_a_state_that_only_finalizes() {
+        for code in [400, 401, 403, 404] {
+            let e = failed_finalize(api_error(code, r#"{"error":{"code":"UNAUTHORIZED","message":"no"}}"#));
+            assert_eq!(e.kind(), UploadErrorKind::Finalize);
+            assert!(!e.finalize_may_have_succeeded(), "{code}");
+            let state = e.into_resume_state().expect("the caller can fix credentials and finalize again");
+            assert!(state.is_complete() && state.finalize_was_refused(), "{state:?}");
+            let (r, result) = resumed(state, Ok(finalized()));
+            assert_eq!(result.unwrap().upload_id, "up_1");
+            assert_eq!((r.reads, r.puts.len(), r.mints.len(), r.creates.len()), (0, 0, 0, 0), "{code}");
+            assert_eq!(r.finalize_parts().iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+        }
+    }
+
+    #[test]
+    fn a_resumed_finalize_answered_already_finalized_is_its_own_outcome() {
+        let e = failed_finalize(Error::transport(TransportError::from_kind(TransportErrorKind::NoResponse)));
+        let state = e.into_resume_state().unwrap();
+        let already = r#"{"error":{"code":"ALREADY_FINALIZED","message":"upload already finalized"}}"#;
+        let (r, result) = resumed(state, Err(api_error(400, already)));
+        let e = result.unwrap_err();
+        assert_eq!(r.finalizes.len(), 1, "the resume sends finalize once");
+        assert_eq!(e.kind(), UploadErrorKind::AlreadyFinalized, "{e:?}");
+        assert_eq!(e.upload_id(), Some("up_1"));
+        assert!(e.resume_state().is_none(), "nothing is left to resume");
+        // Any other 400 stays a refused finalize.
+        let e = failed_finalize(api_error(400, r#"{"error":{"code":"BAD_REQUEST","message":"x"}}"#));
+        assert_eq!(e.kind(), UploadErrorKind::Finalize);
+    }
+
+    #[test]
+    fn a_finalize_that_never_left_is_not_ambiguous_and_stays_resumable() {
+        let mut s = Sim::sized(10, &opts(), session("single", None, None, Some("https://s.test/one")));
+        s.finalize =
+            Box::new(|_| Err(Error::transport(TransportError::from_kind(TransportErrorKind::Connect))));
+        let e = s.run().unwrap_err();
+        assert_eq!(s.finalizes.len(), 3, "a finalize that never left is tried three times");
+        assert!(!e.finalize_may_have_succeeded());
+        let state = e.into_resume_state().unwrap();
+        assert!(state.is_complete() && !state.finalize_may_have_arrived() && !state.finalize_was_refused());
+        // A single-PUT session resumes too: only finalize (`{}`) is sent.
+        let mut r = Sim::sized(10, &opts(), session("single", None, None, Some("https://s.test/one")));
+        r.m = UploadMachine::resume(state, UploadSpec::sized(10), &opts());
+        r.run().unwrap();
+        assert_eq!((r.reads, r.puts.len()), (0, 0));
+        assert_eq!(r.finalizes.len(), 1);
+        assert_eq!(r.finalizes[0].1, json!({}));
     }
 
     #[test]
@@ -1093,18 +1171,54 @@ mod cancel_and_resume {
     }
 
     #[test]
-    fn cancelling_with_parts_in_flight_waits_for_them_and_never_finalizes() {
+    fn cancelling_with_parts_in_flight_cuts_them_off_at_once_and_never_finalizes() {
         let mut s = Sim::sized(40 * MIB, &opts().max_concurrency(2), streaming(8 * MIB));
         s.cancel_after_puts = Some(2);
         let e = s.run().unwrap_err();
         assert_eq!(e.kind(), UploadErrorKind::Cancelled);
         assert_eq!(s.puts.len(), 2, "no part starts after cancel");
-        assert_eq!(s.mints.len(), 2);
-        assert_eq!(e.parts_completed(), 2, "in-flight parts were waited for");
+        assert_eq!(s.aborted.len(), 2, "both PUTs in flight are cut off");
+        assert_eq!(s.now, Duration::ZERO, "nothing waited for a part's deadline");
         assert!(s.finalizes.is_empty());
         let resume = e.resume_state().unwrap();
-        assert_eq!(resume.completed_parts().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(resume.completed_parts().count(), 0);
         assert!(!format!("{resume:?}").contains("tok_secret"));
+    }
+
+    #[test]
+    fn a_terminal_failure_cuts_off_the_requests_in_flight_and_ignores_their_late_answers() {
+        let o = opts().max_concurrency(3);
+        let (mut m, asked) = Scenario::new(UploadSpec::sized(24 * KIB), &o)
+            .session(streaming(8 * KIB))
+            .to(State::PartsInFlight);
+        let puts: Vec<RequestId> = asked
+            .iter()
+            .filter_map(|a| match a {
+                UploadAction::Put { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(puts.len(), 3, "{asked:?}");
+        // Part 1 is refused for good (a 400 that no retry heals); parts 2 and 3 hang.
+        let refused = PutResponse::new(http::StatusCode::BAD_REQUEST, Default::default(), Bytes::new());
+        m.handle_put(puts[0], Ok(refused), Duration::ZERO);
+        let after = poll_all(&mut m);
+        let aborted: Vec<RequestId> = after
+            .iter()
+            .filter_map(|a| match a {
+                UploadAction::Abort { id } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(aborted, puts[1..].to_vec(), "{after:?}");
+        assert!(m.poll_timeout().is_none(), "no deadline is waited for");
+        let e = m.poll_result().expect("the upload ends at once").unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::StorageStatus);
+        assert!(e.resume_state().is_some());
+        // An answer that comes anyway (a driver that could not drop the work) is ignored.
+        let late = PutResponse::new(http::StatusCode::OK, Default::default(), Bytes::new());
+        m.handle_put(puts[1], Ok(late), Duration::ZERO);
+        assert!(m.poll_action(Duration::ZERO).is_none());
     }
 
     #[test]
@@ -1156,6 +1270,87 @@ mod cancel_and_resume {
             assert_eq!(r.finalize_parts()[0].1, "\"e1\"");
             assert_eq!(r.progress().first(), Some(&(16 * KIB, if stream { None } else { Some(total) })));
             assert_eq!(r.progress().last(), Some(&(total, Some(total))));
+        }
+    }
+
+    #[test]
+    fn every_failure_after_the_session_carries_a_resume_state_but_the_named_ones() {
+        let single = || session("single", None, None, Some("https://s.test/one"));
+        let no_retry = || opts().part_retry(PartRetryPolicy::none()).rounds(RoundPolicy::none());
+        // A single PUT that failed for good keeps its session: resuming PUTs the same URL.
+        let mut s = Sim::sized(10, &no_retry(), single());
+        s.storage = Box::new(|_, _| status(503));
+        let state = s.run().unwrap_err().into_resume_state().expect("a single-PUT failure resumes");
+        assert!(!state.is_complete());
+        let mut r = Sim::sized(10, &opts(), single());
+        r.m = UploadMachine::resume(state, UploadSpec::sized(10), &opts());
+        r.run().unwrap();
+        assert_eq!(r.puts.iter().map(|p| p.url.as_str()).collect::<Vec<_>>(), vec!["https://s.test/one"]);
+        assert!(r.creates.is_empty());
+
+        // The named exceptions: a single URL refused (it cannot be minted again) ...
+        let mut s = Sim::sized(10, &opts(), single());
+        s.storage = Box::new(|_, _| status(403));
+        let e = s.run().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::StorageStatus);
+        assert!(e.resume_state().is_none());
+        // ... and a source that is not the size it declared.
+        let mut s = Sim::sized(10, &opts(), single());
+        s.data.push(0);
+        let e = s.run().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::SourceSize);
+        assert!(e.resume_state().is_none());
+        // A multipart part refused with 403 is not one of them: its URL can be minted again.
+        let mut s = Sim::sized(20 * KIB, &no_retry(), streaming(8 * KIB));
+        s.storage = Box::new(|p, _| if p.part == Some(2) { status(403) } else { ok("\"e\"") });
+        assert!(s.run().unwrap_err().resume_state().is_some());
+    }
+
+    /// A resume state of the three-part upload of 20 KiB, parts 1 and 2 stored.
+    fn two_of_three_stored() -> ResumeState {
+        let mut s = Sim::sized(20 * KIB, &opts().max_concurrency(1), streaming(8 * KIB));
+        s.storage = Box::new(|p, _| if p.part == Some(3) { status(400) } else { ok("\"e\"") });
+        s.run().unwrap_err().into_resume_state().unwrap()
+    }
+
+    #[test]
+    fn a_resume_state_survives_a_save_and_load_and_hides_its_secrets_from_debug() {
+        let state = two_of_three_stored();
+        let saved = serde_json::to_string(&state).unwrap();
+        assert!(saved.contains("\"version\":1"), "{saved}");
+        let loaded: ResumeState = serde_json::from_str(&saved).unwrap();
+        assert_eq!(loaded, state);
+        let debug = format!("{loaded:?}");
+        assert!(!debug.contains("tok_secret") && !debug.contains("s.test"), "{debug}");
+        // The loaded state finishes the upload: part 3 only.
+        let mut r = Sim::sized(20 * KIB, &opts(), streaming(8 * KIB));
+        r.m = UploadMachine::resume(loaded, UploadSpec::sized(20 * KIB), &opts());
+        r.run().unwrap();
+        assert_eq!(r.puts.iter().map(|p| p.part).collect::<Vec<_>>(), vec![Some(3)]);
+    }
+
+    #[test]
+    fn a_hostile_saved_state_is_refused_with_a_reason() {
+        let good: Value = serde_json::to_value(two_of_three_stored()).unwrap();
+        type Change = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(&str, Change)> = vec![
+            ("version", Box::new(|v| v["version"] = json!(2))),
+            ("outside", Box::new(|v| v["parts"][0]["n"] = json!(0))),
+            ("outside", Box::new(|v| v["parts"][0]["n"] = json!(u32::MAX))),
+            ("twice", Box::new(|v| v["parts"][1]["n"] = json!(1))),
+            ("part size", Box::new(|v| v["part_size"] = json!(0))),
+            ("part size", Box::new(|v| v["part_size"] = json!(u64::MAX))),
+            ("longer", Box::new(|v| v["parts"][0]["len"] = json!(u64::MAX))),
+            ("finalize was sent", Box::new(|v| v["finalize"] = json!("may_have_arrived"))),
+            ("unknown field", Box::new(|v| v["extra"] = json!(1))),
+            ("eager", Box::new(|v| v["urls"] = json!({"eager": ["https://s.test/1"]}))),
+            ("upload id", Box::new(|v| v["upload_id"] = json!(""))),
+        ];
+        for (why, change) in cases {
+            let mut v = good.clone();
+            change(&mut v);
+            let e = serde_json::from_value::<ResumeState>(v).unwrap_err().to_string();
+            assert!(e.contains(why), "{why}: {e}");
         }
     }
 }

@@ -3,8 +3,11 @@
 //!
 //! The machine runs on the calling thread inside the shared [`DriverCore`] (`driver.rs`),
 //! which also reads the source and sends the control-plane calls. Off wasm, with more than
-//! one part in flight, part PUTs, mints and file reads run on scoped threads (one per job,
-//! at most the machine's in-flight bound) that answer through a channel; waits for retry
+//! one part in flight, part PUTs, mints and file reads run on detached threads (one per job,
+//! at most the machine's in-flight bound) that answer through a channel. A job the machine
+//! cuts off ([`Step::Abort`]: a part past its deadline, or every part in flight when the
+//! upload fails for good or is cancelled) is forgotten at once: the upload returns without
+//! joining it, and the worker ends at its request's own deadline, unobserved; waits for retry
 //! pauses while requests are in flight run on a short-lived sleeper thread, so every wait
 //! goes through the client's runtime. With one part in flight, or on wasm, every job runs
 //! on the calling thread as it is started, its answer queued on the same channel.
@@ -90,7 +93,7 @@ pub(crate) fn put_blocking(
 /// The blocking driver's concurrency primitive: where jobs run, and the channel their
 /// answers come back on.
 struct Workers<'s> {
-    /// Starts a job: on a scoped thread, or at once on the driver's thread.
+    /// Starts a job: on a detached thread, or at once on the driver's thread.
     spawn: &'s dyn Fn(Job),
     /// The sending side, for counted bodies and the sleeper.
     tx: Sender<Message>,
@@ -100,6 +103,8 @@ struct Workers<'s> {
     threaded: bool,
     /// The time a sleeper is set to wake the driver at, if one is.
     armed: Option<Duration>,
+    /// The caller's cancel token, looked at while waiting.
+    cancel: Option<super::CancelToken>,
 }
 
 impl Workers<'_> {
@@ -117,10 +122,26 @@ impl Workers<'_> {
             self.armed = Some(at);
             spawn_sleeper(rt.clone(), self.tx.clone(), at.saturating_sub(rt.now()));
         }
-        match self.rx.recv() {
-            Err(_) => Err(UploadError::new(UploadErrorKind::Cancelled, "the upload's workers stopped")),
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Ok(Ok(answer)) => {
+        let message = loop {
+            // With a cancel token, the wait looks at it every `CANCEL_POLL` (real time: it
+            // only notices a cancel, it times nothing); a cancel wakes the driver as a
+            // timeout, and its next pass tells the machine, which cuts off the work.
+            let Some(token) = self.cancel.as_ref().filter(|_| self.threaded) else {
+                break self.rx.recv().ok();
+            };
+            match self.rx.recv_timeout(CANCEL_POLL) {
+                Ok(m) => break Some(m),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if token.is_cancelled() => {
+                    return Ok(Answer::Timeout);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break None,
+            }
+        };
+        match message {
+            None => Err(UploadError::new(UploadErrorKind::Cancelled, "the upload's workers stopped")),
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            Some(Ok(answer)) => {
                 if matches!(answer, Answer::Timeout) {
                     self.armed = None;
                 }
@@ -180,36 +201,42 @@ impl Client<Blocking> {
         self.drive_upload(machine, &mut opened, &options)
     }
 
-    /// Runs `machine` to its end: jobs on scoped threads when more than one part may be in
-    /// flight (off wasm), else on this thread.
+    /// Runs `machine` to its end: jobs on detached threads when more than one part may be
+    /// in flight or a cancel token is set (off wasm), else on this thread.
     fn drive_upload(
         &self,
         machine: UploadMachine,
         source: &mut Opened,
         options: &UploadOptions,
     ) -> Result<FinalizeUploadResponse, UploadError> {
-        let threaded = options.max_concurrency.unwrap_or(super::DEFAULT_MAX_CONCURRENCY) > 1;
+        // With a cancel token, even one part at a time runs on a worker, so that a cancel
+        // reaches a driver whose only PUT is stalled.
+        let threaded =
+            options.max_concurrency.unwrap_or(super::DEFAULT_MAX_CONCURRENCY) > 1 || options.cancel.is_some();
         // Parts of a file are read on the workers, in parallel.
         let core = DriverCore::new(machine, options, threaded && source.positional().is_some());
         let (tx, rx) = channel::<Message>();
         #[cfg(not(target_family = "wasm"))]
         if threaded {
-            return std::thread::scope(|scope| {
-                let spawn = |job: Job| {
-                    let tx = tx.clone();
-                    scope.spawn(move || {
-                        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)));
-                    });
-                };
-                let workers = Workers { spawn: &spawn, tx: tx.clone(), rx, threaded: true, armed: None };
-                self.run(core, source, workers)
-            });
+            // Detached, not scoped: a worker stuck in a PUT the machine cut off must not hold
+            // the upload open. It ends at its request's own deadline (the transport enforces
+            // `SendOptions::timeout`); its answer then goes nowhere.
+            let sender = tx.clone();
+            let spawn = move |job: Job| {
+                let tx = sender.clone();
+                std::thread::spawn(move || {
+                    let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)));
+                });
+            };
+            let cancel = options.cancel.clone();
+            let workers = Workers { spawn: &spawn, tx, rx, threaded: true, armed: None, cancel };
+            return self.run(core, source, workers);
         }
         let sender = tx.clone();
         let spawn = move |job: Job| {
             let _ = sender.send(Ok(job()));
         };
-        self.run(core, source, Workers { spawn: &spawn, tx, rx, threaded: false, armed: None })
+        self.run(core, source, Workers { spawn: &spawn, tx, rx, threaded: false, armed: None, cancel: None })
     }
 
     /// The driver's loop: each step of the core performed here, started on a worker, or
@@ -235,8 +262,12 @@ impl Client<Blocking> {
                     (workers.spawn)(self.job(work, source, &transport, &workers.tx));
                     continue;
                 }
-                // A request cut off runs out on its worker; the machine ignores its answer.
-                Step::Abort(_) => continue,
+                // A request cut off runs out on its detached worker, unobserved: the machine
+                // ignores its answer, and nothing waits for it.
+                Step::Abort(id) => {
+                    core.forget(id);
+                    continue;
+                }
                 Step::Sleep(at) => {
                     sleep_unless_cancelled(&*rt, at, core.options());
                     Answer::Timeout

@@ -22,11 +22,11 @@
 //! is its concurrency primitive (threads and a channel, or a join set and one sleep), the
 //! calls and reads themselves, and its wait.
 //!
-//! A request the machine cuts off (a PUT past its transfer deadline) comes as
-//! [`Step::Abort`]: the async driver drops its future and [forgets](DriverCore::forget) it;
-//! the blocking driver lets it run out on its worker (its answer, when it comes, is counted
-//! off here and ignored by the machine). A driver that learns to stop work in flight
-//! changes only its `Step::Abort` arm.
+//! A request the machine cuts off (a PUT past its transfer deadline, or every part request
+//! in flight once the upload is cancelled or fails for good) comes as [`Step::Abort`]:
+//! the async driver drops its future, the blocking driver leaves it to its detached worker;
+//! both [forget](DriverCore::forget) it, so nothing waits for it (an answer that comes
+//! anyway is ignored by the machine).
 
 use std::time::Duration;
 
@@ -49,9 +49,9 @@ pub(super) enum Step {
     /// Start this beside the work in flight; its answer comes back later, through
     /// [`DriverCore::answer`].
     Spawn(Spawn),
-    /// The machine cut off this request. A driver that can drop the work in flight does,
-    /// and says so with [`DriverCore::forget`]; one that cannot lets it run out (its answer
-    /// is then ignored by the machine).
+    /// The machine cut off this request: the driver drops the work if it can (or leaves
+    /// it to run out unobserved) and calls [`DriverCore::forget`]; an answer that comes
+    /// anyway is ignored by the machine.
     Abort(RequestId),
     /// Nothing in flight: sleep until this time, then answer [`Answer::Timeout`].
     Sleep(Duration),

@@ -1,12 +1,12 @@
 //! The one upload error family, and the state needed to resume a failed upload.
 
-use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::fmt;
 
 use bytes::Bytes;
 use http::StatusCode;
 
+use super::resume::ResumeState;
 use crate::transport::{BoxError, TransportErrorKind};
 
 /// What kind of failure an [`UploadError`] is.
@@ -44,6 +44,12 @@ pub enum UploadErrorKind {
     SourceSize,
     /// The legacy `POST /v1/files` fallback failed.
     Legacy,
+    /// Finalize was answered "already finalized": **the upload is finalized**. This comes
+    /// when a finalize whose answer was lost (see
+    /// [`ResumeState::finalize_may_have_arrived`]) is sent again by a resume: the first one
+    /// arrived, only its answer did not. [`UploadError::upload_id`] names the upload; its
+    /// details (size, time) are not known to the SDK. Not a failure of the data.
+    AlreadyFinalized,
 }
 
 /// An upload failure. Every failure of an upload is one of these: its
@@ -244,8 +250,9 @@ impl UploadError {
                 || self.0.code.as_deref() == Some("PRESIGN_UNSUPPORTED"))
     }
 
-    /// The state to resume this upload from, for multipart uploads whose finalize was never
-    /// sent.
+    /// The state to resume this upload from ([`Client::resume_upload`](crate::Client)).
+    /// Every failure after the session was created carries one, except those listed in the
+    /// [module docs](crate::upload#what-cannot-be-resumed).
     pub fn resume_state(&self) -> Option<&ResumeState> {
         self.0.resume.as_ref()
     }
@@ -303,65 +310,5 @@ impl fmt::Debug for UploadError {
 impl StdError for UploadError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         self.0.source.as_deref().map(|e| e as &(dyn StdError + 'static))
-    }
-}
-
-/// Everything needed to continue a failed multipart upload in the same session: the upload
-/// id and finalize token, the session's part size and storage headers, and the parts already
-/// stored with their ETags. The finalize token is a secret: `Debug` does not print it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ResumeState {
-    /// The upload id.
-    pub(crate) upload_id: String,
-    /// The finalize token (a secret).
-    pub(crate) finalize_token: String,
-    /// The session's part size.
-    pub(crate) part_size: u64,
-    /// Headers every storage PUT carries.
-    pub(crate) headers: Vec<(String, String)>,
-    /// The eager part URLs (`None`: minted one by one).
-    pub(crate) part_urls: Option<Vec<String>>,
-    /// The source's size, when known.
-    pub(crate) total: Option<u64>,
-    /// The parts stored: number to ETag and length.
-    pub(crate) completed: BTreeMap<u32, (String, u64)>,
-}
-
-impl ResumeState {
-    /// The upload id.
-    pub fn upload_id(&self) -> &str {
-        &self.upload_id
-    }
-
-    /// The server's part size.
-    pub fn part_size(&self) -> u64 {
-        self.part_size
-    }
-
-    /// The size of the source, when it was known.
-    pub fn total(&self) -> Option<u64> {
-        self.total
-    }
-
-    /// The parts already stored: `(part_number, etag)`, ascending.
-    pub fn completed_parts(&self) -> impl Iterator<Item = (u32, &str)> {
-        self.completed.iter().map(|(n, (etag, _))| (*n, etag.as_str()))
-    }
-
-    /// Bytes already stored.
-    pub fn bytes_completed(&self) -> u64 {
-        self.completed.values().map(|(_, len)| len).sum()
-    }
-}
-
-impl fmt::Debug for ResumeState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResumeState")
-            .field("upload_id", &self.upload_id)
-            .field("finalize_token", &"<redacted>")
-            .field("part_size", &self.part_size)
-            .field("total", &self.total)
-            .field("completed", &self.completed.len())
-            .finish()
     }
 }

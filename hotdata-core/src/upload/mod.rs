@@ -50,15 +50,41 @@
 //!   delivered on the driver's thread one at a time ([`UploadEvent`], with per-part events;
 //!   the callback is `Send + Sync` off wasm), and the count is readable from any thread
 //!   through a [`ProgressHandle`].
-//! - **Cancellation** ([`CancelToken`]) stops new parts, lets in-flight ones finish, and
-//!   never finalizes afterwards.
+//! - **Cancellation** ([`CancelToken`]) stops new parts, cuts off the parts in flight at
+//!   once (as does a failure that no retry heals: nothing waits for a part's deadline), and
+//!   never finalizes afterwards. The async driver drops their futures (in the browser, the
+//!   `fetch` is aborted); the blocking driver leaves each to its detached worker, which
+//!   ends at its request's own deadline, unobserved.
 //! - **Guard rails.** More than 16 GiB ([`MAX_UPLOAD_SIZE`]) is refused before a byte is
 //!   sent (for streams of unknown length: before the part that crosses it). A source shorter
 //!   or longer than its declared size is an [`UploadErrorKind::SourceSize`] error, never a
 //!   corrupt object.
-//! - **Resume.** A failed multipart upload whose finalize was never sent carries a
-//!   [`ResumeState`] ([`UploadError::resume_state`]); `resume_upload` continues the same
-//!   session from its completed parts without re-sending them.
+//! - **No lost work.** Every failure after the session was created carries a
+//!   [`ResumeState`] ([`UploadError::resume_state`]), except the few [listed
+//!   below](#what-cannot-be-resumed); `resume_upload` continues the same session from its
+//!   stored parts without re-sending them, and a state whose parts are all stored only
+//!   finalizes. With the `serde` feature it can be saved and loaded.
+//! - **Finalize at most once.** Finalize is re-sent on its own only when it provably never
+//!   left. Refused (any 4xx but 429: credentials, validation), the upload is not finalized
+//!   and its resume state finalizes it once the cause is fixed. When it may have arrived
+//!   (429, 5xx, a lost or unreadable answer) the error says so
+//!   ([`UploadError::finalize_may_have_succeeded`],
+//!   [`ResumeState::finalize_may_have_arrived`]) and the SDK does not send it again; a
+//!   resume sends it once more, and an "already finalized" answer is then its own outcome,
+//!   [`UploadErrorKind::AlreadyFinalized`] (the upload is finalized). The hosted API's
+//!   answer to a second finalize is not documented: the SDK assumes the emulator's
+//!   `400 ALREADY_FINALIZED` (one constant in `machine/finalize.rs`).
+//!
+//! # What cannot be resumed
+//!
+//! The failures after a session exists that carry no [`ResumeState`] (kept in one place,
+//! `UploadMachine::resumable` in `machine/finalize.rs`):
+//! - [`UploadErrorKind::AlreadyFinalized`]: nothing is left to do;
+//! - [`UploadErrorKind::SourceSize`]: the source is not the size it declared, so the parts
+//!   stored may not be this source's;
+//! - [`UploadErrorKind::SizeLimit`]: the source needs more parts than the protocol allows;
+//! - a single-PUT session whose URL storage refused with `403` (expired or revoked): a
+//!   single URL cannot be minted again. Start a new upload.
 //!
 //! # One upload, file by file
 //!
@@ -103,6 +129,7 @@ use std::time::Duration;
 
 mod error;
 mod machine;
+mod resume;
 
 mod blocking;
 mod driver;
@@ -111,11 +138,12 @@ mod legacy;
 mod nonblocking;
 mod source;
 
-pub use error::{ResumeState, UploadError, UploadErrorKind};
+pub use error::{UploadError, UploadErrorKind};
 pub use machine::{
     PutResponse, RequestId, SessionShape, UploadAction, UploadEvent, UploadMachine, UploadSpec,
     storage_put_request,
 };
+pub use resume::ResumeState;
 pub use source::{AsyncRangeSource, AsyncUploadSource, ReadSeek, UploadSource, read_file_range};
 
 /// Sources of at most this size declare it and get a `single` (or eager multipart)

@@ -16,6 +16,8 @@ use crate::ops::FinalizeUpload;
 use crate::retry::RetryPolicy;
 use crate::transport::TransportErrorKind;
 use crate::upload::error::{UploadError, UploadErrorKind as K};
+use crate::upload::resume::FinalizeSent;
+use http::StatusCode;
 
 /// Attempts of a finalize that provably never left.
 const FINALIZE_ATTEMPTS: u32 = 3;
@@ -35,32 +37,29 @@ impl UploadMachine {
             debug_assert!(false, "a finalize in flight outside Phase::Finalizing");
             return;
         };
-        match result {
-            Ok(r) => self.finish(Ok(r)),
-            Err(e) => {
-                let never_sent = e.transport_kind().is_some_and(TransportErrorKind::never_sent);
-                if never_sent && attempts < FINALIZE_ATTEMPTS && !self.stop.cancelled {
-                    let pause = FINALIZE_RETRY_BASE.saturating_mul(1 << (attempts - 1));
-                    self.timers.set(Timer::FinalizeRetry, now.saturating_add(pause));
-                    self.phase = Phase::FinalizeWait { attempts };
-                } else {
-                    // Did it reach the server? An answer says yes; a transport failure after
-                    // connecting may; a local failure (credentials, configuration) says no.
-                    let sent = match (e.status(), e.transport_kind()) {
-                        (Some(_), _) => true,
-                        (None, Some(k)) => !k.never_sent(),
-                        (None, None) => false,
-                    };
-                    let ambiguous = sent
-                        && (e.status().is_none_or(|s| s.is_server_error() || s.is_success())
-                            || e.kind() == crate::ErrorKind::Decode);
-                    let err = UploadError::from_api(K::Finalize, "finalize failed", e)
-                        .finalize_ambiguous(ambiguous);
-                    // A finalize that may have arrived must never be sent again: no resume.
-                    self.conclude(Err(err), !sent);
-                }
-            }
+        let e = match result {
+            Ok(r) => return self.finish(Ok(r)),
+            Err(e) => e,
+        };
+        let never_sent = e.transport_kind().is_some_and(TransportErrorKind::never_sent);
+        if never_sent && attempts < FINALIZE_ATTEMPTS && !self.stop.cancelled {
+            let pause = FINALIZE_RETRY_BASE.saturating_mul(1 << (attempts - 1));
+            self.timers.set(Timer::FinalizeRetry, now.saturating_add(pause));
+            self.phase = Phase::FinalizeWait { attempts };
+            return;
         }
+        if is_already_finalized(&e) {
+            let err = UploadError::from_api(
+                K::AlreadyFinalized,
+                "the upload is already finalized (an earlier finalize arrived; its answer was lost)",
+                e,
+            );
+            return self.conclude(Err(err), FinalizeSent::No);
+        }
+        let sent = finalize_outcome(&e);
+        let err = UploadError::from_api(K::Finalize, "finalize failed", e)
+            .finalize_ambiguous(sent == FinalizeSent::Ambiguous);
+        self.conclude(Err(err), sent);
     }
 
     /// **When finalize starts.** A round ended with no part in flight, none to re-send and
@@ -78,12 +77,12 @@ impl UploadMachine {
             return;
         }
         match self.spec.total {
-            Some(total) => {
+            Some(total) if !self.finalize_ready => {
                 let id = self.requests.issue(Waiting::Probe);
                 self.phase = Phase::Probing;
                 self.actions.push_back(UploadAction::ReadAt { id, offset: total, len: 1 });
             }
-            None => self.begin_finalize(),
+            _ => self.begin_finalize(),
         }
     }
 
@@ -155,23 +154,26 @@ impl UploadMachine {
     }
 
     /// Ends the upload with `result` (a failure carries a
-    /// [`ResumeState`](crate::upload::ResumeState) when it may be resumed). Runs wherever
-    /// the outcome is known: a failed session, a drained stop, spent rounds, the probe,
-    /// finalize.
+    /// [`ResumeState`](crate::upload::ResumeState) unless [`resumable`](Self::resumable)
+    /// says otherwise). Runs wherever the outcome is known: a failed session, a drained
+    /// stop, spent rounds, the probe, finalize.
     pub(super) fn finish(&mut self, result: Result<FinalizeUploadResponse, UploadError>) {
-        self.conclude(result, true);
+        self.conclude(result, FinalizeSent::No);
     }
 
     /// Ends the upload (once: later calls do nothing): the error learns the upload id, the
-    /// parts stored, the rounds run and, if `resumable`, how to resume; parts backing off
-    /// fail; [`Phase::Done`]. Runs from `finish` and `handle_finalize`.
-    fn conclude(&mut self, result: Result<FinalizeUploadResponse, UploadError>, resumable: bool) {
+    /// parts stored, the rounds run and how to resume (with how far `finalize` got); parts
+    /// backing off fail; [`Phase::Done`]. Runs from `finish` and `handle_finalize`.
+    fn conclude(&mut self, result: Result<FinalizeUploadResponse, UploadError>, finalize: FinalizeSent) {
         if self.phase == Phase::Done {
             return;
         }
         let upload_id = self.session.as_ref().map(|s| s.upload_id.clone());
         let completed = self.parts.completed();
-        let resume = if result.is_err() && resumable { self.resume_state() } else { None };
+        let resume = match &result {
+            Err(e) if self.resumable(e) => self.resume_state(finalize),
+            _ => None,
+        };
         let rounds = self.rounds.round + 1;
         let started = !self.parts.is_empty();
         self.result = Some(result.map_err(|e| {
@@ -183,5 +185,52 @@ impl UploadMachine {
         self.timers.stop(Timer::FinalizeRetry);
         self.rounds.clear_retry();
         self.fail_backoffs();
+    }
+
+    /// **The failures that carry no resume state** once a session exists; every other one
+    /// does. The one list (the `upload` module's docs repeat it):
+    /// - the upload is already finalized ([`K::AlreadyFinalized`]): nothing is left to do;
+    /// - the source is not the size it declared ([`K::SourceSize`]): the parts stored may
+    ///   not be this source's;
+    /// - the source needs more parts than the protocol allows ([`K::SizeLimit`]): no resume
+    ///   can store it;
+    /// - a single-PUT session's URL was refused (`403`): it expired or was revoked, and a
+    ///   single URL cannot be minted again.
+    ///
+    /// Runs from `conclude`.
+    fn resumable(&self, e: &UploadError) -> bool {
+        match e.kind() {
+            K::AlreadyFinalized | K::SourceSize | K::SizeLimit => false,
+            K::StorageStatus => !(self.is_single() && e.status() == Some(StatusCode::FORBIDDEN)),
+            _ => true,
+        }
+    }
+}
+
+/// The error code of an "already finalized" answer. **An assumption, kept here only:** the
+/// hosted API does not document what a second finalize of the same upload answers; our
+/// emulator answers `400` with this code (as it does for a mint after finalize), and a
+/// server that answers so has finalized the upload.
+const ALREADY_FINALIZED: &str = "ALREADY_FINALIZED";
+
+/// True for an "already finalized" answer (see [`ALREADY_FINALIZED`]). Runs from
+/// `handle_finalize`.
+fn is_already_finalized(e: &Error) -> bool {
+    e.code() == Some(ALREADY_FINALIZED) && e.status().is_some_and(|s| s.is_client_error())
+}
+
+/// How far a failed finalize got: **refused** when the server answered that it would not
+/// act (any 4xx but 429: validation, credentials, not found); **ambiguous** when it may
+/// have acted (429 — the spec treats it as possibly processed —, 5xx, an unreadable
+/// success, a transport failure after the request may have left); **not sent** for local
+/// failures and transport failures that provably never left. Runs from `handle_finalize`.
+fn finalize_outcome(e: &Error) -> FinalizeSent {
+    match (e.status(), e.transport_kind()) {
+        (Some(s), _) if s.is_client_error() && s != StatusCode::TOO_MANY_REQUESTS => FinalizeSent::Refused,
+        (Some(_), _) => FinalizeSent::Ambiguous,
+        (None, Some(k)) if k.never_sent() => FinalizeSent::No,
+        (None, Some(_)) => FinalizeSent::Ambiguous,
+        (None, None) if e.kind() == crate::ErrorKind::Decode => FinalizeSent::Ambiguous,
+        (None, None) => FinalizeSent::No,
     }
 }

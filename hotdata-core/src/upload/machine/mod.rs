@@ -17,7 +17,7 @@
 //! ```
 //!
 //! Any phase may also end in `Done` early: a failed session, a cancel, spent rounds, an
-//! error that will not heal (once the requests in flight are back).
+//! error that will not heal (its part requests in flight are cut off at once).
 //!
 //! # One multipart upload, file by file
 //!
@@ -66,7 +66,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::error::{ResumeState, UploadError, UploadErrorKind as K};
+use super::error::{UploadError, UploadErrorKind as K};
+use super::resume::ResumeState;
 use super::{PartRetryPolicy, UploadOptions, effective_in_flight};
 use crate::models::FinalizeUploadResponse;
 
@@ -86,11 +87,10 @@ pub use types::{PutResponse, RequestId, SessionShape, UploadAction, UploadEvent,
 use parts::Parts;
 use requests::Requests;
 use rounds::Rounds;
-use session::{Mode, Session};
+use session::Session;
 use timers::TimerTable;
 
-/// S3's hard limit on the number of parts.
-const MAX_PARTS: u64 = 10_000;
+use crate::upload::resume::{MAX_PARTS, Mode};
 
 /// Where the upload stands. Each variant holds what only it needs; the deadlines of the
 /// waiting phases are in the [`TimerTable`].
@@ -128,7 +128,7 @@ enum Phase {
 struct Stop {
     /// The caller cancelled ([`UploadMachine::cancel`]).
     cancelled: bool,
-    /// An error that ends the upload once the requests in flight are back; the first one
+    /// An error that ends the upload (its part requests in flight cut off); the first one
     /// is kept, and it wins over a cancel.
     error: Option<UploadError>,
 }
@@ -260,6 +260,9 @@ pub struct UploadMachine {
     reported: u64,
     /// The size recorded in the [`ResumeState`] being resumed, if any.
     resume_total: Option<u64>,
+    /// Every part is stored and the source was checked against its size (a complete
+    /// [`ResumeState`]): finalize follows without reading the source again.
+    finalize_ready: bool,
 }
 
 impl UploadMachine {
@@ -284,29 +287,31 @@ impl UploadMachine {
             result: None,
             reported: 0,
             resume_total: None,
+            finalize_ready: false,
         }
     }
 
-    /// Continues a failed multipart upload in its session: the parts in `state` are not
-    /// sent again (a streaming source is read past them). `spec` describes the same source
-    /// again, from its start.
+    /// Continues a failed upload in its session: the parts in `state` are not sent again (a
+    /// streaming source is read past them), and a state whose parts are all stored only
+    /// finalizes, reading nothing. `spec` describes the same source again, from its start.
     pub fn resume(state: ResumeState, spec: UploadSpec, options: &UploadOptions) -> Self {
         let mut m = Self::new(spec, options);
         m.resume_total = state.total;
-        let mode = match state.part_urls {
-            Some(urls) => Mode::Eager { urls },
-            None => Mode::Streaming,
+        m.finalize_ready = state.is_complete();
+        let cap = match state.mode {
+            Mode::Single { .. } => 1,
+            _ => effective_in_flight(m.max_concurrency, m.budget, state.part_size),
         };
-        m.rounds.set_base_cap(effective_in_flight(m.max_concurrency, m.budget, state.part_size));
+        m.rounds.set_base_cap(cap);
         for (n, (etag, len)) in state.completed {
-            let offset = u64::from(n - 1) * state.part_size;
+            let offset = u64::from(n - 1).saturating_mul(state.part_size);
             m.parts.insert_done(n, offset, len, etag);
         }
         m.session = Some(Session {
             upload_id: state.upload_id,
             token: state.finalize_token,
             headers: state.headers,
-            mode,
+            mode: state.mode,
             part_size: state.part_size,
         });
         m.phase = Phase::Sending;
@@ -321,6 +326,11 @@ impl UploadMachine {
             return m;
         }
         m.start_parts_phase();
+        if m.finalize_ready {
+            // Every part is stored: no part is read or sent again.
+            m.parts.end = state.end;
+            m.parts.next_fresh = state.end.map_or(1, |e| e.saturating_add(1));
+        }
         m
     }
 
@@ -385,8 +395,9 @@ impl UploadMachine {
         self.debug_check();
     }
 
-    /// The caller cancelled: no new part starts, no retry, no finalize; the parts in flight
-    /// are waited for. Once finalize was sent, cancelling has no effect.
+    /// The caller cancelled: no new part starts, no retry, no finalize; the part requests
+    /// in flight are cut off ([`UploadAction::Abort`]). Once finalize was sent, cancelling
+    /// has no effect.
     pub fn cancel(&mut self, now: Duration) {
         if self.stop.cancelled || matches!(self.phase, Phase::Done | Phase::Finalizing { .. }) {
             return;

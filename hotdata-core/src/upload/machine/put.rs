@@ -12,7 +12,6 @@ use http::header::{CONTENT_LENGTH, ETAG, HeaderName, HeaderValue, RETRY_AFTER};
 
 use super::parts::PartState;
 use super::requests::Waiting;
-use super::session::Mode;
 use super::timers::Timer;
 use super::{PutResponse, RequestId, UploadAction, UploadEvent, UploadMachine};
 use crate::Error;
@@ -22,6 +21,7 @@ use crate::ops::MintUploadParts;
 use crate::retry::parse_retry_after_seconds;
 use crate::transport::{HttpRequest, SendOptions, TransportError, TransportErrorKind};
 use crate::upload::error::{UploadError, UploadErrorKind as K};
+use crate::upload::resume::Mode;
 use crate::upload::{STORAGE_CONNECT_TIMEOUT, part_deadline};
 
 /// Bytes of a storage error body kept in the error.

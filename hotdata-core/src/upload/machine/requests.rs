@@ -71,6 +71,22 @@ impl Requests {
         Some(what)
     }
 
+    /// Takes every part request in flight (reads, skips, mints, PUTs; never the probe or
+    /// finalize), in the order they were issued. Runs from `abort_in_flight`.
+    pub(super) fn take_part_requests(&mut self) -> Vec<(RequestId, Waiting)> {
+        let mut taken: Vec<(RequestId, Waiting)> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| !matches!(w, Waiting::Probe | Waiting::Finalize))
+            .map(|(id, w)| (*id, *w))
+            .collect();
+        taken.sort();
+        for (id, _) in &taken {
+            self.take(*id);
+        }
+        taken
+    }
+
     /// What `id` waits for, leaving it in flight. Runs from `handle_sent`.
     pub(super) fn get(&self, id: RequestId) -> Option<Waiting> {
         self.waiting.get(&id).copied()

@@ -106,8 +106,8 @@ impl UploadMachine {
             }
         }
         if self.stop.error.is_some() {
-            // A failure while starting (a malformed URL): drain and stop.
-            self.finish_if_drained();
+            // A failure while starting (a malformed URL): cut off the rest and stop.
+            self.drain();
             return;
         }
         if self.parts.active() == 0 && self.rounds.retry.is_empty() {
@@ -141,11 +141,32 @@ impl UploadMachine {
         }
     }
 
-    /// The upload is stopping (cancelled, or an error that will not heal): parts backing
-    /// off fail, and once nothing is in flight the upload ends. Runs from `pump`.
+    /// The upload is stopping (cancelled, or an error that will not heal): the part
+    /// requests in flight are cut off at once, parts backing off fail, and the upload ends.
+    /// Nothing waits for a part's deadline. Runs from `pump`.
     fn drain(&mut self) {
+        self.abort_in_flight();
         self.fail_backoffs();
         self.finish_if_drained();
+    }
+
+    /// Cuts off every part request in flight (reads, mints, PUTs) with
+    /// [`UploadAction::Abort`]: a driver drops the work it can (an async future, a browser
+    /// `fetch`) and lets the rest run out unobserved (a blocking worker); an answer that
+    /// comes anyway is ignored. The parts cut off are not stored (a resume sends them).
+    /// Runs from `drain`.
+    fn abort_in_flight(&mut self) {
+        for (id, what) in self.requests.take_part_requests() {
+            self.actions.push_back(UploadAction::Abort { id });
+            match what {
+                Waiting::Put(n) => {
+                    self.timers.stop(Timer::Transfer(n));
+                    self.parts.set_state(n, PartState::Failed);
+                }
+                Waiting::Read(n) | Waiting::Mint(n) => self.parts.set_state(n, PartState::Failed),
+                Waiting::Skip(_) | Waiting::Probe | Waiting::Finalize => {}
+            }
+        }
     }
 
     /// Parts waiting out a backoff fail instead of being sent again. Runs from `drain` and

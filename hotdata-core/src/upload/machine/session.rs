@@ -4,29 +4,14 @@
 
 use std::time::Duration;
 
-use super::{MAX_PARTS, Phase, SessionShape, UploadAction, UploadEvent, UploadMachine, cancelled};
+use super::{Phase, SessionShape, UploadAction, UploadEvent, UploadMachine, cancelled};
 use crate::models::{CreateUploadRequest, UploadMode, UploadSessionResponse};
 use crate::ops::CreateUploadSession;
-use crate::upload::error::{ResumeState, UploadError, UploadErrorKind as K};
+use crate::upload::error::{UploadError, UploadErrorKind as K};
+use crate::upload::resume::MAX_PARTS;
+use crate::upload::resume::{FinalizeSent, Mode, ResumeState};
 use crate::upload::{MAX_UPLOAD_SIZE, STREAMING_THRESHOLD, effective_in_flight, part_size_hint};
 use crate::{Error, Patch};
-
-/// Where the part URLs come from.
-#[derive(Debug, Clone)]
-pub(super) enum Mode {
-    /// One PUT of the whole source, to this URL.
-    Single {
-        /// The storage URL.
-        url: String,
-    },
-    /// Multipart with every part URL given at create (part `n` is `urls[n - 1]`).
-    Eager {
-        /// The part URLs, in order.
-        urls: Vec<String>,
-    },
-    /// Multipart with each part URL minted just before its PUT.
-    Streaming,
-}
 
 /// The session the server opened (or the one being resumed). `Debug` leaves out the
 /// finalize token.
@@ -207,25 +192,22 @@ impl UploadMachine {
         self.events.push_back(UploadEvent::Progress { done: self.parts.completed_bytes(), total });
     }
 
-    /// What a failed multipart upload needs to be continued in its session: its parts
-    /// stored so far. Runs from `finish`, for errors that may be resumed (never for a
-    /// single PUT, nor once finalize may have arrived).
-    pub(super) fn resume_state(&self) -> Option<ResumeState> {
+    /// What a failed upload needs to be continued in its session: its parts stored so far,
+    /// and how far `finalize` got. `None` before a session exists. Runs from `conclude`,
+    /// for the errors [`resumable`](Self::resumable) allows.
+    pub(super) fn resume_state(&self, finalize: FinalizeSent) -> Option<ResumeState> {
         let s = self.session.as_ref()?;
-        let part_urls = match &s.mode {
-            Mode::Single { .. } => return None,
-            Mode::Eager { urls } => Some(urls.clone()),
-            Mode::Streaming => None,
-        };
         let completed = self.parts.stored().map(|(n, etag, len)| (n, (etag.to_owned(), len))).collect();
         Some(ResumeState {
             upload_id: s.upload_id.clone(),
             finalize_token: s.token.clone(),
             part_size: s.part_size,
             headers: s.headers.clone(),
-            part_urls,
+            mode: s.mode.clone(),
             total: self.spec.total.or(self.resume_total),
+            end: self.parts.end,
             completed,
+            finalize,
         })
     }
 
