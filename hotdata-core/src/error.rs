@@ -287,6 +287,9 @@ impl fmt::Display for Error {
             ErrorKind::Transport | ErrorKind::Timeout => {
                 let what = match i.transport_kind {
                     Some(TransportErrorKind::Connect) => "could not connect",
+                    Some(TransportErrorKind::Tls) => {
+                        "the TLS handshake failed (certificate rejected or no common protocol)"
+                    }
                     Some(TransportErrorKind::Send) => "sending the request failed",
                     Some(TransportErrorKind::NoResponse) => "the connection closed before any response",
                     Some(TransportErrorKind::Timeout) => "timed out",

@@ -113,9 +113,12 @@
 //!
 //! Implement [`BlockingTransport`] (or [`AsyncTransport`]) on your HTTP client: turn the
 //! [`HttpRequest`] into your library's request, apply [`SendOptions::timeout`], return the
-//! status, headers and body chunks, and map failures to a [`TransportErrorKind`]. Send a
-//! [`RequestBody::Streaming`] body as it is read (or refuse it as a `Request` failure), and
-//! honour [`SendOptions::connect_timeout`] when your library can set it per request. A
+//! status, headers and body chunks, and map failures to a [`TransportErrorKind`] by where
+//! they left the request (a connect timeout never sent anything: `Connect`; a rejected TLS
+//! certificate is `Tls`, permanent; when unsure whether the request left, say it may have:
+//! `NoResponse`, never `Connect`). Send a [`RequestBody::Streaming`] body as it is read (or
+//! refuse it as a `Request` failure), and honour [`SendOptions::connect_timeout`] when your
+//! library can set it per request. A
 //! transport that cannot stream request bodies says so
 //! ([`BlockingTransport::supports_streaming_bodies`],
 //! [`AsyncTransport::supports_streaming_bodies`]) and is never handed one. A blocking

@@ -10,7 +10,9 @@
 //! The rules:
 //! - `429 Too Many Requests` is retried on every operation: the server refused the work.
 //! - A failure before the request could reach the server (connect, send) is retried on
-//!   every operation.
+//!   every operation; an unresolvable host is a connect failure (DNS failures often pass).
+//! - A permanent failure ([`TransportErrorKind::is_permanent`]: a rejected TLS certificate,
+//!   an invalid URL) is never retried: the next attempt would fail the same way.
 //! - A connection closed before any response is retried, except for operations marked
 //!   [`Idempotency::AtMostOnce`] (upload finalize), which are never sent twice once they
 //!   may have reached the server.
@@ -190,6 +192,7 @@ fn retryable(policy: &RetryPolicy, idempotency: Idempotency, outcome: Outcome) -
             502..=504 => policy.retry_server_errors && idempotent,
             _ => false,
         },
+        Outcome::Transport(kind) if kind.is_permanent() => false,
         Outcome::Transport(kind) => match kind {
             TransportErrorKind::Connect | TransportErrorKind::Send => true,
             TransportErrorKind::NoResponse => idempotency != Idempotency::AtMostOnce,
@@ -341,6 +344,30 @@ mod tests {
         assert!(go(&on, Idempotent, status(503, None)));
         assert!(!go(&on, NonIdempotent, status(503, None)));
         assert!(!go(&on, AtMostOnce, status(502, None)));
+    }
+
+    #[test]
+    fn permanent_transport_failures_are_never_retried() {
+        // A rejected certificate or an invalid URL fails the same way every time: never sent,
+        // yet not worth a second attempt, whatever the operation and the policy.
+        let p = RetryPolicy::default().with_server_error_retries(true).with_max_retries(100);
+        for i in [Idempotency::Idempotent, Idempotency::NonIdempotent, Idempotency::AtMostOnce] {
+            for kind in [TransportErrorKind::Tls, TransportErrorKind::Request] {
+                assert!(kind.never_sent() && kind.is_permanent(), "{kind:?}");
+                let mut st = RetryState::new(Duration::ZERO);
+                assert_eq!(
+                    st.decide(&p, i, Outcome::Transport(kind), Duration::ZERO, 0.0),
+                    Decision::GiveUp,
+                    "{kind:?} on {i:?}"
+                );
+                assert_eq!(st.attempts(), 1);
+            }
+            // An unresolvable host is a `Connect` failure: often passing, so retried.
+            assert!(!TransportErrorKind::Connect.is_permanent());
+            let mut st = RetryState::new(Duration::ZERO);
+            let connect = Outcome::Transport(TransportErrorKind::Connect);
+            assert!(matches!(st.decide(&p, i, connect, Duration::ZERO, 0.0), Decision::Retry(_)));
+        }
     }
 
     #[test]

@@ -208,32 +208,43 @@ impl Stream for Chunks {
     }
 }
 
+/// Where a reqwest failure left the request. reqwest knows when it failed while connecting
+/// (resolving, connecting, the TLS handshake): that is checked before its timeout flag, since
+/// a connect timeout is both and never sent anything. A rustls error while connecting is a
+/// rejected handshake, `Tls` (permanent).
 fn classify(e: reqwest::Error, in_body: bool) -> TransportError {
     use TransportErrorKind as K;
-    let kind = if e.is_timeout() {
-        K::Timeout
+    let kind = if e.is_builder() {
+        K::Request
     } else if e.is_connect() {
-        K::Connect
+        if find_in_chain::<rustls::Error>(&e).is_some() { K::Tls } else { K::Connect }
+    } else if e.is_timeout() {
+        K::Timeout
     } else if in_body || e.is_body() || e.is_decode() {
         K::Body
-    } else if e.is_builder() {
-        K::Request
     } else {
-        let mut source = std::error::Error::source(&e);
-        let mut found = None;
-        while let Some(s) = source {
-            if let Some(io) = s.downcast_ref::<std::io::Error>() {
-                found = Some(TransportError::classify_io(io));
-                break;
-            }
-            source = s.source();
-        }
-        match found {
+        match find_in_chain::<std::io::Error>(&e).map(TransportError::classify_io) {
             Some(K::Other) | None => K::NoResponse,
             Some(k) => k,
         }
     };
     TransportError::new(kind, e)
+}
+
+/// The first error of type `T` in `e`'s source chain, looking inside `io::Error`s too (whose
+/// `source()` skips the error they wrap; hyper nests them).
+fn find_in_chain<T: std::error::Error + 'static>(e: &reqwest::Error) -> Option<&T> {
+    let mut next = std::error::Error::source(e);
+    while let Some(s) = next {
+        if let Some(found) = s.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = match s.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => s.source(),
+        };
+    }
+    None
 }
 
 /// The real clock and `tokio::time::sleep`. Needs a tokio runtime with the time driver.

@@ -122,6 +122,11 @@ fn body_error(e: std::io::Error) -> TransportError {
     TransportError::new(kind, e)
 }
 
+/// Where a ureq failure left the request. An I/O error carries no phase: it is read by its
+/// kind ([`TransportError::classify_io`]: an unresolvable host is `Connect`), and any other
+/// is taken as a failure after sending (`NoResponse`, the safe side for operations sent at
+/// most once), except a TLS handshake the client rejected ([`rejected_handshake`]), which
+/// is `Tls`: never sent, and permanent.
 fn classify(e: ureq::Error) -> TransportError {
     use TransportErrorKind as K;
     let kind = match &e {
@@ -130,7 +135,9 @@ fn classify(e: ureq::Error) -> TransportError {
             _ => K::Timeout,
         },
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => K::Connect,
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => K::Connect,
+        // Set up failures of ureq's TLS (an invalid server name, a bad configuration).
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => K::Tls,
+        ureq::Error::Io(io) if rejected_handshake(io) => K::Tls,
         ureq::Error::Io(io) => match TransportError::classify_io(io) {
             K::Other => K::NoResponse,
             k => k,
@@ -140,6 +147,41 @@ fn classify(e: ureq::Error) -> TransportError {
         _ => K::Other,
     };
     TransportError::new(kind, e)
+}
+
+/// Whether `io` is rustls failing a handshake: the server's certificate rejected, no
+/// protocol in common, or the server refusing the handshake with an alert. ureq reports these
+/// as I/O errors with no phase, so only failures that can happen in a handshake alone count:
+/// a TLS error that may come later, once the request is sent (a record that fails to
+/// decrypt, a malformed message), stays a failure after sending.
+fn rejected_handshake(io: &std::io::Error) -> bool {
+    use rustls::{AlertDescription as A, Error as E};
+    let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<E>()) else { return false };
+    match tls {
+        E::InvalidCertificate(_)
+        | E::NoCertificatesPresented
+        | E::UnsupportedNameType
+        | E::PeerIncompatible(_)
+        | E::InappropriateHandshakeMessage { .. }
+        | E::InvalidCertRevocationList(_)
+        | E::NoApplicationProtocol => true,
+        E::AlertReceived(alert) => matches!(
+            alert,
+            A::HandshakeFailure
+                | A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::ProtocolVersion
+                | A::InsufficientSecurity
+                | A::UnrecognisedName
+                | A::CertificateRequired
+                | A::NoApplicationProtocol
+        ),
+        _ => false,
+    }
 }
 
 /// The real clock and `std::thread::sleep`.

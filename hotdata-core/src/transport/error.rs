@@ -12,8 +12,17 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TransportErrorKind {
-    /// No connection could be made (DNS, refused, TLS handshake): the request was never sent.
+    /// No connection could be made: the host name did not resolve, the connection was
+    /// refused or reset while connecting, or connecting timed out. The request was never
+    /// sent, and it is retried on every operation: an unresolvable host is retried too, since
+    /// DNS failures are often passing (a resolver restarting, a record being published).
     Connect,
+    /// The TLS handshake failed: the server's certificate was rejected (untrusted, expired,
+    /// for another name) or the two sides share no protocol, for example an `https` URL
+    /// answered by a plain-HTTP server. The request was never sent, and sending it again
+    /// would fail the same way: it is permanent, never retried. A connection lost during the
+    /// handshake is [`TransportErrorKind::Connect`].
+    Tls,
     /// The connection failed while the request was being written, before the server could
     /// have received all of it.
     Send,
@@ -24,7 +33,8 @@ pub enum TransportErrorKind {
     Timeout,
     /// The response head arrived but reading its body failed.
     Body,
-    /// The request could not be built or was refused locally (invalid URL, header, ...).
+    /// The request could not be built or was refused locally (invalid URL, header, a
+    /// transport that could not be set up, ...): never sent, and permanent.
     Request,
     /// Anything else.
     Other,
@@ -33,12 +43,19 @@ pub enum TransportErrorKind {
 impl TransportErrorKind {
     /// True when the request provably never reached the server.
     pub fn never_sent(self) -> bool {
-        matches!(self, Self::Connect | Self::Send | Self::Request)
+        matches!(self, Self::Connect | Self::Tls | Self::Send | Self::Request)
+    }
+
+    /// True when sending the same request again would fail the same way (a rejected
+    /// certificate, an invalid URL): such failures are never retried, on any operation.
+    pub fn is_permanent(self) -> bool {
+        matches!(self, Self::Tls | Self::Request)
     }
 
     fn as_str(self) -> &'static str {
         match self {
             Self::Connect => "connection failed",
+            Self::Tls => "TLS handshake failed",
             Self::Send => "sending the request failed",
             Self::NoResponse => "connection closed before any response",
             Self::Timeout => "timed out",
@@ -72,11 +89,15 @@ impl TransportError {
     }
 
     /// Classifies an I/O error by its kind: resets and closes before a response are
-    /// [`TransportErrorKind::NoResponse`], refusals are [`TransportErrorKind::Connect`],
-    /// timeouts are [`TransportErrorKind::Timeout`]. Backends use it on the `io::Error`s
-    /// found in their error chains.
+    /// [`TransportErrorKind::NoResponse`], refusals and the system resolver's failures (an
+    /// unresolvable host) are [`TransportErrorKind::Connect`], timeouts are
+    /// [`TransportErrorKind::Timeout`]. Backends use it on the `io::Error`s found in their
+    /// error chains.
     pub fn classify_io(error: &std::io::Error) -> TransportErrorKind {
         use std::io::ErrorKind as K;
+        if is_resolver_failure(error) {
+            return TransportErrorKind::Connect;
+        }
         match error.kind() {
             K::ConnectionRefused
             | K::NotFound
@@ -94,6 +115,15 @@ impl TransportError {
     }
 }
 
+/// Whether `error` is the system resolver failing to resolve a host name. std reports
+/// `getaddrinfo` failures with no kind of their own ("failed to lookup address information:
+/// Name or service not known"), so the text is the only mark on Unix; Windows keeps the
+/// `WSAHOST_NOT_FOUND`..`WSANO_DATA` codes.
+fn is_resolver_failure(error: &std::io::Error) -> bool {
+    (cfg!(windows) && matches!(error.raw_os_error(), Some(11001..=11004)))
+        || error.to_string().starts_with("failed to lookup address information")
+}
+
 impl fmt::Debug for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TransportError").field("kind", &self.kind).field("source", &self.source).finish()
@@ -109,5 +139,33 @@ impl fmt::Display for TransportError {
 impl StdError for TransportError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_are_classified_by_where_they_leave_the_request() {
+        use std::io::{Error, ErrorKind as K};
+        let kind = |e: Error| TransportError::classify_io(&e);
+        assert_eq!(kind(Error::from(K::ConnectionRefused)), TransportErrorKind::Connect);
+        assert_eq!(kind(Error::from(K::ConnectionReset)), TransportErrorKind::NoResponse);
+        assert_eq!(kind(Error::from(K::TimedOut)), TransportErrorKind::Timeout);
+        assert_eq!(kind(Error::other("something else")), TransportErrorKind::Other);
+        let dns = Error::other("failed to lookup address information: Name or service not known");
+        assert_eq!(kind(dns), TransportErrorKind::Connect, "an unresolvable host was never sent");
+    }
+
+    /// The real resolver's failure, found without DNS traffic: a 64-character label is one
+    /// more than DNS allows, and the resolver refuses it locally as it would an NXDOMAIN.
+    #[cfg(not(target_family = "wasm"))]
+    #[test]
+    fn the_system_resolvers_failure_is_a_connect_failure() {
+        use std::net::ToSocketAddrs;
+        let host = format!("{}.invalid:80", "a".repeat(64));
+        let e = host.to_socket_addrs().expect_err("no such host");
+        assert_eq!(TransportError::classify_io(&e), TransportErrorKind::Connect, "{e:?}");
     }
 }
