@@ -30,7 +30,8 @@ use hotdata_core::{
 
 pub use hotdata_core;
 
-/// An async client for `config`, over reqwest.
+/// An async client for `config`, over reqwest. Never panics: a reqwest client that cannot be
+/// built fails each request instead (see [`ReqwestTransport::new`]).
 pub fn client(config: Config) -> AsyncClient {
     let transport = ReqwestTransport::new(config.connect_timeout);
     AsyncClient::new(config, Arc::new(transport), Arc::new(TokioRuntime::new()), "reqwest")
@@ -109,29 +110,75 @@ impl From<FileSource> for hotdata_core::upload::AsyncUploadSource {
 /// [`SendOptions::connect_timeout`] differs from the transport's (storage PUTs ask for 30 s)
 /// goes through a second client built the same way with that timeout, made on first use and
 /// kept (each has its own connection pool).
+///
+/// Building a reqwest client can fail (no usable TLS configuration, for example a process
+/// default rustls provider without cipher suites). [`ReqwestTransport::new`] never panics
+/// for it: each request then fails with a [`TransportErrorKind::Request`] error (never sent,
+/// never retried) whose source says why. [`ReqwestTransport::try_new`] reports it at once.
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
-    client: reqwest::Client,
+    /// The client requests go through, or why it could not be built.
+    client: Result<reqwest::Client, BuildFailed>,
     /// `None` for a caller's client, whose settings cannot be copied.
     connect_timeout: Option<Option<Duration>>,
     others: Arc<std::sync::Mutex<Vec<(Duration, reqwest::Client)>>>,
 }
 
-fn build(connect_timeout: Option<Duration>) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-    if let Some(t) = connect_timeout {
-        builder = builder.connect_timeout(t);
+/// Why a reqwest client could not be built; every request through it reports this.
+#[derive(Debug, Clone)]
+struct BuildFailed(Arc<reqwest::Error>);
+
+impl std::fmt::Display for BuildFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the reqwest client could not be built")
     }
-    builder.build().unwrap_or_else(|_| reqwest::Client::new())
+}
+
+impl std::error::Error for BuildFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+impl BuildFailed {
+    /// The transport error a request through the unbuilt client fails with: a local,
+    /// permanent failure.
+    fn to_transport_error(&self) -> TransportError {
+        TransportError::new(TransportErrorKind::Request, self.clone())
+    }
+}
+
+/// Installs ring as the process default rustls provider if none is (reqwest is built
+/// without one of its own).
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// The settings of this transport's own clients: the given connect timeout, no redirects.
+fn builder(connect_timeout: Option<Duration>) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    match connect_timeout {
+        Some(t) => builder.connect_timeout(t),
+        None => builder,
+    }
+}
+
+/// A client of this transport's own, or why it could not be built.
+fn build(connect_timeout: Option<Duration>) -> Result<reqwest::Client, BuildFailed> {
+    builder(connect_timeout).build().map_err(|e| BuildFailed(Arc::new(e)))
 }
 
 impl ReqwestTransport {
     /// A transport with its own reqwest client: rustls with ring (installed as the process
     /// default crypto provider if none is), the given connect timeout, and no redirects.
+    ///
+    /// Never panics: if the client cannot be built, every request fails with a
+    /// [`TransportErrorKind::Request`] error saying why (use [`ReqwestTransport::try_new`]
+    /// to find out here instead).
     pub fn new(connect_timeout: Option<Duration>) -> Self {
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
+        install_crypto_provider();
         Self {
             client: build(connect_timeout),
             connect_timeout: Some(connect_timeout),
@@ -139,28 +186,36 @@ impl ReqwestTransport {
         }
     }
 
+    /// Like [`ReqwestTransport::new`], but a client that cannot be built is an error here.
+    pub fn try_new(connect_timeout: Option<Duration>) -> Result<Self, reqwest::Error> {
+        install_crypto_provider();
+        let client = builder(connect_timeout).build()?;
+        Ok(Self { client: Ok(client), connect_timeout: Some(connect_timeout), others: Arc::default() })
+    }
+
     /// A transport over a client you configured. Redirects it follows and timeouts it
     /// applies add to the core's; its connect timeout applies to every request (a
     /// per-request one cannot be honoured).
     pub fn with_client(client: reqwest::Client) -> Self {
-        Self { client, connect_timeout: None, others: Arc::default() }
+        Self { client: Ok(client), connect_timeout: None, others: Arc::default() }
     }
 
-    /// The client for a request asking for `connect_timeout`.
-    fn client_for(&self, connect_timeout: Option<Duration>) -> reqwest::Client {
+    /// The client for a request asking for `connect_timeout`, or why it cannot be had.
+    fn client_for(&self, connect_timeout: Option<Duration>) -> Result<reqwest::Client, TransportError> {
+        let client = self.client.as_ref().map_err(BuildFailed::to_transport_error)?;
         let (Some(own), Some(wanted)) = (self.connect_timeout, connect_timeout) else {
-            return self.client.clone();
+            return Ok(client.clone());
         };
         if own == Some(wanted) {
-            return self.client.clone();
+            return Ok(client.clone());
         }
-        let Ok(mut others) = self.others.lock() else { return self.client.clone() };
+        let Ok(mut others) = self.others.lock() else { return Ok(client.clone()) };
         if let Some((_, c)) = others.iter().find(|(t, _)| *t == wanted) {
-            return c.clone();
+            return Ok(c.clone());
         }
-        let c = build(Some(wanted));
+        let c = build(Some(wanted)).map_err(|e| e.to_transport_error())?;
         others.push((wanted, c.clone()));
-        c
+        Ok(c)
     }
 }
 
@@ -185,7 +240,7 @@ impl AsyncTransport for ReqwestTransport {
             let mut request = reqwest::Request::try_from(http::Request::from_parts(parts, body))
                 .map_err(|e| TransportError::new(TransportErrorKind::Request, e))?;
             *request.timeout_mut() = options.timeout;
-            let client = self.client_for(options.connect_timeout);
+            let client = self.client_for(options.connect_timeout)?;
             let response = client.execute(request).await.map_err(|e| classify(e, false))?;
             let mut head = http::Response::builder().status(response.status()).version(response.version());
             if let Some(h) = head.headers_mut() {
