@@ -69,6 +69,10 @@ SECRET_FIELDS = {
     ("UpdateSecretRequest", "value"),
 }
 
+# Parameters holding secrets: typed `SecretString`, so an operation's `Debug` never shows
+# them (the client also marks their header values sensitive).
+SECRET_PARAMS = {"X-Upload-Finalize-Token"}
+
 # Operations whose 2xx responses have different bodies: an enum with one variant per status.
 OUTCOMES = {
     "query": ("QueryOutcome", "Answer to `POST /v1/query`: rows inline, or a run that continues asynchronously.",
@@ -186,6 +190,10 @@ RESOURCE_DOCS = {
 
 # Operations that must never be sent twice once they may have reached the server.
 AT_MOST_ONCE = {"finalize_upload_handler"}
+
+# Operations whose `409 RESOURCE_LOCKED` answer is retried (the table is being loaded by
+# another call; python-sdk-behaviour.md §2.8): `Operation::retry_when_locked`.
+LOCK_RETRIED = {"load_database_table", "load_managed_table"}
 
 # Listings that can be walked page by page: op id -> (style, items field).
 PAGINATED = {
@@ -468,6 +476,8 @@ class Gen:
         return params, workspace, body
 
     def param_type(self, p):
+        if p["name"] in SECRET_PARAMS:
+            return "crate::SecretString"
         s = p.get("schema", {})
         if "$ref" in s:
             return self.ref_name(s["$ref"])
@@ -555,6 +565,7 @@ class Gen:
                 f"    idempotency: Idempotency::{self.idempotency(op['operationId'], method)},\n"
                 f"    workspace_scoped: {str(workspace).lower()},\n"
                 f"    deprecated: {str(bool(op.get('deprecated')) or self.legacy).lower()},\n"
+                f"    retry_when_locked: {str(op['operationId'] in LOCK_RETRIED).lower()},\n"
                 f"}};\n")
 
     def body_type(self, body):
@@ -587,16 +598,16 @@ class Gen:
             lines.append(f"    pub {ident}: {fty},\n")
             fields.append((ident, p, ty, req))
             if req:
-                if ty == "String":
-                    ctor_args.append(f"{ident}: impl Into<String>")
+                if ty in ("String", "crate::SecretString"):
+                    ctor_args.append(f"{ident}: impl Into<{ty}>")
                     ctor_fields.append(f"{ident}: {ident}.into()")
                 else:
                     ctor_args.append(f"{ident}: {ty}")
                     ctor_fields.append(ident)
             else:
                 ctor_fields.append(f"{ident}: None")
-                arg = "impl Into<String>" if ty == "String" else ty
-                conv = "value.into()" if ty == "String" else "value"
+                arg = f"impl Into<{ty}>" if ty in ("String", "crate::SecretString") else ty
+                conv = "value.into()" if ty in ("String", "crate::SecretString") else "value"
                 setters.append((ident, p["name"], arg, conv))
         if body:
             bty = self.body_type(body)
@@ -626,10 +637,12 @@ class Gen:
                 else:
                     q_lines.append(f"        if let Some(v) = &self.{ident} {{\n            query.push({rust_str(p['name'])}, {val});\n        }}\n")
             elif p["in"] == "header":
+                expose = ".expose()" if ty == "crate::SecretString" else ""
                 if req:
-                    h_lines.append(f"        headers.push({rust_str(p['name'])}, &self.{ident});\n")
+                    value = f"self.{ident}.expose()" if expose else f"&self.{ident}"
+                    h_lines.append(f"        headers.push({rust_str(p['name'])}, {value});\n")
                 else:
-                    h_lines.append(f"        if let Some(v) = &self.{ident} {{\n            headers.push({rust_str(p['name'])}, v);\n        }}\n")
+                    h_lines.append(f"        if let Some(v) = &self.{ident} {{\n            headers.push({rust_str(p['name'])}, v{expose});\n        }}\n")
         body_fn = ""
         if body:
             if body["content_type"] == "application/json":
@@ -804,7 +817,7 @@ class Gen:
             if p.get("required"):
                 ident = field_ident(p["name"])
                 ty = self.param_type(p)
-                args.append(f"{ident}: {'impl Into<String>' if ty == 'String' else ty}")
+                args.append(f"{ident}: {'impl Into<' + ty + '>' if ty in ('String', 'crate::SecretString') else ty}")
                 call_args.append(ident)
         if body:
             bty = self.body_type(body)

@@ -275,6 +275,8 @@ struct Prepared {
     body: RequestBody,
     send: SendOptions,
     retry: RetryPolicy,
+    /// The policy for a `409 RESOURCE_LOCKED` answer, on the operations that retry it.
+    lock_retry: Option<RetryPolicy>,
 }
 
 fn prepare<E: Endpoint>(shared: &Shared, endpoint: &E, options: &CallOptions) -> Result<Prepared, Error> {
@@ -347,6 +349,7 @@ fn prepare<E: Endpoint>(shared: &Shared, endpoint: &E, options: &CallOptions) ->
         body,
         send: SendOptions::with_timeout(timeout),
         retry: options.retry.clone().unwrap_or_else(|| config.retry.clone()),
+        lock_retry: op.retry_when_locked.then(|| config.lock_retry.clone()),
     })
 }
 
@@ -396,6 +399,10 @@ fn missing_credentials() -> Error {
 pub(crate) trait ResponseHead {
     fn head_status(&self) -> http::StatusCode;
     fn head_headers(&self) -> &HeaderMap;
+    /// True for a `409` whose error code is `RESOURCE_LOCKED`, when the body was read.
+    fn is_locked(&self) -> bool {
+        false
+    }
 }
 
 impl ResponseHead for RawResponse {
@@ -405,7 +412,14 @@ impl ResponseHead for RawResponse {
     fn head_headers(&self) -> &HeaderMap {
         &self.headers
     }
+    fn is_locked(&self) -> bool {
+        self.status == http::StatusCode::CONFLICT
+            && Error::from_response(self).code() == Some(RESOURCE_LOCKED)
+    }
 }
+
+/// The error code of a table load refused because another load holds the table.
+const RESOURCE_LOCKED: &str = "RESOURCE_LOCKED";
 
 impl<B> ResponseHead for http::Response<B> {
     fn head_status(&self) -> http::StatusCode {
@@ -429,17 +443,24 @@ enum Step {
 struct Attempts<'a> {
     prepared: &'a Prepared,
     state: RetryState,
+    /// The `409 RESOURCE_LOCKED` answers, counted and timed against the lock policy.
+    locked: RetryState,
     jitter: &'a Jitter,
     started: Duration,
 }
 
 impl<'a> Attempts<'a> {
     fn new(prepared: &'a Prepared, jitter: &'a Jitter, now: Duration) -> Self {
-        Self { prepared, state: RetryState::new(now), jitter, started: now }
+        Self { prepared, state: RetryState::new(now), locked: RetryState::new(now), jitter, started: now }
     }
 
     fn begin(&mut self, now: Duration) {
         self.started = now;
+    }
+
+    /// Attempts made so far, of both kinds.
+    fn count(&self) -> u32 {
+        self.state.attempts() + self.locked.attempts()
     }
 
     /// Records an attempt's outcome (a response head, or a transport failure) and decides.
@@ -450,7 +471,7 @@ impl<'a> Attempts<'a> {
         wall: std::time::SystemTime,
     ) -> Step {
         let p = self.prepared;
-        let attempt = self.state.attempts() + 1;
+        let attempt = self.count() + 1;
         let elapsed_ms = now.saturating_sub(self.started).as_millis() as u64;
         let path = p.uri.path();
         let outcome = match result {
@@ -466,6 +487,12 @@ impl<'a> Attempts<'a> {
                     return Step::Done;
                 }
                 let retry_after = retry_after_from_headers(response.head_headers(), Some(wall));
+                if let Some(policy) = p.lock_retry.as_ref().filter(|_| response.is_locked()) {
+                    let outcome = Outcome::Locked { retry_after };
+                    let decision =
+                        self.locked.decide(policy, p.op.idempotency, outcome, now, self.jitter.sample());
+                    return self.step(decision);
+                }
                 Outcome::Status { status, retry_after }
             }
             Err(e) => {
@@ -477,11 +504,18 @@ impl<'a> Attempts<'a> {
                 Outcome::Transport(e.kind())
             }
         };
-        match self.state.decide(&p.retry, p.op.idempotency, outcome, now, self.jitter.sample()) {
+        let decision = self.state.decide(&p.retry, p.op.idempotency, outcome, now, self.jitter.sample());
+        self.step(decision)
+    }
+
+    /// What a decision means for the loop.
+    fn step(&self, decision: Decision) -> Step {
+        match decision {
             Decision::Retry(delay) => {
                 tracing::debug!(
                     target: "hotdata",
-                    operation = p.op.id, attempt, delay_ms = delay.as_millis() as u64, "retrying"
+                    operation = self.prepared.op.id, attempt = self.count(), delay_ms = delay.as_millis() as u64,
+                    "retrying"
                 );
                 Step::Sleep(delay)
             }
@@ -492,7 +526,7 @@ impl<'a> Attempts<'a> {
     /// The call's result once [`Step::Done`]: transport errors become [`Error`]s carrying
     /// the operation and the number of attempts.
     fn conclude<T>(&self, result: Result<T, TransportError>) -> Result<T, Error> {
-        let attempts = self.state.attempts();
+        let attempts = self.count();
         result.map_err(|e| {
             let e = Error::transport(e).with_operation(self.prepared.op.id);
             if attempts > 1 { e.with_attempts(attempts) } else { e }
@@ -541,12 +575,12 @@ impl Blocking {
         loop {
             let request = match self.token(&shared.config.credentials).and_then(|t| prepared.request(&t)) {
                 Ok(r) => r,
-                Err(e) => return (attempts.state.attempts(), Err(e.with_operation(prepared.op.id))),
+                Err(e) => return (attempts.count(), Err(e.with_operation(prepared.op.id))),
             };
             attempts.begin(rt.now());
             let result = self.transport.send(request, &prepared.send).and_then(&read);
             match attempts.finish_attempt(&result, rt.now(), rt.wall_clock()) {
-                Step::Done => return (attempts.state.attempts(), attempts.conclude(result)),
+                Step::Done => return (attempts.count(), attempts.conclude(result)),
                 Step::Sleep(d) => {
                     drop(result);
                     rt.sleep(d)
@@ -647,7 +681,7 @@ impl Async {
             let request =
                 match self.token(&shared.config.credentials).await.and_then(|t| prepared.request(&t)) {
                     Ok(r) => r,
-                    Err(e) => return (attempts.state.attempts(), Err(e.with_operation(prepared.op.id))),
+                    Err(e) => return (attempts.count(), Err(e.with_operation(prepared.op.id))),
                 };
             attempts.begin(rt.now());
             let result = match self.transport.send(request, &prepared.send).await {
@@ -655,7 +689,7 @@ impl Async {
                 Err(e) => Err(e),
             };
             match attempts.finish_attempt(&result, rt.now(), rt.wall_clock()) {
-                Step::Done => return (attempts.state.attempts(), attempts.conclude(result)),
+                Step::Done => return (attempts.count(), attempts.conclude(result)),
                 Step::Sleep(d) => {
                     drop(result);
                     rt.sleep(d).await

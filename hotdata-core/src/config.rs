@@ -134,6 +134,11 @@ pub struct Config {
     pub timeout: Option<Duration>,
     /// Retry policy; overridable per call.
     pub retry: RetryPolicy,
+    /// Retry policy of a table load answered `409 RESOURCE_LOCKED` (another load holds the
+    /// table): [`RetryPolicy::locked_table`] by default. Only the operations marked
+    /// [`retry_when_locked`](crate::endpoint::Operation::retry_when_locked) use it, and only
+    /// for that code; any other `409` fails at once.
+    pub lock_retry: RetryPolicy,
     /// Guards on what decoding an Arrow stream may allocate (feature `arrow`).
     pub arrow_limits: ArrowLimits,
 }
@@ -184,6 +189,7 @@ impl Default for Config {
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             timeout: Some(DEFAULT_TIMEOUT),
             retry: RetryPolicy::default(),
+            lock_retry: RetryPolicy::locked_table(),
             arrow_limits: ArrowLimits::DEFAULT,
         }
     }
@@ -267,6 +273,13 @@ impl Config {
     /// Sets the retry policy.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets the retry policy of table loads answered `409 RESOURCE_LOCKED`
+    /// ([`Config::lock_retry`]); [`RetryPolicy::none`] turns that retry off.
+    pub fn with_lock_retry(mut self, retry: RetryPolicy) -> Self {
+        self.lock_retry = retry;
         self
     }
 

@@ -105,6 +105,10 @@ pub struct Operation {
     pub workspace_scoped: bool,
     /// Whether the spec marks it deprecated (all retired operations are).
     pub deprecated: bool,
+    /// Whether a `409` answer with the error code `RESOURCE_LOCKED` (another load holds
+    /// the table) is retried, under [`Config::lock_retry`](crate::Config::lock_retry)
+    /// (the table loads).
+    pub retry_when_locked: bool,
 }
 
 impl Operation {

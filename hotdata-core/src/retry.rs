@@ -70,6 +70,21 @@ impl RetryPolicy {
         Self { max_retries: 0, ..Self::default() }
     }
 
+    /// The default policy for a table load answered `409 RESOURCE_LOCKED` (another load
+    /// holds the table; [`Config::lock_retry`](crate::Config::lock_retry)): 10 retries, 1 s
+    /// doubling to 15 s at most, jitter 0.5, 60 s in all (the Python SDK's
+    /// `LoadRetryPolicy`).
+    pub fn locked_table() -> Self {
+        Self {
+            max_retries: 10,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(15),
+            jitter: 0.5,
+            budget: Duration::from_secs(60),
+            retry_server_errors: false,
+        }
+    }
+
     /// Sets the number of retries.
     pub fn with_max_retries(mut self, n: u32) -> Self {
         self.max_retries = n;
@@ -104,6 +119,7 @@ impl RetryPolicy {
 
 /// What happened to one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The server answered with this status; `retry_after` is its `Retry-After`, resolved.
     Status {
@@ -114,6 +130,13 @@ pub enum Outcome {
     },
     /// The transport failed.
     Transport(TransportErrorKind),
+    /// A table load was answered `409 RESOURCE_LOCKED`: another load holds the table, and
+    /// nothing was done. Retried (under the lock policy) on the operations that allow it
+    /// ([`Operation::retry_when_locked`](crate::endpoint::Operation::retry_when_locked)).
+    Locked {
+        /// The delay the server asked for.
+        retry_after: Option<Duration>,
+    },
 }
 
 /// The answer of [`RetryState::decide`].
@@ -169,7 +192,9 @@ impl RetryState {
         let scale =
             |d: Duration| Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(Duration::MAX);
         let delay = match outcome {
-            Outcome::Status { retry_after: Some(ra), .. } => scale(ra),
+            Outcome::Status { retry_after: Some(ra), .. } | Outcome::Locked { retry_after: Some(ra) } => {
+                scale(ra)
+            }
             _ => {
                 let exp = self.attempts.saturating_sub(1).min(30);
                 let base = policy.initial_backoff.saturating_mul(1u32 << exp);
@@ -192,6 +217,8 @@ fn retryable(policy: &RetryPolicy, idempotency: Idempotency, outcome: Outcome) -
             502..=504 => policy.retry_server_errors && idempotent,
             _ => false,
         },
+        // The server refused before acting: safe to send again, whatever the operation.
+        Outcome::Locked { .. } => true,
         Outcome::Transport(kind) if kind.is_permanent() => false,
         Outcome::Transport(kind) => match kind {
             TransportErrorKind::Connect | TransportErrorKind::Send => true,

@@ -340,3 +340,70 @@ fn a_base_url_ending_in_v1_is_not_doubled() {
         assert!(!uri.contains("/v1/v1"), "{base}: {uri}");
     }
 }
+
+/// A `409` whose error code is `code`.
+fn conflict(code: &str) -> hotdata_core::testing::Reply {
+    Ok(response(409, &format!(r#"{{"error":{{"code":"{code}","message":"table is being loaded"}}}}"#)))
+}
+
+fn load_done() -> hotdata_core::testing::Reply {
+    Ok(response(
+        200,
+        r#"{"arrow_schema_json":"{}","connection_id":"c","row_count":1,"schema_name":"s","table_name":"t"}"#,
+    ))
+}
+
+fn load_body() -> hotdata_core::models::LoadManagedTableRequest {
+    hotdata_core::models::LoadManagedTableRequest::new(hotdata_core::models::LoadMode::Replace)
+}
+
+#[test]
+fn table_loads_retry_a_locked_table_with_their_own_policy() {
+    // python-sdk-behaviour.md §2.8: only 409 RESOURCE_LOCKED, on the two load operations,
+    // 1 s doubling to 15 s at most (no jitter here), 60 s in all.
+    let transport =
+        FakeTransport::script(vec![conflict("RESOURCE_LOCKED"), conflict("RESOURCE_LOCKED"), load_done()]);
+    let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
+    let config = cfg().with_lock_retry(RetryPolicy::locked_table().with_jitter(0.0));
+    let client = blocking(transport.clone(), rt.clone(), config);
+    let done = client.databases().load_table("db", "s", "t", load_body()).send().unwrap();
+    let hotdata_core::models::LoadOutcome::Loaded(done) = done else { panic!("{done:?}") };
+    assert_eq!(done.row_count, 1);
+    assert_eq!(rt.sleeps(), [1, 2].map(Duration::from_secs));
+    assert_eq!(transport.requests().len(), 3);
+
+    // The connection's load too, and the same on the async client.
+    let transport = FakeTransport::script(vec![conflict("RESOURCE_LOCKED"), load_done()]);
+    let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
+    let client = AsyncClient::new(cfg(), transport.clone(), rt.clone(), "fake");
+    block_on(client.connections().load_table("c", "s", "t", load_body()).send()).unwrap();
+    assert_eq!(transport.requests().len(), 2);
+}
+
+#[test]
+fn a_locked_table_stops_at_the_lock_policy_and_other_conflicts_fail_at_once() {
+    let transport = FakeTransport::script((0..20).map(|_| conflict("RESOURCE_LOCKED")).collect());
+    let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
+    let client = blocking(transport.clone(), rt.clone(), cfg());
+    let e = client.databases().load_table("db", "s", "t", load_body()).send().unwrap_err();
+    assert_eq!(e.code(), Some("RESOURCE_LOCKED"));
+    // Defaults: 1, 2, 4, 8, 15, 15 s (jitter up to +50% each) stop within the 60 s budget.
+    let slept: Duration = rt.sleeps().iter().sum();
+    assert!(slept <= Duration::from_secs(60), "{slept:?}");
+    assert!(e.attempts() >= 4 && e.attempts() <= 11, "{}", e.attempts());
+
+    for code in ["CONFLICT", "IDEMPOTENCY_KEY_CONFLICT"] {
+        let transport = FakeTransport::script(vec![conflict(code), load_done()]);
+        let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
+        let client = blocking(transport.clone(), rt.clone(), cfg());
+        let e = client.databases().load_table("db", "s", "t", load_body()).send().unwrap_err();
+        assert_eq!((e.code(), transport.requests().len()), (Some(code), 1));
+    }
+    // Another operation answered RESOURCE_LOCKED is not retried.
+    let transport =
+        FakeTransport::script(vec![conflict("RESOURCE_LOCKED"), Ok(response(200, &db_json("db")))]);
+    let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
+    let client = blocking(transport.clone(), rt.clone(), cfg());
+    client.databases().get("db").send().unwrap_err();
+    assert_eq!(transport.requests().len(), 1);
+}

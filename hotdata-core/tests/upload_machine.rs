@@ -194,7 +194,7 @@ impl Sim {
             UploadAction::Mint { id, part, endpoint } => {
                 assert_eq!(endpoint.body.part_numbers, vec![part as i32]);
                 let (token, upload_id) = (&endpoint.x_upload_finalize_token, &endpoint.upload_id);
-                assert_eq!((token.as_str(), upload_id.as_str()), ("tok_secret", "up_1"));
+                assert_eq!((token.expose(), upload_id.as_str()), ("tok_secret", "up_1"));
                 self.mints.push((now, part));
                 self.flights.push_back(Flight::Mint(id, part));
             }
@@ -227,7 +227,7 @@ impl Sim {
             UploadAction::Abort { id } => self.aborted.push(id),
             UploadAction::Finalize { id, endpoint, retry } => {
                 assert_eq!(
-                    (endpoint.x_upload_finalize_token.as_str(), endpoint.upload_id.as_str()),
+                    (endpoint.x_upload_finalize_token.expose(), endpoint.upload_id.as_str()),
                     ("tok_secret", "up_1")
                 );
                 assert_eq!(retry, hotdata_core::RetryPolicy::none(), "finalize is sent with retries off");

@@ -427,6 +427,7 @@ pub static LIST_CONNECTION_TYPES: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: true,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/connection-types/{name}` (get_connection_type).
@@ -455,6 +456,7 @@ pub static GET_CONNECTION_TYPE: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: true,
+    retry_when_locked: false,
 };
 
 /// `DELETE /v1/connections/{connection_id}/cache` (purge_connection_cache).
@@ -490,6 +492,7 @@ pub static PURGE_CONNECTION_CACHE: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: true,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/connections/{connection_id}/health` (check_connection_health).
@@ -518,6 +521,7 @@ pub static CHECK_CONNECTION_HEALTH: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: true,
+    retry_when_locked: false,
 };
 
 /// `DELETE /v1/connections/{connection_id}/tables/{schema}/{table}/cache` (purge_table_cache).
@@ -545,6 +549,7 @@ pub static PURGE_TABLE_CACHE: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: true,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/files` (list_uploads).
@@ -565,6 +570,7 @@ pub static LIST_UPLOADS: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: true,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/files` (upload_file).
@@ -593,6 +599,7 @@ pub static UPLOAD_FILE: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: true,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/refresh` (refresh).
@@ -627,6 +634,7 @@ pub static REFRESH: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: true,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/secrets` (list_secrets).
@@ -647,6 +655,7 @@ pub static LIST_SECRETS: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: true,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/secrets` (create_secret).
@@ -679,6 +688,7 @@ pub static CREATE_SECRET: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: true,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/secrets/{name}` (get_secret).
@@ -707,6 +717,7 @@ pub static GET_SECRET: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: true,
+    retry_when_locked: false,
 };
 
 /// `PUT /v1/secrets/{name}` (update_secret).
@@ -739,6 +750,7 @@ pub static UPDATE_SECRET: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: true,
+    retry_when_locked: false,
 };
 
 /// `DELETE /v1/secrets/{name}` (delete_secret).
@@ -762,6 +774,7 @@ pub static DELETE_SECRET: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: true,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/connection-types`: List connection types.

@@ -94,6 +94,7 @@ pub static LIST_CONNECTIONS: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/connections` (create_connection).
@@ -132,6 +133,7 @@ pub static CREATE_CONNECTION: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/connections/{connection_id}` (get_connection).
@@ -160,6 +162,7 @@ pub static GET_CONNECTION: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `DELETE /v1/connections/{connection_id}` (delete_connection).
@@ -189,6 +192,7 @@ pub static DELETE_CONNECTION: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/connections/{connection_id}/schemas` (add_managed_schema).
@@ -233,6 +237,7 @@ pub static ADD_MANAGED_SCHEMA: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/connections/{connection_id}/schemas/{schema}/tables` (add_managed_table).
@@ -280,6 +285,7 @@ pub static ADD_MANAGED_TABLE: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `DELETE /v1/connections/{connection_id}/schemas/{schema}/tables/{table}` (delete_managed_table).
@@ -313,6 +319,7 @@ pub static DELETE_MANAGED_TABLE: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `PUT /v1/connections/{connection_id}/schemas/{schema}/tables/{table}/constant-per-key` (set_managed_table_constant_per_key).
@@ -361,6 +368,7 @@ pub static SET_MANAGED_TABLE_CONSTANT_PER_KEY: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/connections/{connection_id}/schemas/{schema}/tables/{table}/loads` (load_managed_table).
@@ -421,6 +429,7 @@ pub static LOAD_MANAGED_TABLE: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: true,
 };
 
 /// `GET /v1/connections/{connection_id}/tables/{schema}/{table}/indexes` (list_indexes).
@@ -459,6 +468,7 @@ pub static LIST_INDEXES: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/connections/{connection_id}/tables/{schema}/{table}/indexes` (create_index).
@@ -513,6 +523,7 @@ pub static CREATE_INDEX: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `DELETE /v1/connections/{connection_id}/tables/{schema}/{table}/indexes/{index_name}` (delete_index).
@@ -553,6 +564,7 @@ pub static DELETE_INDEX: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/connections/{connection_id}/tables/{schema}/{table}/profile` (get_table_profile).
@@ -585,6 +597,7 @@ pub static GET_TABLE_PROFILE: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/databases` (list_databases).
@@ -610,6 +623,7 @@ pub static LIST_DATABASES: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/databases` (create_database).
@@ -660,6 +674,7 @@ pub static CREATE_DATABASE: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/databases/bulk` (bulk_create_databases).
@@ -698,6 +713,7 @@ pub static BULK_CREATE_DATABASES: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/databases/bulk/{batch_id}` (get_database_batch).
@@ -726,6 +742,7 @@ pub static GET_DATABASE_BATCH: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `DELETE /v1/databases/bulk/{batch_id}` (delete_database_batch).
@@ -760,6 +777,7 @@ pub static DELETE_DATABASE_BATCH: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/databases/by-name` (lookup_database_by_name).
@@ -800,6 +818,7 @@ pub static LOOKUP_DATABASE_BY_NAME: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/databases/count` (count_databases).
@@ -823,6 +842,7 @@ pub static COUNT_DATABASES: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/databases/{database_id}` (get_database).
@@ -851,6 +871,7 @@ pub static GET_DATABASE: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `DELETE /v1/databases/{database_id}` (delete_database).
@@ -880,6 +901,7 @@ pub static DELETE_DATABASE: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/databases/{database_id}/catalogs` (attach_database_catalog).
@@ -919,6 +941,7 @@ pub static ATTACH_DATABASE_CATALOG: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `DELETE /v1/databases/{database_id}/catalogs/{connection_id}` (detach_database_catalog).
@@ -951,6 +974,7 @@ pub static DETACH_DATABASE_CATALOG: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/databases/{database_id}/context` (list_database_contexts).
@@ -979,6 +1003,7 @@ pub static LIST_DATABASE_CONTEXTS: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/databases/{database_id}/context` (upsert_database_context).
@@ -1017,6 +1042,7 @@ pub static UPSERT_DATABASE_CONTEXT: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/databases/{database_id}/context/{name}` (get_database_context).
@@ -1054,6 +1080,7 @@ pub static GET_DATABASE_CONTEXT: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `DELETE /v1/databases/{database_id}/context/{name}` (delete_database_context).
@@ -1086,6 +1113,7 @@ pub static DELETE_DATABASE_CONTEXT: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/databases/{database_id}/fork` (fork_database).
@@ -1130,6 +1158,7 @@ pub static FORK_DATABASE: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/databases/{database_id}/lineage` (get_database_lineage).
@@ -1161,6 +1190,7 @@ pub static GET_DATABASE_LINEAGE: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/databases/{database_id}/schemas` (add_database_schema).
@@ -1205,6 +1235,7 @@ pub static ADD_DATABASE_SCHEMA: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/databases/{database_id}/schemas/{schema}/tables` (add_database_table).
@@ -1252,6 +1283,7 @@ pub static ADD_DATABASE_TABLE: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `PUT /v1/databases/{database_id}/schemas/{schema}/tables/{table}/constant-per-key` (set_database_table_constant_per_key).
@@ -1300,6 +1332,7 @@ pub static SET_DATABASE_TABLE_CONSTANT_PER_KEY: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/databases/{database_id}/schemas/{schema}/tables/{table}/loads` (load_database_table).
@@ -1360,6 +1393,7 @@ pub static LOAD_DATABASE_TABLE: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: true,
 };
 
 /// `GET /v1/embedding-providers` (list_embedding_providers).
@@ -1380,6 +1414,7 @@ pub static LIST_EMBEDDING_PROVIDERS: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/embedding-providers` (create_embedding_provider).
@@ -1418,6 +1453,7 @@ pub static CREATE_EMBEDDING_PROVIDER: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/embedding-providers/{id}` (get_embedding_provider).
@@ -1446,6 +1482,7 @@ pub static GET_EMBEDDING_PROVIDER: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `PUT /v1/embedding-providers/{id}` (update_embedding_provider).
@@ -1478,6 +1515,7 @@ pub static UPDATE_EMBEDDING_PROVIDER: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `DELETE /v1/embedding-providers/{id}` (delete_embedding_provider).
@@ -1501,6 +1539,7 @@ pub static DELETE_EMBEDDING_PROVIDER: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/indexes` (list_indexes_collection).
@@ -1549,6 +1588,7 @@ pub static LIST_INDEXES_COLLECTION: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/information_schema` (information_schema).
@@ -1590,6 +1630,7 @@ pub static INFORMATION_SCHEMA: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/jobs` (list_jobs).
@@ -1615,6 +1656,7 @@ pub static LIST_JOBS: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/jobs/{id}` (get_job).
@@ -1649,6 +1691,7 @@ pub static GET_JOB: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/queries` (list_saved_queries).
@@ -1672,6 +1715,7 @@ pub static LIST_SAVED_QUERIES: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/queries` (create_saved_query).
@@ -1704,6 +1748,7 @@ pub static CREATE_SAVED_QUERY: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/queries/{id}` (get_saved_query).
@@ -1732,6 +1777,7 @@ pub static GET_SAVED_QUERY: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `PUT /v1/queries/{id}` (update_saved_query).
@@ -1770,6 +1816,7 @@ pub static UPDATE_SAVED_QUERY: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `DELETE /v1/queries/{id}` (delete_saved_query).
@@ -1793,6 +1840,7 @@ pub static DELETE_SAVED_QUERY: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/queries/{id}/execute` (execute_saved_query).
@@ -1834,6 +1882,7 @@ pub static EXECUTE_SAVED_QUERY: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/queries/{id}/versions` (list_saved_query_versions).
@@ -1866,6 +1915,7 @@ pub static LIST_SAVED_QUERY_VERSIONS: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/query` (query).
@@ -1930,6 +1980,7 @@ pub static QUERY: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/query-runs` (list_query_runs).
@@ -1970,6 +2021,7 @@ pub static LIST_QUERY_RUNS: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/query-runs/{id}` (get_query_run).
@@ -2007,6 +2059,7 @@ pub static GET_QUERY_RUN: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/results` (list_results).
@@ -2045,6 +2098,7 @@ pub static LIST_RESULTS: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/results/{id}` (get_result).
@@ -2121,6 +2175,7 @@ pub static GET_RESULT: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/uploads` (create_upload_session_handler).
@@ -2159,6 +2214,7 @@ pub static CREATE_UPLOAD_SESSION_HANDLER: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/uploads/batch` (create_upload_sessions_batch_handler).
@@ -2197,6 +2253,7 @@ pub static CREATE_UPLOAD_SESSIONS_BATCH_HANDLER: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/uploads/{upload_id}/finalize` (finalize_upload_handler).
@@ -2238,6 +2295,7 @@ pub static FINALIZE_UPLOAD_HANDLER: Operation = Operation {
     idempotency: Idempotency::AtMostOnce,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/uploads/{upload_id}/parts` (mint_upload_parts_handler).
@@ -2285,6 +2343,7 @@ pub static MINT_UPLOAD_PARTS_HANDLER: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/usage` (get_usage).
@@ -2305,6 +2364,7 @@ pub static GET_USAGE: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: true,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/workspaces` (list_workspaces).
@@ -2345,6 +2405,7 @@ pub static LIST_WORKSPACES: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: false,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `POST /v1/workspaces` (create_workspace).
@@ -2401,6 +2462,7 @@ pub static CREATE_WORKSPACE: Operation = Operation {
     idempotency: Idempotency::NonIdempotent,
     workspace_scoped: false,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `DELETE /v1/workspaces/{public_id}` (delete_workspace).
@@ -2436,6 +2498,7 @@ pub static DELETE_WORKSPACE: Operation = Operation {
     idempotency: Idempotency::Idempotent,
     workspace_scoped: false,
     deprecated: false,
+    retry_when_locked: false,
 };
 
 /// `GET /v1/connections`: List connections.
@@ -5384,7 +5447,7 @@ pub struct FinalizeUpload {
     /// path parameter `upload_id`.
     pub upload_id: String,
     /// header parameter `X-Upload-Finalize-Token`.
-    pub x_upload_finalize_token: String,
+    pub x_upload_finalize_token: crate::SecretString,
     /// The request body.
     pub body: FinalizeUploadRequest,
 }
@@ -5393,7 +5456,7 @@ impl FinalizeUpload {
     /// Builds the request from its required parameters.
     pub fn new(
         upload_id: impl Into<String>,
-        x_upload_finalize_token: impl Into<String>,
+        x_upload_finalize_token: impl Into<crate::SecretString>,
         body: FinalizeUploadRequest,
     ) -> Self {
         Self { upload_id: upload_id.into(), x_upload_finalize_token: x_upload_finalize_token.into(), body }
@@ -5412,7 +5475,7 @@ impl Endpoint for FinalizeUpload {
     }
 
     fn headers(&self, headers: &mut HeaderWriter) {
-        headers.push("X-Upload-Finalize-Token", &self.x_upload_finalize_token);
+        headers.push("X-Upload-Finalize-Token", self.x_upload_finalize_token.expose());
     }
 
     fn body(&self) -> Result<Option<(&'static str, crate::RequestBody)>, crate::Error> {
@@ -5436,7 +5499,7 @@ pub struct MintUploadParts {
     /// path parameter `upload_id`.
     pub upload_id: String,
     /// header parameter `X-Upload-Finalize-Token`.
-    pub x_upload_finalize_token: String,
+    pub x_upload_finalize_token: crate::SecretString,
     /// The request body.
     pub body: MintUploadPartsRequest,
 }
@@ -5445,7 +5508,7 @@ impl MintUploadParts {
     /// Builds the request from its required parameters.
     pub fn new(
         upload_id: impl Into<String>,
-        x_upload_finalize_token: impl Into<String>,
+        x_upload_finalize_token: impl Into<crate::SecretString>,
         body: MintUploadPartsRequest,
     ) -> Self {
         Self { upload_id: upload_id.into(), x_upload_finalize_token: x_upload_finalize_token.into(), body }
@@ -5464,7 +5527,7 @@ impl Endpoint for MintUploadParts {
     }
 
     fn headers(&self, headers: &mut HeaderWriter) {
-        headers.push("X-Upload-Finalize-Token", &self.x_upload_finalize_token);
+        headers.push("X-Upload-Finalize-Token", self.x_upload_finalize_token.expose());
     }
 
     fn body(&self) -> Result<Option<(&'static str, crate::RequestBody)>, crate::Error> {

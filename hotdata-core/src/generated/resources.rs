@@ -680,7 +680,7 @@ impl<M: Clone> Uploads<'_, M> {
     pub fn finalize(
         &self,
         upload_id: impl Into<String>,
-        x_upload_finalize_token: impl Into<String>,
+        x_upload_finalize_token: impl Into<crate::SecretString>,
         body: FinalizeUploadRequest,
     ) -> Call<M, FinalizeUpload> {
         self.client.call(FinalizeUpload::new(upload_id, x_upload_finalize_token, body))
@@ -692,7 +692,7 @@ impl<M: Clone> Uploads<'_, M> {
     pub fn mint_parts(
         &self,
         upload_id: impl Into<String>,
-        x_upload_finalize_token: impl Into<String>,
+        x_upload_finalize_token: impl Into<crate::SecretString>,
         body: MintUploadPartsRequest,
     ) -> Call<M, MintUploadParts> {
         self.client.call(MintUploadParts::new(upload_id, x_upload_finalize_token, body))

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::MAX_UPLOAD_SIZE;
+use crate::SecretString;
 
 /// The most parts a multipart upload may have (S3's limit).
 pub(crate) const MAX_PARTS: u64 = 10_000;
@@ -77,7 +78,7 @@ pub struct ResumeState {
     /// The upload id.
     pub(crate) upload_id: String,
     /// The finalize token (a secret).
-    pub(crate) finalize_token: String,
+    pub(crate) finalize_token: SecretString,
     /// The session's part size (the whole source for a single PUT).
     pub(crate) part_size: u64,
     /// Headers every storage PUT carries.
@@ -286,7 +287,7 @@ mod saved {
             Saved {
                 version: VERSION,
                 upload_id: self.upload_id.clone(),
-                finalize_token: self.finalize_token.clone(),
+                finalize_token: self.finalize_token.expose().to_owned(),
                 part_size: self.part_size,
                 headers: self.headers.clone(),
                 urls: match &self.mode {
@@ -329,7 +330,7 @@ mod saved {
             }
             let state = ResumeState {
                 upload_id: s.upload_id,
-                finalize_token: s.finalize_token,
+                finalize_token: s.finalize_token.into(),
                 part_size: s.part_size,
                 headers: s.headers,
                 mode: match s.urls {

@@ -207,7 +207,7 @@ impl Stop {
 ///             }
 ///             // A real driver sends `client.call(endpoint).retry(retry)`.
 ///             UploadAction::Finalize { id, endpoint, retry } => {
-///                 assert_eq!(endpoint.x_upload_finalize_token, "t");
+///                 assert_eq!(endpoint.x_upload_finalize_token.expose(), "t");
 ///                 assert_eq!(retry, hotdata_core::RetryPolicy::none());
 ///                 let done = serde_json::from_str(
 ///                     r#"{"upload_id":"up_1","status":"finalized","size_bytes":14,

@@ -11,7 +11,7 @@ use crate::upload::error::{UploadError, UploadErrorKind as K};
 use crate::upload::resume::MAX_PARTS;
 use crate::upload::resume::{FinalizeSent, Mode, ResumeState};
 use crate::upload::{MAX_UPLOAD_SIZE, STREAMING_THRESHOLD, effective_in_flight, part_size_hint};
-use crate::{Error, Patch};
+use crate::{Error, Patch, SecretString};
 
 /// The session the server opened (or the one being resumed). `Debug` leaves out the
 /// finalize token.
@@ -19,7 +19,7 @@ pub(super) struct Session {
     /// The upload id.
     pub(super) upload_id: String,
     /// The finalize token (sent with mint and finalize).
-    pub(super) token: String,
+    pub(super) token: SecretString,
     /// Headers every storage PUT carries verbatim.
     pub(super) headers: Vec<(String, String)>,
     /// Where the part URLs come from.
@@ -167,13 +167,8 @@ impl UploadMachine {
             Mode::Single { .. } => 1,
             _ => effective_in_flight(self.max_concurrency, self.budget, part_size),
         });
-        self.session = Some(Session {
-            upload_id: s.upload_id,
-            token: s.finalize_token.expose().to_owned(),
-            headers,
-            mode,
-            part_size,
-        });
+        self.session =
+            Some(Session { upload_id: s.upload_id, token: s.finalize_token, headers, mode, part_size });
         Ok(())
     }
 
