@@ -118,7 +118,8 @@
 //! certificate is `Tls`, permanent; when unsure whether the request left, say it may have:
 //! `NoResponse`, never `Connect`). Send a [`RequestBody::Streaming`] body as it is read (or
 //! refuse it as a `Request` failure), and honour [`SendOptions::connect_timeout`] when your
-//! library can set it per request. A
+//! library can set it per request. A request marked [`SendOptions::storage`] (a part PUT to
+//! a presigned URL) goes out with exactly its own headers, none of a client's defaults. A
 //! transport that cannot stream request bodies says so
 //! ([`BlockingTransport::supports_streaming_bodies`],
 //! [`AsyncTransport::supports_streaming_bodies`]) and is never handed one. A blocking

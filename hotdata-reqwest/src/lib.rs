@@ -111,6 +111,12 @@ impl From<FileSource> for hotdata_core::upload::AsyncUploadSource {
 /// goes through a second client built the same way with that timeout, made on first use and
 /// kept (each has its own connection pool).
 ///
+/// Storage requests ([`SendOptions::storage`]: part PUTs to presigned URLs) carry only the
+/// headers the core set, plus `Host`, the body's framing, and the `Accept: */*` reqwest adds
+/// to any request without one. Over a client you brought
+/// ([`ReqwestTransport::with_client`]) they go through a client of the transport's own (see
+/// there).
+///
 /// Building a reqwest client can fail (no usable TLS configuration, for example a process
 /// default rustls provider without cipher suites). [`ReqwestTransport::new`] never panics
 /// for it: each request then fails with a [`TransportErrorKind::Request`] error (never sent,
@@ -121,8 +127,14 @@ pub struct ReqwestTransport {
     client: Result<reqwest::Client, BuildFailed>,
     /// `None` for a caller's client, whose settings cannot be copied.
     connect_timeout: Option<Option<Duration>>,
-    others: Arc<std::sync::Mutex<Vec<(Duration, reqwest::Client)>>>,
+    /// Clients of this transport's own by connect timeout, made on first use: for requests
+    /// asking for another connect timeout than `client` has, and for storage requests when
+    /// `client` is a caller's.
+    others: Arc<std::sync::Mutex<Vec<OwnClient>>>,
 }
+
+/// A client of the transport's own and the connect timeout it was built with.
+type OwnClient = (Option<Duration>, reqwest::Client);
 
 /// Why a reqwest client could not be built; every request through it reports this.
 #[derive(Debug, Clone)]
@@ -156,8 +168,10 @@ fn install_crypto_provider() {
     }
 }
 
-/// The settings of this transport's own clients: the given connect timeout, no redirects.
+/// The settings of this transport's own clients: the given connect timeout, no redirects,
+/// rustls with the process default provider (ring installed if there is none).
 fn builder(connect_timeout: Option<Duration>) -> reqwest::ClientBuilder {
+    install_crypto_provider();
     let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
     match connect_timeout {
         Some(t) => builder.connect_timeout(t),
@@ -178,7 +192,6 @@ impl ReqwestTransport {
     /// [`TransportErrorKind::Request`] error saying why (use [`ReqwestTransport::try_new`]
     /// to find out here instead).
     pub fn new(connect_timeout: Option<Duration>) -> Self {
-        install_crypto_provider();
         Self {
             client: build(connect_timeout),
             connect_timeout: Some(connect_timeout),
@@ -188,32 +201,43 @@ impl ReqwestTransport {
 
     /// Like [`ReqwestTransport::new`], but a client that cannot be built is an error here.
     pub fn try_new(connect_timeout: Option<Duration>) -> Result<Self, reqwest::Error> {
-        install_crypto_provider();
         let client = builder(connect_timeout).build()?;
         Ok(Self { client: Ok(client), connect_timeout: Some(connect_timeout), others: Arc::default() })
     }
 
-    /// A transport over a client you configured. Redirects it follows and timeouts it
-    /// applies add to the core's; its connect timeout applies to every request (a
-    /// per-request one cannot be honoured).
+    /// A transport over a client you configured, for API requests. Redirects it follows and
+    /// timeouts it applies add to the core's; its connect timeout applies to every API
+    /// request (a per-request one cannot be honoured).
+    ///
+    /// Storage requests ([`SendOptions::storage`]) never go through it: its default headers
+    /// (an `Authorization`, a cookie, its user agent) must not reach object storage, and a
+    /// `reqwest::Client` cannot be asked for its settings. They go through a client of the
+    /// transport's own, built as [`ReqwestTransport::new`] builds one (no redirects, the
+    /// request's connect timeout, rustls with the platform's roots), so none of your
+    /// client's settings apply to them: not its proxy (reqwest's own proxy settings from the
+    /// environment, `HTTPS_PROXY` and the like, still do), nor its root certificates or
+    /// client identity. Storage that only your settings reach needs a transport of your own.
     pub fn with_client(client: reqwest::Client) -> Self {
         Self { client: Ok(client), connect_timeout: None, others: Arc::default() }
     }
 
-    /// The client for a request asking for `connect_timeout`, or why it cannot be had.
-    fn client_for(&self, connect_timeout: Option<Duration>) -> Result<reqwest::Client, TransportError> {
+    /// The client for a request sent with `options`, or why it cannot be had.
+    fn client_for(&self, options: &SendOptions) -> Result<reqwest::Client, TransportError> {
         let client = self.client.as_ref().map_err(BuildFailed::to_transport_error)?;
-        let (Some(own), Some(wanted)) = (self.connect_timeout, connect_timeout) else {
-            return Ok(client.clone());
+        let wanted = match self.connect_timeout {
+            // A caller's client: as it is, except for storage, which it must not reach.
+            None if options.storage => options.connect_timeout,
+            None => return Ok(client.clone()),
+            Some(own) => match options.connect_timeout {
+                Some(wanted) if own != Some(wanted) => Some(wanted),
+                _ => return Ok(client.clone()),
+            },
         };
-        if own == Some(wanted) {
-            return Ok(client.clone());
-        }
-        let Ok(mut others) = self.others.lock() else { return Ok(client.clone()) };
+        let mut others = self.others.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((_, c)) = others.iter().find(|(t, _)| *t == wanted) {
             return Ok(c.clone());
         }
-        let c = build(Some(wanted)).map_err(|e| e.to_transport_error())?;
+        let c = build(wanted).map_err(|e| e.to_transport_error())?;
         others.push((wanted, c.clone()));
         Ok(c)
     }
@@ -240,7 +264,7 @@ impl AsyncTransport for ReqwestTransport {
             let mut request = reqwest::Request::try_from(http::Request::from_parts(parts, body))
                 .map_err(|e| TransportError::new(TransportErrorKind::Request, e))?;
             *request.timeout_mut() = options.timeout;
-            let client = self.client_for(options.connect_timeout)?;
+            let client = self.client_for(options)?;
             let response = client.execute(request).await.map_err(|e| classify(e, false))?;
             let mut head = http::Response::builder().status(response.status()).version(response.version());
             if let Some(h) = head.headers_mut() {
@@ -339,19 +363,28 @@ mod tests {
 
     #[test]
     fn a_different_connect_timeout_gets_its_own_client_made_once() {
+        let connect = |t: Option<u64>| {
+            let mut o = SendOptions::with_timeout(None);
+            o.connect_timeout = t.map(Duration::from_secs);
+            o
+        };
+        let timeouts =
+            |t: &ReqwestTransport| t.others.lock().unwrap().iter().map(|(d, _)| *d).collect::<Vec<_>>();
         let t = ReqwestTransport::new(Some(Duration::from_secs(10)));
-        let _ = t.client_for(Some(Duration::from_secs(10)));
-        let _ = t.client_for(None);
-        assert!(t.others.lock().unwrap().is_empty(), "the transport's own timeout uses its client");
-        let _ = t.client_for(Some(Duration::from_secs(30)));
-        let _ = t.client_for(Some(Duration::from_secs(30)));
-        let others = t.others.lock().unwrap();
-        assert_eq!(others.iter().map(|(d, _)| *d).collect::<Vec<_>>(), [Duration::from_secs(30)]);
-        drop(others);
+        let _ = t.client_for(&connect(Some(10)));
+        let _ = t.client_for(&connect(None));
+        let _ = t.client_for(&connect(None).for_storage());
+        assert!(timeouts(&t).is_empty(), "the transport's own timeout uses its client, storage too");
+        let _ = t.client_for(&connect(Some(30)));
+        let _ = t.client_for(&connect(Some(30)).for_storage());
+        assert_eq!(timeouts(&t), [Some(Duration::from_secs(30))]);
 
         let mine = ReqwestTransport::with_client(reqwest::Client::new());
-        let _ = mine.client_for(Some(Duration::from_secs(30)));
-        assert!(mine.others.lock().unwrap().is_empty(), "a caller's client is used as it is");
+        let _ = mine.client_for(&connect(Some(30)));
+        assert!(timeouts(&mine).is_empty(), "a caller's client is used as it is");
+        let _ = mine.client_for(&connect(Some(30)).for_storage());
+        let _ = mine.client_for(&connect(Some(30)).for_storage());
+        assert_eq!(timeouts(&mine), [Some(Duration::from_secs(30))], "storage goes through one of ours");
     }
 
     #[test]

@@ -43,9 +43,29 @@ pub fn from_env() -> BlockingClient {
 }
 
 /// A [`BlockingTransport`] over a [`ureq::Agent`].
+///
+/// Storage requests ([`SendOptions::storage`]: part PUTs to presigned URLs) carry only the
+/// headers the core set, plus `Host` and the body's framing. Over an agent you brought
+/// ([`UreqTransport::with_agent`]) they go through an agent of the transport's own (see
+/// there).
 #[derive(Debug, Clone)]
 pub struct UreqTransport {
+    /// The agent API requests go through.
     agent: ureq::Agent,
+    /// The agent storage requests go through: `agent` itself when it is the transport's
+    /// own, a bare one beside a caller's.
+    storage: ureq::Agent,
+}
+
+/// The settings of the transport's own agents: every status returned as a response, no
+/// redirects, and no header of ureq's own beyond `Host` and the body framing.
+fn bare_config() -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(ureq::config::AutoHeaderValue::None)
+        .accept_encoding(ureq::config::AutoHeaderValue::None)
+        .accept(ureq::config::AutoHeaderValue::None)
 }
 
 impl UreqTransport {
@@ -53,22 +73,30 @@ impl UreqTransport {
     /// every status returned as a response, and no header of its own beyond `Host` and the
     /// body framing (storage PUTs must carry only what the core set).
     pub fn new(connect_timeout: Option<Duration>) -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_connect(connect_timeout)
-            .user_agent(ureq::config::AutoHeaderValue::None)
-            .accept_encoding(ureq::config::AutoHeaderValue::None)
-            .accept(ureq::config::AutoHeaderValue::None)
-            .build();
-        Self { agent: ureq::Agent::new_with_config(config) }
+        let agent = ureq::Agent::new_with_config(bare_config().timeout_connect(connect_timeout).build());
+        Self { storage: agent.clone(), agent }
     }
 
-    /// A transport over an agent you configured. It must return every status as a
-    /// response (`http_status_as_error(false)`), or error statuses surface as transport
-    /// errors.
+    /// A transport over an agent you configured, for API requests. It must return every
+    /// status as a response (`http_status_as_error(false)`), or error statuses surface as
+    /// transport errors.
+    ///
+    /// Storage requests ([`SendOptions::storage`]) never go through it: its `User-Agent`,
+    /// `Accept`, `Accept-Encoding`, middleware (which may add an `Authorization` or a cookie)
+    /// and cookie jar must not reach object storage. They go through a second agent, made
+    /// here as [`UreqTransport::new`] makes one, that keeps the connection settings of yours:
+    /// its proxy, TLS configuration (root certificates, client identity, provider), IP family
+    /// and connect timeout (each storage request asks for its own, 30 s). Nothing else of
+    /// your agent applies to storage.
     pub fn with_agent(agent: ureq::Agent) -> Self {
-        Self { agent }
+        let yours = agent.config();
+        let storage = bare_config()
+            .proxy(yours.proxy().cloned())
+            .tls_config(yours.tls_config().clone())
+            .ip_family(yours.ip_family())
+            .timeout_connect(yours.timeouts().connect)
+            .build();
+        Self { agent, storage: ureq::Agent::new_with_config(storage) }
     }
 }
 
@@ -78,11 +106,12 @@ impl UreqTransport {
         request: http::Request<impl ureq::AsSendBody>,
         options: &SendOptions,
     ) -> Result<http::Response<ureq::Body>, TransportError> {
-        let mut request = self.agent.configure_request(request).timeout_global(options.timeout);
+        let agent = if options.storage { &self.storage } else { &self.agent };
+        let mut request = agent.configure_request(request).timeout_global(options.timeout);
         if let Some(connect) = options.connect_timeout {
             request = request.timeout_connect(Some(connect));
         }
-        self.agent.run(request.build()).map_err(classify)
+        agent.run(request.build()).map_err(classify)
     }
 }
 

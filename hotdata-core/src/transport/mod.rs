@@ -72,12 +72,27 @@ pub struct SendOptions {
     /// A connect timeout for this request, overriding the transport's own when set (storage
     /// uploads use 30 s). A transport that cannot set it per request keeps its own.
     pub connect_timeout: Option<Duration>,
+    /// The request goes to object storage, not to the API: a part PUT to a presigned URL.
+    /// The transport must send it with exactly the headers the request carries (plus `Host`
+    /// and the body's framing): none of the defaults of an HTTP client a caller brought
+    /// (`Authorization`, `Cookie`, `User-Agent`, `Accept`, `Accept-Encoding`, headers its
+    /// middleware adds) may reach storage. A transport over a caller's client sends these
+    /// through a client of its own (each backend says which of the caller's settings it
+    /// keeps). The upload machine sets it on every storage request.
+    pub storage: bool,
 }
 
 impl SendOptions {
     /// Options with the given whole-request timeout.
     pub fn with_timeout(timeout: Option<Duration>) -> Self {
-        Self { timeout, connect_timeout: None }
+        Self { timeout, connect_timeout: None, storage: false }
+    }
+
+    /// These options, for a request to object storage ([`SendOptions::storage`]).
+    #[must_use]
+    pub fn for_storage(mut self) -> Self {
+        self.storage = true;
+        self
     }
 }
 

@@ -1,0 +1,146 @@
+//! Storage requests (part PUTs to presigned URLs, marked `SendOptions::storage`) on both
+//! native backends: a caller's own HTTP client (reqwest `with_client`, ureq `with_agent`)
+//! never reaches storage with its defaults, and no error text carries a presigned URL's
+//! query (its signature).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hotdata_conformance::faults::{RawRequest, RawServer, Script};
+use hotdata_core::{AsyncTransport, BlockingTransport, RequestBody, SendOptions, TransportError};
+
+const CALLER_AUTH: &str = "Bearer caller-secret-token";
+const CALLER_COOKIE: &str = "session=caller-cookie";
+const CALLER_AGENT: &str = "caller-agent/1.0";
+
+/// A reqwest client as a caller may configure one: a default `Authorization` and `Cookie`,
+/// its own user agent.
+fn callers_reqwest_client() -> reqwest::Client {
+    // reqwest is built here without a crypto provider of its own, as the SDK's is.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, CALLER_AUTH.parse().unwrap());
+    headers.insert(reqwest::header::COOKIE, CALLER_COOKIE.parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).user_agent(CALLER_AGENT).build().unwrap()
+}
+
+/// A ureq agent as a caller may configure one: its own `User-Agent`, `Accept` and
+/// `Accept-Encoding`, and a middleware adding `Authorization` and `Cookie` to every request
+/// (ureq's way to default headers).
+fn callers_ureq_agent() -> ureq::Agent {
+    fn defaults(
+        mut request: http::Request<ureq::SendBody>,
+        next: ureq::middleware::MiddlewareNext,
+    ) -> Result<http::Response<ureq::Body>, ureq::Error> {
+        request.headers_mut().insert("authorization", CALLER_AUTH.parse().unwrap());
+        request.headers_mut().insert("cookie", CALLER_COOKIE.parse().unwrap());
+        next.handle(request)
+    }
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .user_agent(CALLER_AGENT)
+        .accept("application/x-caller")
+        .accept_encoding("gzip")
+        .middleware(defaults)
+        .build();
+    ureq::Agent::new_with_config(config)
+}
+
+fn put(url: &str) -> http::Request<RequestBody> {
+    http::Request::builder()
+        .method("PUT")
+        .uri(url)
+        .header("content-length", "10")
+        .body(RequestBody::Bytes(Bytes::from_static(b"part bytes")))
+        .unwrap()
+}
+
+fn get(url: &str) -> http::Request<RequestBody> {
+    http::Request::builder().method("GET").uri(url).body(RequestBody::Bytes(Bytes::new())).unwrap()
+}
+
+fn storage() -> SendOptions {
+    let mut options = SendOptions::with_timeout(Some(Duration::from_secs(20))).for_storage();
+    options.connect_timeout = Some(Duration::from_secs(30));
+    options
+}
+
+fn api() -> SendOptions {
+    SendOptions::with_timeout(Some(Duration::from_secs(20)))
+}
+
+/// Sends `request` through a reqwest transport over the caller's client.
+fn send_reqwest(
+    transport: &hotdata_reqwest::ReqwestTransport,
+    request: http::Request<RequestBody>,
+    options: SendOptions,
+) -> Result<Bytes, TransportError> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async move { transport.send(request, &options).await?.into_body().collect().await })
+}
+
+/// Sends `request` through a ureq transport over the caller's agent.
+fn send_ureq(
+    transport: &hotdata_ureq::UreqTransport,
+    request: http::Request<RequestBody>,
+    options: SendOptions,
+) -> Result<Bytes, TransportError> {
+    let response = transport.send(request, &options)?;
+    let mut body = Vec::new();
+    for chunk in response.into_body() {
+        body.extend_from_slice(&chunk?);
+    }
+    Ok(body.into())
+}
+
+/// What storage saw: the core's `Content-Length` and the transport's `Host`, and on
+/// reqwest the `Accept: */*` it adds to every request without one; nothing of the caller.
+fn assert_bare(backend: &str, seen: &RawRequest) {
+    for name in ["authorization", "cookie", "user-agent", "accept-encoding"] {
+        assert_eq!(seen.header(name), None, "{backend}: the caller's {name} reached storage: {seen:?}");
+    }
+    let expected: &[&str] = if backend == "reqwest" {
+        &["accept", "content-length", "host"]
+    } else {
+        &["content-length", "host"]
+    };
+    assert_eq!(seen.names(), expected, "{backend}: {seen:?}");
+    if backend == "reqwest" {
+        assert_eq!(seen.header("accept"), Some("*/*"), "{backend}");
+    }
+    assert_eq!(seen.body, b"part bytes", "{backend}");
+}
+
+/// The caller's defaults did arrive on a request that is not for storage: the caller's
+/// client is still the one API requests use.
+fn assert_callers(backend: &str, seen: &RawRequest) {
+    assert_eq!(seen.header("authorization"), Some(CALLER_AUTH), "{backend}: {seen:?}");
+    assert_eq!(seen.header("cookie"), Some(CALLER_COOKIE), "{backend}: {seen:?}");
+    assert_eq!(seen.header("user-agent"), Some(CALLER_AGENT), "{backend}: {seen:?}");
+}
+
+#[test]
+fn a_callers_client_never_reaches_storage() {
+    let ok = || Script::Respond(200, vec![("etag".into(), "\"abc\"".into())]);
+
+    let server = RawServer::start(ok());
+    let transport = hotdata_reqwest::ReqwestTransport::with_client(callers_reqwest_client());
+    send_reqwest(&transport, put(&format!("{}/bucket/part?X-Amz-Signature=abc", server.url())), storage())
+        .unwrap();
+    send_reqwest(&transport, get(&format!("{}/v1/workspaces", server.url())), api()).unwrap();
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    assert_bare("reqwest", &seen[0]);
+    assert_callers("reqwest", &seen[1]);
+
+    let server = RawServer::start(ok());
+    let transport = hotdata_ureq::UreqTransport::with_agent(callers_ureq_agent());
+    send_ureq(&transport, put(&format!("{}/bucket/part?X-Amz-Signature=abc", server.url())), storage())
+        .unwrap();
+    send_ureq(&transport, get(&format!("{}/v1/workspaces", server.url())), api()).unwrap();
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    assert_bare("ureq", &seen[0]);
+    assert_callers("ureq", &seen[1]);
+    assert_eq!(seen[1].header("accept"), Some("application/x-caller"), "ureq: {:?}", seen[1]);
+}
