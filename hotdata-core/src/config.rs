@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::{Error, LimitExceeded};
 use crate::retry::RetryPolicy;
 use crate::transport::{BoxError, BoxFuture, MaybeSend, MaybeSync};
 
@@ -141,6 +142,8 @@ pub struct Config {
     pub lock_retry: RetryPolicy,
     /// Guards on what decoding an Arrow stream may allocate (feature `arrow`).
     pub arrow_limits: ArrowLimits,
+    /// Caps on whole results the SDK fetches on its own ([`FetchLimits`]).
+    pub fetch_limits: FetchLimits,
 }
 
 /// Guards on what decoding an Arrow stream may allocate, whatever its bytes declare.
@@ -179,6 +182,121 @@ impl Default for ArrowLimits {
     }
 }
 
+/// Caps on a whole result the SDK fetches into memory **on its own**: following a
+/// truncated answer ([`Client::follow_to_arrow`](crate::Client)), waiting for and fetching a
+/// stored result ([`stored_result_arrow`](crate::Client)), and the one-call queries
+/// ([`query_to_arrow`](crate::Client), `query_as`). Checked before fetching when the total
+/// is known (a result's status, an inline answer's `total_row_count`, the Arrow answer's
+/// `X-Total-Row-Count`) and while reading; past a cap the call fails with
+/// [`ErrorKind::LimitExceeded`](crate::ErrorKind::LimitExceeded), naming the cap, how to
+/// raise it, and how to stream instead.
+///
+/// A result the caller names and fetches whole (`results().arrow(id, db).arrow()`) has no
+/// cap unless asked for (`.fetch_limits(..)` on that call). This is the one place the caps
+/// are defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FetchLimits {
+    /// The most rows (default 1,000,000, as the Python SDK).
+    pub max_rows: Option<u64>,
+    /// The most bytes of the answer's body (default 64 MiB, as the Python SDK).
+    pub max_bytes: Option<u64>,
+}
+
+impl FetchLimits {
+    /// 1,000,000 rows and 64 MiB.
+    pub const DEFAULT: Self = Self { max_rows: Some(1_000_000), max_bytes: Some(64 << 20) };
+    /// No cap.
+    pub const NONE: Self = Self { max_rows: None, max_bytes: None };
+
+    /// Sets [`FetchLimits::max_rows`].
+    pub fn with_max_rows(mut self, rows: u64) -> Self {
+        self.max_rows = Some(rows);
+        self
+    }
+
+    /// Sets [`FetchLimits::max_bytes`].
+    pub fn with_max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+}
+
+impl Default for FetchLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// [`FetchLimits`] with where they were set, so an error names the setting to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cap {
+    /// The caps.
+    limits: FetchLimits,
+    /// The setting of the row cap, as an error names it.
+    rows_setting: &'static str,
+    /// The setting of the byte cap.
+    bytes_setting: &'static str,
+}
+
+impl Cap {
+    /// The client's caps ([`Config::fetch_limits`]), for the SDK's own fetches.
+    pub(crate) fn config(limits: FetchLimits) -> Self {
+        Self {
+            limits,
+            rows_setting: "Config::fetch_limits.max_rows",
+            bytes_setting: "Config::fetch_limits.max_bytes",
+        }
+    }
+
+    /// The caps a caller set on one download.
+    pub(crate) fn download(limits: FetchLimits) -> Self {
+        Self {
+            limits,
+            rows_setting: "ResultDownload::fetch_limits.max_rows",
+            bytes_setting: "ResultDownload::fetch_limits.max_bytes",
+        }
+    }
+
+    /// Fails when `rows` (`known`: a total announced before reading; otherwise rows read
+    /// so far) is past the row cap.
+    pub(crate) fn check_rows(&self, rows: u64, known: bool) -> Result<(), Error> {
+        match self.limits.max_rows {
+            Some(max) if rows > max => {
+                let what = if known {
+                    format!("the result has {rows} rows, more than the {max} allowed")
+                } else {
+                    format!("the result has more than {max} rows ({rows} read)")
+                };
+                Err(self.exceeded(self.rows_setting, max, rows, what))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails when `bytes` read so far are past the byte cap.
+    pub(crate) fn check_bytes(&self, bytes: u64) -> Result<(), Error> {
+        match self.limits.max_bytes {
+            Some(max) if bytes > max => {
+                let what = format!("the result is larger than {max} bytes ({bytes} read)");
+                Err(self.exceeded(self.bytes_setting, max, bytes, what))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The error, saying how to go on.
+    fn exceeded(&self, setting: &'static str, max: u64, actual: u64, what: String) -> Error {
+        Error::limit_exceeded(
+            LimitExceeded { limit: setting, max, actual },
+            format!(
+                "{what} by `{setting}`: raise it (`Config::with_fetch_limits`, or `.fetch_limits(..)` on a \
+                 download), or stream the result instead (`results().arrow(id, db).arrow_stream()`)"
+            ),
+        )
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -191,6 +309,7 @@ impl Default for Config {
             retry: RetryPolicy::default(),
             lock_retry: RetryPolicy::locked_table(),
             arrow_limits: ArrowLimits::DEFAULT,
+            fetch_limits: FetchLimits::DEFAULT,
         }
     }
 }
@@ -286,6 +405,13 @@ impl Config {
     /// Sets the guards on Arrow decoding.
     pub fn with_arrow_limits(mut self, limits: ArrowLimits) -> Self {
         self.arrow_limits = limits;
+        self
+    }
+
+    /// Sets the caps on whole results the SDK fetches on its own ([`FetchLimits`];
+    /// [`FetchLimits::NONE`] removes them).
+    pub fn with_fetch_limits(mut self, limits: FetchLimits) -> Self {
+        self.fetch_limits = limits;
         self
     }
 }

@@ -109,6 +109,12 @@
 //! shorter is an error, never a short result; a corrupt stream is an error too, never a
 //! panic on native targets (see the `arrow` module).
 //!
+//! A whole result the SDK fetches into memory on its own (the one-call queries, following
+//! a truncated answer, a stored result once ready) is capped by [`FetchLimits`]
+//! ([`Config::fetch_limits`]: 1,000,000 rows and 64 MiB by default), checked against any
+//! total announced before the fetch and while the body is read; a stream the caller reads
+//! batch by batch has no cap (it holds one batch at a time).
+//!
 //! ## Plugging in a backend
 //!
 //! Implement [`BlockingTransport`] (or [`AsyncTransport`]) on your HTTP client: turn the
@@ -140,6 +146,7 @@
 //! | `arrow-lz4` | LZ4_FRAME-compressed batches (lz4_flex, pure Rust) |
 //! | `arrow-zstd` | ZSTD-compressed batches (zstd's C library; for wasm32 it needs clang) |
 //! | `legacy` | operations the hosted service retired, and uploads through `/v1/files` |
+//! | `serde` | `Serialize`/`Deserialize` for [`upload::ResumeState`]: save a failed upload, resume it after a restart |
 //! | `test-util` | [`testing`]: a scripted transport and a manual clock |
 //!
 //! ## Testing without I/O
@@ -194,7 +201,9 @@ pub mod legacy {
 
 pub use body::{AsyncBody, BlockingBody, RequestBody, StreamingBody};
 pub use client::{Async, AsyncClient, Blocking, BlockingClient, Call, Client, PageStream, Pages, VERSION};
-pub use config::{ArrowLimits, AsyncTokenProvider, Config, Credentials, SecretString, TokenProvider};
+pub use config::{
+    ArrowLimits, AsyncTokenProvider, Config, Credentials, FetchLimits, SecretString, TokenProvider,
+};
 pub use endpoint::{DynamicRequest, Endpoint, Idempotency, Operation, Paginated, RawResponse};
 pub use error::{Error, ErrorKind, LimitExceeded};
 pub use models::{Cell, Patch};

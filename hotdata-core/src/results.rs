@@ -16,6 +16,7 @@ use http::HeaderMap;
 
 use crate::body::{AsyncBody, BlockingBody};
 use crate::client::{Async, Blocking, Call};
+use crate::config::{Cap, FetchLimits};
 use crate::endpoint::{Endpoint, HeaderWriter, Operation, QueryWriter, RawResponse, encode_path_segment};
 use crate::error::{Error, ErrorKind};
 use crate::models::{ResultStatus, ResultsFormatQuery};
@@ -104,12 +105,14 @@ pub struct ResultDownload {
     pub offset: Option<i64>,
     /// Rows to return.
     pub limit: Option<i64>,
+    /// Caps on reading it whole (none unless asked: [`Call::fetch_limits`]).
+    pub(crate) cap: Option<Cap>,
 }
 
 impl ResultDownload {
     /// A download of result `id` of database `database_id` in `format`.
     pub fn new(id: impl Into<String>, database_id: impl Into<String>, format: ResultsFormatQuery) -> Self {
-        Self { id: id.into(), database_id: database_id.into(), format, offset: None, limit: None }
+        Self { id: id.into(), database_id: database_id.into(), format, offset: None, limit: None, cap: None }
     }
 
     /// Starts at row `offset`.
@@ -326,6 +329,23 @@ impl<M: Clone> Results<'_, M> {
 }
 
 impl<M> Call<M, ResultDownload> {
+    /// Caps reading this result (as Arrow): past `limits` the read fails with
+    /// [`ErrorKind::LimitExceeded`](crate::ErrorKind::LimitExceeded). A download the caller
+    /// asks for has no cap otherwise (unlike the SDK's own fetches, capped by
+    /// [`Config::fetch_limits`](crate::Config::fetch_limits)).
+    pub fn fetch_limits(self, limits: FetchLimits) -> Self {
+        self.capped_by(Cap::download(limits))
+    }
+
+    /// Caps reading this result with `cap`. Runs from `fetch_limits` and the SDK's own
+    /// fetches.
+    pub(crate) fn capped_by(self, cap: Cap) -> Self {
+        self.map(|mut r| {
+            r.cap = Some(cap);
+            r
+        })
+    }
+
     /// Starts at row `offset`.
     pub fn offset(self, offset: i64) -> Self {
         self.map(|r| r.offset(offset))

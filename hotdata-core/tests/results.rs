@@ -320,3 +320,95 @@ fn an_arrow_fetch_answered_with_another_type_says_so() {
     assert!(e.to_string().contains("`application/json`"), "{e}");
     assert_eq!(t.requests()[0].headers["accept-encoding"], "identity");
 }
+
+// ---- the caps on what the SDK fetches on its own (issue 12, item 4) -----------------------
+
+fn capped(replies: Vec<Reply>, limits: hotdata_core::FetchLimits) -> (BlockingClient, Arc<FakeTransport>) {
+    let t = FakeTransport::script(replies);
+    let config = Config::new("k").with_workspace_id("w").with_base_url("http://h").with_fetch_limits(limits);
+    (BlockingClient::new(config, t.clone(), ManualRuntime::new(SystemTime::UNIX_EPOCH), "t"), t)
+}
+
+/// A ready Arrow result of `rows` rows, without a total in its head.
+fn ready_untold(rows: i64) -> Reply {
+    ready_with("content-type", "application/vnd.apache.arrow.stream", arrow_body(rows))
+}
+
+fn five_rows() -> hotdata_core::FetchLimits {
+    hotdata_core::FetchLimits::NONE.with_max_rows(5)
+}
+
+fn assert_capped(e: &hotdata_core::Error, limit: &str, max: u64) {
+    assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
+    let l = e.limit().expect("the limit is named");
+    assert_eq!((l.limit, l.max), (limit, max), "{e}");
+    assert!(l.actual > max, "{e}");
+    let text = e.to_string();
+    assert!(text.contains("with_fetch_limits") && text.contains("arrow_stream"), "says how to go on: {text}");
+}
+
+#[test]
+fn the_default_caps_are_the_python_sdks() {
+    let d = hotdata_core::FetchLimits::DEFAULT;
+    assert_eq!((d.max_rows, d.max_bytes), (Some(1_000_000), Some(64 * 1024 * 1024)));
+    assert_eq!(Config::new("k").fetch_limits, d);
+}
+
+#[test]
+fn a_result_known_to_be_too_large_is_not_fetched() {
+    // The result's status says 6 rows: no Arrow request is made.
+    let (c, t) = capped(
+        vec![Ok(response(200, r#"{"result_id":"r7","status":"ready","total_row_count":6}"#)), ready(6)],
+        five_rows(),
+    );
+    let e = c.stored_result_arrow("r7", "db").unwrap_err();
+    assert_capped(&e, "Config::fetch_limits.max_rows", 5);
+    assert_eq!(t.requests().len(), 1);
+
+    // A truncated inline answer that says 6 rows in all: nothing is fetched.
+    let (c, t) = capped(vec![], five_rows());
+    let preview: hotdata_core::models::QueryResponse = serde_json::from_str(
+        r#"{"columns":["n"],"nullable":[false],"execution_time_ms":1,"preview_row_count":2,"query_run_id":"qr",
+            "row_count":2,"rows":[[0],[1]],"truncated":true,"result_id":"r5","total_row_count":6}"#,
+    )
+    .unwrap();
+    assert_capped(&c.follow_to_arrow(&preview, "db").unwrap_err(), "Config::fetch_limits.max_rows", 5);
+    assert!(t.requests().is_empty());
+
+    // The Arrow answer's head says 1000 rows: its batches are not read.
+    let (c, _) =
+        capped(vec![Ok(response(200, r#"{"result_id":"r7","status":"ready"}"#)), ready(6)], five_rows());
+    assert_capped(&c.stored_result_arrow("r7", "db").unwrap_err(), "Config::fetch_limits.max_rows", 5);
+}
+
+#[test]
+fn a_result_of_unknown_size_stops_at_the_cap_while_it_is_read() {
+    let (c, _) = capped(vec![ready_untold(6)], five_rows());
+    let e = c.query_to_arrow(hotdata_core::models::QueryRequest::new("select n"), Some("db")).unwrap_err();
+    assert_capped(&e, "Config::fetch_limits.max_rows", 5);
+
+    let bytes = hotdata_core::FetchLimits::NONE.with_max_bytes(64);
+    let (c, _) =
+        capped(vec![Ok(response(200, r#"{"result_id":"r7","status":"ready"}"#)), ready_untold(6)], bytes);
+    assert_capped(&c.stored_result_arrow("r7", "db").unwrap_err(), "Config::fetch_limits.max_bytes", 64);
+
+    // Within the caps, everything arrives; query_as is capped too.
+    let (c, _) = capped(vec![ready_untold(5)], five_rows());
+    assert_eq!(
+        c.query_to_arrow(hotdata_core::models::QueryRequest::new("q"), Some("db")).unwrap().num_rows(),
+        5
+    );
+    let (c, _) = capped(vec![ready_untold(6)], five_rows());
+    let rows: Result<Vec<serde_json::Value>, _> =
+        c.query_as(hotdata_core::models::QueryRequest::new("q"), Some("db"));
+    assert_eq!(rows.unwrap_err().kind(), ErrorKind::LimitExceeded);
+}
+
+#[test]
+fn a_result_the_caller_names_has_no_cap_unless_asked() {
+    let (c, _) = capped(vec![ready_untold(6), ready_untold(6)], five_rows());
+    let all = c.results().arrow("r1", "db").arrow().unwrap().ready().unwrap();
+    assert_eq!(all.num_rows(), 6, "the config's caps are for the SDK's own fetches");
+    let e = c.results().arrow("r1", "db").fetch_limits(five_rows()).arrow().unwrap_err();
+    assert_capped(&e, "ResultDownload::fetch_limits.max_rows", 5);
+}

@@ -14,7 +14,7 @@ use super::ARROW_STREAM;
 use super::decoder::ArrowDecoder;
 use crate::body::{AsyncBody, BlockingBody};
 use crate::client::{Async, Blocking, Call};
-use crate::config::ArrowLimits;
+use crate::config::{ArrowLimits, Cap};
 use crate::error::Error;
 use crate::models::ResultsFormatQuery;
 use crate::resources::Results;
@@ -29,6 +29,9 @@ struct Reading {
     decoder: ArrowDecoder,
     peeked: Option<RecordBatch>,
     done: bool,
+    /// Caps on the rows and bytes read, when the reader is read whole on the caller's
+    /// behalf ([`FetchLimits`](crate::FetchLimits)).
+    cap: Option<Cap>,
 }
 
 impl Reading {
@@ -42,6 +45,9 @@ impl Reading {
         match pulled {
             Some(Ok(chunk)) => {
                 self.decoder.push(chunk);
+                if let Some(cap) = &self.cap {
+                    cap.check_bytes(self.decoder.bytes_received())?;
+                }
                 Ok(false)
             }
             Some(Err(e)) => Err(Error::transport(e)),
@@ -51,6 +57,26 @@ impl Reading {
                 Ok(true)
             }
         }
+    }
+
+    /// A batch decoded: counted against the row cap.
+    fn decoded(&self, batch: RecordBatch) -> Result<RecordBatch, Error> {
+        if let Some(cap) = &self.cap {
+            cap.check_rows(self.decoder.rows_decoded(), false)?;
+        }
+        Ok(batch)
+    }
+
+    /// Sets the caps: a total announced in the head is checked at once, as are the rows
+    /// and bytes already read.
+    fn set_cap(&mut self, cap: Cap) -> Result<(), Error> {
+        if let Some(total) = self.meta.total_row_count {
+            cap.check_rows(total, true)?;
+        }
+        cap.check_bytes(self.decoder.bytes_received())?;
+        cap.check_rows(self.decoder.rows_decoded(), false)?;
+        self.cap = Some(cap);
+        Ok(())
     }
 
     /// Once the reader is open, the schema must be known.
@@ -105,6 +131,14 @@ macro_rules! reader_accessors {
         pub(super) fn set_meta(&mut self, meta: ResultMeta) {
             self.reading.meta = meta;
         }
+
+        /// Caps what this reader reads (checked at once against a total in its head and
+        /// what was read, then as it reads). Runs from the downloads and the flows that
+        /// fetch a whole result on the caller's behalf.
+        pub(crate) fn capped(mut self, cap: Cap) -> Result<Self, Error> {
+            self.reading.set_cap(cap)?;
+            Ok(self)
+        }
     };
 }
 
@@ -149,7 +183,7 @@ impl ArrowBatches {
     fn pull(&mut self) -> Result<Option<RecordBatch>, Error> {
         loop {
             if let Some(batch) = self.reading.decoder.next_batch()? {
-                return Ok(Some(batch));
+                return self.reading.decoded(batch).map(Some);
             }
             // A whole batch body in one read: no copy between the socket and the arrays.
             let want = self.reading.decoder.wanted().unwrap_or(0);
@@ -219,7 +253,7 @@ impl ArrowBatchStream {
     fn poll_pull(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<RecordBatch>, Error>> {
         loop {
             if let Some(batch) = self.reading.decoder.next_batch()? {
-                return Poll::Ready(Ok(Some(batch)));
+                return Poll::Ready(self.reading.decoded(batch).map(Some));
             }
             let Poll::Ready(pulled) = Pin::new(&mut self.body).poll_next(cx) else { return Poll::Pending };
             if self.reading.feed(pulled)? {
@@ -308,12 +342,16 @@ impl Call<Blocking, ResultDownload> {
     pub fn arrow_stream(self) -> Result<ResultFetch<ArrowBatches>, Error> {
         require_arrow(&self)?;
         let limits = self.client().config().arrow_limits;
+        let cap = self.request().cap;
         match self.open()? {
             ResultFetch::Ready(d) => {
                 check_arrow_type(&d.meta, crate::ops::GET_RESULT.id)?;
                 let mut batches = ArrowBatches::open_with_limits(d.body, limits)?;
                 batches.set_meta(d.meta);
-                Ok(ResultFetch::Ready(batches))
+                Ok(ResultFetch::Ready(match cap {
+                    Some(cap) => batches.capped(cap)?,
+                    None => batches,
+                }))
             }
             ResultFetch::NotReady(n) => Ok(ResultFetch::NotReady(n)),
         }
@@ -333,12 +371,16 @@ impl Call<Async, ResultDownload> {
     pub async fn arrow_stream(self) -> Result<ResultFetch<ArrowBatchStream>, Error> {
         require_arrow(&self)?;
         let limits = self.client().config().arrow_limits;
+        let cap = self.request().cap;
         match self.open().await? {
             ResultFetch::Ready(d) => {
                 check_arrow_type(&d.meta, crate::ops::GET_RESULT.id)?;
                 let mut batches = ArrowBatchStream::open_with_limits(d.body, limits).await?;
                 batches.set_meta(d.meta);
-                Ok(ResultFetch::Ready(batches))
+                Ok(ResultFetch::Ready(match cap {
+                    Some(cap) => batches.capped(cap)?,
+                    None => batches,
+                }))
             }
             ResultFetch::NotReady(n) => Ok(ResultFetch::NotReady(n)),
         }

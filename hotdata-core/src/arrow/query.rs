@@ -6,6 +6,7 @@
 use super::ARROW_STREAM;
 use super::batches::{ArrowBatchStream, ArrowBatches, ArrowResult, check_arrow_type};
 use crate::client::{Async, Blocking, Call, Client};
+use crate::config::Cap;
 use crate::endpoint::{Endpoint, HeaderWriter, Operation, RawResponse};
 use crate::error::Error;
 use crate::models::{AsyncQueryResponse, QueryRequest, QueryResponse};
@@ -212,6 +213,15 @@ fn result_of(response: &QueryResponse) -> Result<&str, Error> {
     })
 }
 
+/// A total announced before fetching (a result's status, an inline answer) checked against
+/// the client's caps: nothing is fetched past them.
+fn check_total(cap: &Cap, total: Option<i64>) -> Result<(), Error> {
+    match total {
+        Some(t) => cap.check_rows(u64::try_from(t).unwrap_or(0), true),
+        None => Ok(()),
+    }
+}
+
 fn no_result() -> Error {
     Error::result_failed(crate::ops::QUERY.id, "the query run ended without a result")
 }
@@ -233,8 +243,9 @@ macro_rules! arrow_flows {
                 if let Some(db) = database_id {
                     call = call.database_id(db);
                 }
+                let cap = Cap::config(self.config().fetch_limits);
                 match call.stream() $($aw)* ? {
-                    QueryArrowOutcome::Ready { batches, .. } => batches.into_result() $($aw)*,
+                    QueryArrowOutcome::Ready { batches, .. } => batches.capped(cap)?.into_result() $($aw)*,
                     QueryArrowOutcome::Submitted { run, result_id } => {
                         let db = follow_database(database_id, &body);
                         let result_id = match result_id {
@@ -255,8 +266,11 @@ macro_rules! arrow_flows {
                 result_id: &str,
                 database_id: &str,
             ) -> Result<ArrowResult, Error> {
-                self.wait_for_result(result_id, database_id) $($aw)* ?;
-                ready_or_timeout(self.results().arrow(result_id, database_id).arrow() $($aw)* ?)
+                let status = self.wait_for_result(result_id, database_id) $($aw)* ?;
+                let cap = Cap::config(self.config().fetch_limits);
+                check_total(&cap, status.total_row_count)?;
+                let call = self.results().arrow(result_id, database_id).capped_by(cap);
+                ready_or_timeout(call.arrow() $($aw)* ?)
             }
 
             /// The full row set behind an inline answer of [`Client::query`] (a preview when
@@ -266,7 +280,9 @@ macro_rules! arrow_flows {
                 response: &QueryResponse,
                 database_id: &str,
             ) -> Result<ArrowResult, Error> {
-                self.stored_result_arrow(result_of(response)?, database_id) $($aw)*
+                let result_id = result_of(response)?;
+                check_total(&Cap::config(self.config().fetch_limits), response.total_row_count)?;
+                self.stored_result_arrow(result_id, database_id) $($aw)*
             }
         }
     };
