@@ -90,6 +90,8 @@ pub struct RecordedRequest {
     pub body: Bytes,
     /// The timeout the client asked for.
     pub timeout: Option<Duration>,
+    /// Whether it was sent as a storage request ([`SendOptions::storage`](crate::SendOptions)).
+    pub storage: bool,
 }
 
 /// What the fake transport answers.
@@ -133,6 +135,7 @@ impl FakeTransport {
             headers: parts.headers,
             body,
             timeout: options.timeout,
+            storage: options.storage,
         };
         lock(&self.requests).push(recorded.clone());
         (self.handler)(&recorded)

@@ -199,6 +199,7 @@ impl Sim {
                 self.flights.push_back(Flight::Mint(id, part));
             }
             UploadAction::Put { id, part, request, options } => {
+                assert!(options.storage, "a storage PUT is marked for the transport");
                 let (parts, body) = request.into_parts();
                 assert_eq!(parts.method, http::Method::PUT);
                 let put = Put {

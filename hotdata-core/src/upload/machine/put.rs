@@ -182,7 +182,8 @@ impl UploadMachine {
         let id = self.requests.issue(Waiting::Put(n));
         self.parts.set_state(n, PartState::Putting { sent: 0 });
         self.timers.set(Timer::Transfer(n), now.saturating_add(deadline));
-        let mut options = SendOptions::with_timeout(Some(deadline));
+        // Marked as storage: the transport sends exactly these headers, none of its client's.
+        let mut options = SendOptions::with_timeout(Some(deadline)).for_storage();
         options.connect_timeout = Some(STORAGE_CONNECT_TIMEOUT);
         self.actions.push_back(UploadAction::Put { id, part: (!single).then_some(n), request, options });
     }
