@@ -244,46 +244,87 @@ impl ReqwestTransport {
 }
 
 impl AsyncTransport for ReqwestTransport {
+    /// Sends `request`. No error it returns, nor any error of its body, shows the URL's query
+    /// (a presigned URL's signature) or user info: reqwest's errors carry the URL redacted
+    /// ([`hotdata_core::transport::redact_url`]), and [`TransportError::redacting`] rewrites
+    /// anything else that would show it.
     fn send<'a>(
         &'a self,
         request: HttpRequest,
         options: &'a SendOptions,
     ) -> BoxFuture<'a, Result<http::Response<AsyncBody>, TransportError>> {
         Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let body = match body.as_streaming() {
-                // A body read while it is sent (its length, when known, is in the headers).
-                Some(streaming) => reqwest::Body::wrap_stream(streaming.take_stream().ok_or_else(|| {
-                    TransportError::new(TransportErrorKind::Request, "the streaming body was already sent")
-                })?),
-                None => match body {
-                    hotdata_core::RequestBody::Bytes(b) => reqwest::Body::from(b),
-                    _ => reqwest::Body::from(Bytes::new()),
-                },
-            };
-            let mut request = reqwest::Request::try_from(http::Request::from_parts(parts, body))
-                .map_err(|e| TransportError::new(TransportErrorKind::Request, e))?;
-            *request.timeout_mut() = options.timeout;
-            let client = self.client_for(options)?;
-            let response = client.execute(request).await.map_err(|e| classify(e, false))?;
-            let mut head = http::Response::builder().status(response.status()).version(response.version());
-            if let Some(h) = head.headers_mut() {
-                *h = response.headers().clone();
-            }
-            let body = AsyncBody::from_stream(Chunks(Box::pin(response.bytes_stream())));
-            head.body(body).map_err(|e| TransportError::new(TransportErrorKind::Other, e))
+            let url: Arc<str> = request.uri().to_string().into();
+            self.exchange(request, options, url.clone()).await.map_err(|e| e.redacting(&url))
         })
+    }
+}
+
+impl ReqwestTransport {
+    /// One exchange, up to the response head; the body's chunks are read later, through
+    /// [`Chunks`].
+    async fn exchange(
+        &self,
+        request: HttpRequest,
+        options: &SendOptions,
+        url: Arc<str>,
+    ) -> Result<http::Response<AsyncBody>, TransportError> {
+        let (parts, body) = request.into_parts();
+        let body = match body.as_streaming() {
+            // A body read while it is sent (its length, when known, is in the headers).
+            Some(streaming) => reqwest::Body::wrap_stream(streaming.take_stream().ok_or_else(|| {
+                TransportError::new(TransportErrorKind::Request, "the streaming body was already sent")
+            })?),
+            None => match body {
+                hotdata_core::RequestBody::Bytes(b) => reqwest::Body::from(b),
+                _ => reqwest::Body::from(Bytes::new()),
+            },
+        };
+        let mut request = reqwest::Request::try_from(http::Request::from_parts(parts, body))
+            .map_err(|e| TransportError::new(TransportErrorKind::Request, redact(e)))?;
+        *request.timeout_mut() = options.timeout;
+        let client = self.client_for(options)?;
+        let response = client.execute(request).await.map_err(|e| classify(e, false))?;
+        let mut head = http::Response::builder().status(response.status()).version(response.version());
+        if let Some(h) = head.headers_mut() {
+            *h = response.headers().clone();
+        }
+        let body = AsyncBody::from_stream(Chunks { stream: Box::pin(response.bytes_stream()), url });
+        head.body(body).map_err(|e| TransportError::new(TransportErrorKind::Other, e))
     }
 }
 
 type ReqwestStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
-struct Chunks(ReqwestStream);
+/// A response body's chunks, their errors classified as body failures and redacted.
+struct Chunks {
+    stream: ReqwestStream,
+    /// The request's URL, whose secrets no error may show.
+    url: Arc<str>,
+}
 
 impl Stream for Chunks {
     type Item = Result<Bytes, TransportError>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.as_mut().poll_next(cx).map(|c| c.map(|r| r.map_err(|e| classify(e, true))))
+        let url = self.url.clone();
+        self.stream
+            .as_mut()
+            .poll_next(cx)
+            .map(|c| c.map(|r| r.map_err(|e| classify(e, true).redacting(&url))))
+    }
+}
+
+/// `e` with its URL redacted to scheme, host, port and path (reqwest's `Display` shows the
+/// URL whole, a presigned URL's signature included).
+fn redact(e: reqwest::Error) -> reqwest::Error {
+    let Some(url) = e.url() else { return e };
+    let redacted = hotdata_core::transport::redact_url(url.as_str());
+    if redacted == url.as_str() {
+        return e;
+    }
+    match reqwest::Url::parse(&redacted) {
+        Ok(u) => e.with_url(u),
+        Err(_) => e.without_url(),
     }
 }
 
@@ -307,7 +348,7 @@ fn classify(e: reqwest::Error, in_body: bool) -> TransportError {
             Some(k) => k,
         }
     };
-    TransportError::new(kind, e)
+    TransportError::new(kind, redact(e))
 }
 
 /// The first error of type `T` in `e`'s source chain, looking inside `io::Error`s too (whose

@@ -107,15 +107,19 @@ impl UreqTransport {
         options: &SendOptions,
     ) -> Result<http::Response<ureq::Body>, TransportError> {
         let agent = if options.storage { &self.storage } else { &self.agent };
+        let url = request.uri().to_string();
         let mut request = agent.configure_request(request).timeout_global(options.timeout);
         if let Some(connect) = options.connect_timeout {
             request = request.timeout_connect(Some(connect));
         }
-        agent.run(request.build()).map_err(classify)
+        agent.run(request.build()).map_err(|e| classify(e).redacting(&url))
     }
 }
 
 impl BlockingTransport for UreqTransport {
+    /// Sends `request`. No error it returns shows the URL's query (a presigned URL's
+    /// signature) or user info ([`TransportError::redacting`]); ureq's body errors are I/O
+    /// errors, which never show the URL.
     fn send(
         &self,
         request: HttpRequest,

@@ -1,6 +1,6 @@
 //! How a transport reports a failure: [`TransportError`] and where the exchange failed
 //! ([`TransportErrorKind`]). A leaf module: bodies and the error type read it, and it
-//! depends on neither.
+//! depends on neither (only on `redact`, another leaf).
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -88,6 +88,22 @@ impl TransportError {
         self.kind
     }
 
+    /// This error with nothing secret of `url` (the URL of the failed request) left in it.
+    ///
+    /// When the `Display` or `Debug` of any error in the source chain shows what
+    /// [`redact_url`](super::redact_url) removes (the query, where a presigned storage URL
+    /// keeps its signature; the user info), the chain is replaced by its own text with the
+    /// URL shown redacted (scheme, host, port, path) and any other trace of those parts as
+    /// `[redacted]`. The kind is kept; the typed sources are lost only then. Backends call
+    /// it on every failure of a request, so that no error, log or event shows a signature.
+    #[must_use]
+    pub fn redacting(mut self, url: &str) -> Self {
+        if let Some(clean) = self.source.as_deref().and_then(|s| super::redact::scrub(s, url)) {
+            self.source = Some(Box::new(clean));
+        }
+        self
+    }
+
     /// Classifies an I/O error by its kind: resets and closes before a response are
     /// [`TransportErrorKind::NoResponse`], refusals and the system resolver's failures (an
     /// unresolvable host) are [`TransportErrorKind::Connect`], timeouts are
@@ -145,6 +161,8 @@ impl StdError for TransportError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // runs under wasm-bindgen-test-runner
 
     #[test]
     fn io_errors_are_classified_by_where_they_leave_the_request() {
@@ -156,6 +174,29 @@ mod tests {
         assert_eq!(kind(Error::other("something else")), TransportErrorKind::Other);
         let dns = Error::other("failed to lookup address information: Name or service not known");
         assert_eq!(kind(dns), TransportErrorKind::Connect, "an unresolvable host was never sent");
+    }
+
+    #[test]
+    fn redacting_rewrites_only_a_chain_that_shows_the_urls_secrets() {
+        let url = "http://127.0.0.1:9/bucket/key?X-Amz-Signature=SECRET0123456789";
+        let leaky = TransportError::new(TransportErrorKind::NoResponse, format!("error sending {url}"));
+        let clean = leaky.redacting(url);
+        assert_eq!(clean.kind(), TransportErrorKind::NoResponse);
+        let source = StdError::source(&clean).expect("the source stays");
+        assert_eq!(source.to_string(), "error sending http://127.0.0.1:9/bucket/key");
+        assert!(!format!("{clean:?}").contains("SECRET"), "{clean:?}");
+
+        let io = TransportError::new(
+            TransportErrorKind::Connect,
+            std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        );
+        let kept = io.redacting(url);
+        let source = StdError::source(&kept).expect("the source stays");
+        assert!(
+            source.downcast_ref::<std::io::Error>().is_some(),
+            "nothing to hide: the typed source is kept"
+        );
+        assert!(TransportError::from_kind(TransportErrorKind::Other).redacting(url).source.is_none());
     }
 
     /// The real resolver's failure, found without DNS traffic: a 64-character label is one

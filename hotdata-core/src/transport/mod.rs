@@ -17,8 +17,10 @@ use bytes::Bytes;
 use crate::body::{AsyncBody, BlockingBody, RequestBody};
 
 pub(crate) mod error;
+mod redact;
 
 pub use error::{BoxError, TransportError, TransportErrorKind};
+pub use redact::redact_url;
 
 /// A request as the core hands it to a transport.
 pub type HttpRequest = http::Request<RequestBody>;

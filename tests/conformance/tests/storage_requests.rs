@@ -144,3 +144,95 @@ fn a_callers_client_never_reaches_storage() {
     assert_callers("ureq", &seen[1]);
     assert_eq!(seen[1].header("accept"), Some("application/x-caller"), "ureq: {:?}", seen[1]);
 }
+
+/// A presigned URL's query: every value carries `SECRET`.
+const SIGNED_QUERY: &str = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDSECRET%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=SECRET0123456789abcdef0123456789abcdef";
+
+/// `Display` and `Debug` of the error, of every error in its source chain, and of the
+/// core's `Error` made from it.
+fn all_text(e: TransportError) -> String {
+    let mut text = format!("{e}\n{e:?}\n");
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(&format!("{s}\n{s:?}\n"));
+        source = s.source();
+    }
+    let e = hotdata_core::Error::transport(e);
+    text.push_str(&format!("{e}\n{e:?}\n"));
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(&format!("{s}\n{s:?}\n"));
+        source = s.source();
+    }
+    text
+}
+
+/// The failure of a storage PUT to `url` on `backend` (own transport), or of reading its
+/// answer's body; `between` runs once the head has arrived.
+fn storage_failure(backend: &str, url: &str, options: SendOptions, between: impl FnOnce()) -> TransportError {
+    let request = put(url);
+    match backend {
+        "ureq" => {
+            let transport = hotdata_ureq::UreqTransport::new(Some(Duration::from_secs(5)));
+            let response = match transport.send(request, &options) {
+                Ok(r) => r,
+                Err(e) => return e,
+            };
+            between();
+            let failed = response.into_body().find_map(Result::err);
+            failed.unwrap_or_else(|| panic!("{backend}: {url} did not fail"))
+        }
+        _ => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let transport = hotdata_reqwest::ReqwestTransport::new(Some(Duration::from_secs(5)));
+                let response = match transport.send(request, &options).await {
+                    Ok(r) => r,
+                    Err(e) => return e,
+                };
+                between();
+                response.into_body().collect().await.expect_err("the body fails")
+            })
+        }
+    }
+}
+
+#[test]
+fn no_error_text_carries_a_presigned_urls_query() {
+    for backend in ["ureq", "reqwest"] {
+        let mut cases = Vec::new();
+
+        let server = RawServer::start(Script::ResetBeforeResponse);
+        let url = format!("{}/bucket/key?{SIGNED_QUERY}", server.url());
+        cases.push(("reset before any response", storage_failure(backend, &url, storage(), || {})));
+
+        let url = format!("{}/bucket/key?{SIGNED_QUERY}", hotdata_conformance::faults::refused_url());
+        cases.push(("refused", storage_failure(backend, &url, storage(), || {})));
+
+        let server = RawServer::start(Script::ResetMidBody);
+        let url = format!("{}/bucket/key?{SIGNED_QUERY}", server.url());
+        cases.push(("reset mid-body", storage_failure(backend, &url, storage(), || server.release())));
+
+        let server = RawServer::start(Script::StallBody);
+        let url = format!("{}/bucket/key?{SIGNED_QUERY}", server.url());
+        let mut short = storage();
+        short.timeout = Some(Duration::from_millis(300));
+        cases.push(("stalled body", storage_failure(backend, &url, short, || {})));
+
+        let url = format!("ftp://127.0.0.1:1/bucket/key?{SIGNED_QUERY}");
+        cases.push(("unsupported scheme", storage_failure(backend, &url, storage(), || {})));
+
+        for (case, e) in cases {
+            let kind = e.kind();
+            if backend == "reqwest" && case != "stalled body" && case != "reset mid-body" {
+                // reqwest's error keeps its type, with the URL redacted rather than dropped.
+                let reqwest = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<reqwest::Error>());
+                let url = reqwest.and_then(reqwest::Error::url).map(|u| u.to_string());
+                assert_eq!(url.as_deref().map(|u| u.ends_with("/bucket/key")), Some(true), "{case}: {e:?}");
+            }
+            let text = all_text(e);
+            assert!(!text.contains("SECRET"), "{backend}, {case} ({kind:?}): the query leaked:\n{text}");
+            assert!(!text.contains("X-Amz"), "{backend}, {case} ({kind:?}): the query leaked:\n{text}");
+        }
+    }
+}
