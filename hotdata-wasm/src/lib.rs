@@ -30,6 +30,17 @@
 //! credentials mode, cache mode and extra headers can be set per request with
 //! [`FetchTransport::with_request_init`]. There is no separate connect timeout in `fetch`:
 //! the whole-request timeout covers connecting.
+//!
+//! **At most once.** `fetch` rejects every network failure with the same opaque
+//! `TypeError`, whether the request never left (refused, DNS, CORS) or its answer was lost;
+//! nothing proves it unsent, so it is a `NoResponse` failure: the SDK never sends finalize
+//! (or any at-most-once call) again after one, and an upload whose finalize answer was lost
+//! fails with its resume state marked "may have arrived". One thing no page controls: the
+//! browser itself resends a request, whatever its method, whose *reused* keep-alive
+//! connection dropped before any answer (Chromium does). A finalize resent that way is
+//! answered "already finalized", which the SDK reports as
+//! [`UploadErrorKind::AlreadyFinalized`](hotdata_core::upload::UploadErrorKind::AlreadyFinalized):
+//! the upload is finalized.
 #![cfg(target_arch = "wasm32")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -197,11 +208,14 @@ impl AsyncTransport for FetchTransport {
             let url = parts.uri.to_string();
             let request = web_sys::Request::new_with_str_and_init(&url, &init)
                 .map_err(|e| js_error(TransportErrorKind::Request, "Request", e))?;
-            // fetch rejects with a TypeError for network failures (refused, DNS, CORS):
-            // nothing usable came back, so the request may not have been processed.
+            // fetch rejects with one opaque TypeError for every network failure: refused,
+            // DNS, CORS, but also a connection lost after the request was sent. Nothing
+            // proves it never left, so it is `NoResponse` (it may have been processed): a
+            // finalize is never sent again on its own, and only idempotent calls retry it.
+            // (Our own abort at the deadline is `Timeout`.)
             let response = JsFuture::from(global_fetch(&request))
                 .await
-                .map_err(|e| js_error(guard.kind(TransportErrorKind::Connect), "fetch", e))?;
+                .map_err(|e| js_error(guard.kind(TransportErrorKind::NoResponse), "fetch", e))?;
             let response: web_sys::Response =
                 response.dyn_into().map_err(|e| js_error(TransportErrorKind::Other, "Response", e))?;
             let mut head = http::Response::builder().status(response.status());

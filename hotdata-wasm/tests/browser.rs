@@ -234,6 +234,30 @@ async fn uploads_from_bytes_and_blobs_survive_storage_faults() {
     assert_eq!(err.kind(), UploadErrorKind::EtagNotExposed, "{err}");
     assert!(err.to_string().contains("Access-Control-Expose-Headers"), "{err}");
     assert!(err.upload_id().is_some());
+
+    // Finalize's answer is lost (the emulator finalizes, then resets the connection): fetch
+    // rejects, which cannot prove the request never left, so finalize is never sent again
+    // on its own. The error says it may have succeeded and keeps the resume state; a
+    // resume sends it once more and learns the upload is already finalized. Every answer
+    // closes its connection meanwhile: Chromium itself resends a request (any method)
+    // whose *reused* connection dropped before an answer, which no page can prevent.
+    fault("op=finalize_upload_handler,reset-after-commit,times=1").await;
+    fault("close,always").await;
+    let err = c.upload_file(small.clone(), UploadOptions::new()).await.unwrap_err();
+    clear_faults().await;
+    let id = err.upload_id().expect("the session exists").to_owned();
+    let finalizes = format!("requests?operation=finalize_upload_handler&path=/v1/uploads/{id}/finalize");
+    let (status, body) = control(http::Method::GET, &finalizes, None).await;
+    assert_eq!(status, 200);
+    let seen: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(seen["count"], 1, "finalize was sent once: {err}");
+    assert_eq!(err.kind(), UploadErrorKind::Finalize, "{err}");
+    assert!(err.finalize_may_have_succeeded(), "{err}");
+    let state = err.into_resume_state().expect("a lost answer keeps the finished transfer");
+    assert!(state.is_complete() && state.finalize_may_have_arrived());
+    let again = c.resume_upload(state, small.clone(), UploadOptions::new()).await.unwrap_err();
+    assert_eq!(again.kind(), UploadErrorKind::AlreadyFinalized, "{again}");
+    assert_eq!(stored_object(&id).await, small);
 }
 
 macro_rules! fixtures {

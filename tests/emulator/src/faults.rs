@@ -96,6 +96,11 @@ pub enum Fault {
     /// `POST /v1/query`, table loads and index creation answer 202 with a job or query
     /// run, as when the server escalates a slow synchronous request to async.
     ForceAsync,
+    /// Answer normally, with `Connection: close`, and close the connection after: the
+    /// client's next request opens a fresh one. (A browser resends a request whose
+    /// *reused* connection dropped before any answer, whatever its method; a test that
+    /// loses an answer closes every connection so that the browser cannot.)
+    Close,
     /// `GET /v1/results/{id}` answers 202 `{"result_id","status":"pending"}` with this
     /// `Retry-After` (1 second when `None`), as for a result that is not ready.
     NotReady {
@@ -159,7 +164,8 @@ impl FaultRule {
     /// * fault (exactly one): `status=<code>`, `reset`, `delay-ms=<ms>`,
     ///   `slow-body-ms=<ms>` (with optional `chunk=<bytes>`, default 1024),
     ///   `truncate` or `truncate=<bytes>`, `expired-url`, `missing-etag`,
-    ///   `hidden-etag`, `fail-after-commit=<code>`, `reset-after-commit`, `force-async`, `not-ready`;
+    ///   `hidden-etag`, `fail-after-commit=<code>`, `reset-after-commit`, `force-async`, `not-ready`,
+    ///   `close`;
     /// * modifiers: `retry-after=<secs>`, `retry-after-date=<secs from now>`,
     ///   `times=<n>` (default 1), `always`, `skip=<n>`.
     ///
@@ -263,6 +269,7 @@ impl FaultRule {
                 "reset-after-commit" => set(Fault::ResetAfterCommit, &mut fault)?,
                 "force-async" => set(Fault::ForceAsync, &mut fault)?,
                 "not-ready" => set(Fault::NotReady { retry_after: None }, &mut fault)?,
+                "close" => set(Fault::Close, &mut fault)?,
                 "retry-after" => retry_after = Some(RetryAfter::Seconds(num(k, v)?)),
                 "retry-after-date" => retry_after = Some(RetryAfter::HttpDate(num(k, v)?)),
                 "times" => times = Some(num(k, v)? as u32),
@@ -311,6 +318,7 @@ impl FaultRule {
             }
             Fault::ResetAfterCommit => out.push(("reset-after-commit", Item::Flag)),
             Fault::ForceAsync => out.push(("force-async", Item::Flag)),
+            Fault::Close => out.push(("close", Item::Flag)),
             Fault::NotReady { retry_after } => {
                 out.push(("not-ready", Item::Flag));
                 retry = *retry_after;
@@ -406,6 +414,14 @@ impl FaultSet {
         self.rules.len()
     }
 
+    /// True while a [`Fault::Close`] rule has budget left: CORS preflights then close their
+    /// connections too.
+    pub(crate) fn closes_connections(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|(rule, _, fired)| rule.fault == Fault::Close && rule.times.is_none_or(|t| *fired < t))
+    }
+
     /// The first rule that matches and still has budget; consumes one firing.
     pub(crate) fn take(&mut self, op: &str, path: &str, part: Option<u32>) -> Option<Fault> {
         for (rule, seen, fired) in self.rules.iter_mut() {
@@ -462,6 +478,7 @@ mod tests {
             FaultRule::new(Target::Any, Fault::FailAfterCommit { status: 502 }),
             FaultRule::new(Target::Any, Fault::ResetAfterCommit),
             FaultRule::new(Target::Operation("query".into()), Fault::ForceAsync),
+            FaultRule::new(Target::Any, Fault::Close).always(),
             FaultRule::new(Target::Any, Fault::NotReady { retry_after: None }),
             FaultRule::new(Target::Any, Fault::NotReady { retry_after: Some(RetryAfter::Seconds(1)) })
                 .times(2),

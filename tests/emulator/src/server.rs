@@ -279,6 +279,11 @@ async fn handle(
             )
             .to_string();
         resp = resp.header("access-control-allow-headers", req_headers);
+        // While a `close` rule is set, a preflight closes its connection too: otherwise the
+        // request it clears would be sent on it, a reused connection (see `Fault::Close`).
+        if control || lock(&sh.faults).closes_connections() {
+            resp = resp.header("connection", "close");
+        }
         return Ok(finish(resp, origin.as_deref(), None));
     }
 
@@ -315,6 +320,7 @@ async fn handle(
     let mut body_fault: Option<Fault> = None;
     let mut missing_etag = false;
     let mut hidden_etag = false;
+    let mut close = false;
     match fault {
         Some(Fault::Status { status, retry_after }) => {
             let resp = fault_error(status, retry_after, storage);
@@ -337,6 +343,7 @@ async fn handle(
         Some(Fault::MissingEtag) => missing_etag = true,
         Some(Fault::HiddenEtag) => hidden_etag = true,
         Some(Fault::ForceAsync) => req.force_async = true,
+        Some(Fault::Close) => close = true,
         Some(Fault::NotReady { retry_after }) => {
             let id = path.rsplit('/').next().unwrap_or("").to_string();
             let resp = Resp::json(
@@ -380,6 +387,12 @@ async fn handle(
         lock(&sh.log).push(record);
     }
     let mut out = finish(resp, origin.as_deref(), body_fault);
+    if close || control {
+        // hyper ends the connection after a response that says so. Control answers always
+        // do: a test's own control calls never leave a kept-alive connection that the
+        // client's next request would reuse (see `Fault::Close`).
+        out.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if hidden_etag {
         let exposed = EXPOSED.replacen("ETag, ", "", 1);
         if let Ok(v) = HeaderValue::from_str(&exposed) {

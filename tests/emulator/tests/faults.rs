@@ -314,7 +314,7 @@ fn truncation_sends_the_head_and_the_bytes_before_the_cut() {
     let db = c.database("cut");
     emu.inject(FaultRule::new(Target::Operation("get_database".into()), Fault::Truncate { at: Some(20) }));
     let addr = emu.base_url().trim_start_matches("http://").to_string();
-    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
         s,
         "GET /v1/databases/{db} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\nx-workspace-id: {}\r\n\r\n",
@@ -334,4 +334,25 @@ fn truncation_sends_the_head_and_the_bytes_before_the_cut() {
         .unwrap();
     assert_eq!(body.len(), 20, "exactly the bytes before the cut");
     assert!(length > 20);
+}
+
+#[test]
+fn close_answers_and_ends_the_connection() {
+    use std::io::{Read, Write};
+    let emu = Emulator::start().unwrap();
+    emu.inject(FaultRule::new(Target::Operation("list_workspaces".into()), Fault::Close).always());
+    let addr = emu.addr();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // Two requests pipelined on one connection: the first answer closes it, so the second
+    // is never answered on it.
+    let request = format!(
+        "GET /v1/workspaces HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\r\n",
+        emu.api_key()
+    );
+    s.write_all(format!("{request}{request}").as_bytes()).unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap(); // ends: the server closed the connection
+    assert_eq!(all.matches("HTTP/1.1 200").count(), 1, "{all}");
+    assert!(all.to_ascii_lowercase().contains("connection: close"), "{all}");
 }
