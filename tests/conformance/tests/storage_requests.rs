@@ -26,14 +26,16 @@ fn callers_reqwest_client() -> reqwest::Client {
 
 /// A ureq agent as a caller may configure one: its own `User-Agent`, `Accept` and
 /// `Accept-Encoding`, and a middleware adding `Authorization` and `Cookie` to every request
-/// (ureq's way to default headers).
+/// without them (ureq's way to default headers).
 fn callers_ureq_agent() -> ureq::Agent {
     fn defaults(
         mut request: http::Request<ureq::SendBody>,
         next: ureq::middleware::MiddlewareNext,
     ) -> Result<http::Response<ureq::Body>, ureq::Error> {
-        request.headers_mut().insert("authorization", CALLER_AUTH.parse().unwrap());
-        request.headers_mut().insert("cookie", CALLER_COOKIE.parse().unwrap());
+        // Defaults: set where the request has none (as reqwest's default headers are).
+        let headers = request.headers_mut();
+        headers.entry("authorization").or_insert(CALLER_AUTH.parse().unwrap());
+        headers.entry("cookie").or_insert(CALLER_COOKIE.parse().unwrap());
         next.handle(request)
     }
     let config = ureq::Agent::config_builder()
@@ -234,5 +236,79 @@ fn no_error_text_carries_a_presigned_urls_query() {
             assert!(!text.contains("SECRET"), "{backend}, {case} ({kind:?}): the query leaked:\n{text}");
             assert!(!text.contains("X-Amz"), "{backend}, {case} ({kind:?}): the query leaked:\n{text}");
         }
+    }
+}
+
+/// Uploads `data` through a client over the caller's own HTTP client on `backend`.
+fn upload_over_callers_client(
+    backend: &str,
+    config: hotdata_core::Config,
+    data: Vec<u8>,
+) -> Result<(), hotdata_core::upload::UploadError> {
+    use hotdata_core::upload::{PartRetryPolicy, RoundPolicy, UploadOptions};
+    use std::sync::Arc;
+    let options = UploadOptions::new().part_retry(PartRetryPolicy::none()).rounds(RoundPolicy::none());
+    match backend {
+        "ureq" => {
+            let transport = hotdata_ureq::UreqTransport::with_agent(callers_ureq_agent());
+            let runtime = hotdata_ureq::StdRuntime::new();
+            let client =
+                hotdata_core::BlockingClient::new(config, Arc::new(transport), Arc::new(runtime), "ureq");
+            client.upload_file(data, options).map(drop)
+        }
+        _ => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let transport = hotdata_reqwest::ReqwestTransport::with_client(callers_reqwest_client());
+                let runtime = hotdata_reqwest::TokioRuntime::new();
+                let client =
+                    hotdata_core::AsyncClient::new(config, Arc::new(transport), Arc::new(runtime), "reqwest");
+                client.upload_file(data, options).await.map(drop)
+            })
+        }
+    }
+}
+
+/// End to end, through the upload machine (which marks its PUTs as storage requests): over
+/// a caller's own client, storage sees none of the client's defaults, and an upload whose
+/// storage PUT is reset fails with an error whose whole chain never shows the URL's signature.
+#[test]
+fn uploads_over_a_callers_client_keep_storage_clean_and_signatures_out_of_errors() {
+    use hotdata_emulator::{Emulator, Fault, FaultRule, Target};
+    for backend in ["ureq", "reqwest"] {
+        let emulator = Emulator::builder().start().expect("the emulator starts");
+        let config = hotdata_core::Config::new(emulator.api_key())
+            .with_workspace_id(emulator.workspace_id())
+            .with_base_url(emulator.base_url());
+        upload_over_callers_client(backend, config.clone(), vec![7; 1000]).expect("the upload succeeds");
+        let puts: Vec<_> = emulator.requests().into_iter().filter(|r| r.operation == "storage_put").collect();
+        assert!(!puts.is_empty(), "{backend}");
+        for put in &puts {
+            assert!(!put.had_authorization, "{backend}: {put:?}");
+            for name in ["cookie", "user-agent", "accept-encoding"] {
+                assert_eq!(put.header(name), None, "{backend}: the caller's {name} reached storage: {put:?}");
+            }
+        }
+
+        let emulator = Emulator::builder()
+            .fault(FaultRule::new(Target::Operation("storage_put".into()), Fault::Reset).always())
+            .start()
+            .expect("the emulator starts");
+        let config = hotdata_core::Config::new(emulator.api_key())
+            .with_workspace_id(emulator.workspace_id())
+            .with_base_url(emulator.base_url());
+        let err = upload_over_callers_client(backend, config, vec![7; 1000]).expect_err("storage resets");
+        let put =
+            emulator.requests().into_iter().find(|r| r.operation == "storage_put").expect("a storage PUT");
+        let signature = put.uri.split("X-Signature=").nth(1).expect("a signed URL").to_owned();
+        assert!(signature.len() >= 8, "{put:?}");
+        let mut text = format!("{err}\n{err:?}\n");
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            text.push_str(&format!("{s}\n{s:?}\n"));
+            source = s.source();
+        }
+        assert!(!text.contains(&signature), "{backend}: the signature leaked:\n{text}");
+        assert!(!text.contains("X-Signature"), "{backend}: the query leaked:\n{text}");
     }
 }
