@@ -314,7 +314,7 @@ fn truncation_sends_the_head_and_the_bytes_before_the_cut() {
     let db = c.database("cut");
     emu.inject(FaultRule::new(Target::Operation("get_database".into()), Fault::Truncate { at: Some(20) }));
     let addr = emu.base_url().trim_start_matches("http://").to_string();
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
     write!(
         s,
         "GET /v1/databases/{db} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\nx-workspace-id: {}\r\n\r\n",
