@@ -671,6 +671,34 @@ mod parts {
     use wasm_bindgen_test::wasm_bindgen_test as test; // explicit: a glob-imported one is ambiguous
 
     #[test]
+    fn ten_thousand_parts_is_the_limit_for_sized_and_streaming_sources() {
+        let o = opts().max_concurrency(64);
+        // Exactly 10,000 parts, sized and streaming (a stream whose last part is full learns
+        // its end from the empty read after it): stored and finalized.
+        for stream in [false, true] {
+            let mut s = if stream {
+                Sim::stream(10_000, &o, streaming(1))
+            } else {
+                Sim::sized(10_000, &o, streaming(1))
+            };
+            s.run().unwrap();
+            assert_eq!(s.puts.len(), 10_000, "stream: {stream}");
+            assert_eq!(s.finalize_parts().len(), 10_000);
+        }
+        // One byte more: a sized source is refused before any PUT ...
+        let mut s = Sim::sized(10_001, &o, streaming(1));
+        let e = s.run().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::SizeLimit, "{e}");
+        assert!(s.puts.is_empty());
+        // ... and a stream when it reaches part 10,001, never finalized, not resumable.
+        let mut s = Sim::stream(10_001, &o, streaming(1));
+        let e = s.run().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::SizeLimit, "{e}");
+        assert!(s.finalizes.is_empty());
+        assert!(e.resume_state().is_none());
+    }
+
+    #[test]
     fn large_sources_stream_minting_each_part_just_before_its_put() {
         let total = 20 * MIB;
         let mut s = Sim::sized(total, &opts(), streaming(8 * MIB));

@@ -10,7 +10,8 @@ use bytes::Bytes;
 
 use super::parts::PartState;
 use super::requests::Waiting;
-use super::{RequestId, UploadAction, UploadMachine};
+use super::rounds::too_many_parts;
+use super::{MAX_PARTS, RequestId, UploadAction, UploadMachine};
 use crate::upload::MAX_UPLOAD_SIZE;
 use crate::upload::error::{UploadError, UploadErrorKind as K};
 
@@ -100,6 +101,12 @@ impl UploadMachine {
                     self.parts.remove(n);
                     return;
                 }
+            }
+            if u64::from(n) > MAX_PARTS {
+                // The one-byte read past the last allowed part found a byte.
+                self.parts.set_state(n, PartState::Failed);
+                self.fail(too_many_parts());
+                return;
             }
             if self.parts.streamed > MAX_UPLOAD_SIZE {
                 self.parts.set_state(n, PartState::Failed);

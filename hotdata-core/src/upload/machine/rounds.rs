@@ -231,17 +231,19 @@ impl UploadMachine {
                 }
                 continue;
             }
-            if u64::from(n) > MAX_PARTS {
-                self.fail(UploadError::new(
-                    K::SizeLimit,
-                    format!("the source needs more than {MAX_PARTS} parts"),
-                ));
+            let beyond = u64::from(n) > MAX_PARTS;
+            if beyond && !sequential || u64::from(n) > MAX_PARTS + 1 {
+                self.fail(too_many_parts());
                 return false;
             }
             let offset = u64::from(n - 1) * ps;
             let len = match self.spec.total {
                 Some(t) if self.is_single() => t,
                 Some(t) => ps.min(t.saturating_sub(offset)),
+                // The part after the last allowed one of a stream is read for one byte: none
+                // means the stream ended on a full part (and it is dropped as an empty
+                // tail), one means it needs too many parts (`on_part_read`).
+                None if beyond => 1,
                 None => ps,
             };
             let held = self.parts.held();
@@ -279,4 +281,10 @@ impl UploadMachine {
             self.phase = Phase::RoundPause;
         }
     }
+}
+
+/// The error of a source that needs more parts than the protocol allows. Runs from
+/// `start_fresh` and `on_part_read`.
+pub(super) fn too_many_parts() -> UploadError {
+    UploadError::new(K::SizeLimit, format!("the source needs more than {MAX_PARTS} parts"))
 }
