@@ -35,6 +35,8 @@ fn ms(n: u64) -> Duration {
 enum Answer {
     Status(u16, Option<String>, Vec<(&'static str, String)>),
     Transport(TransportErrorKind),
+    /// A transport failure whose cause prints the PUT's URL (as some HTTP clients' do).
+    TransportNamingUrl(TransportErrorKind),
     Hang,
 }
 
@@ -275,6 +277,10 @@ impl Sim {
                     }
                     Answer::Transport(kind) => {
                         self.m.handle_put(id, Err(TransportError::from_kind(kind)), now)
+                    }
+                    Answer::TransportNamingUrl(kind) => {
+                        let cause = format!("error sending request for url ({}): connection reset", put.url);
+                        self.m.handle_put(id, Err(TransportError::new(kind, cause)), now)
                     }
                     Answer::Hang => {}
                 }
@@ -669,6 +675,56 @@ mod parts {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test; // explicit: a glob-imported one is ambiguous
+
+    #[test]
+    fn a_permanent_transport_failure_of_a_put_is_not_retried() {
+        let mut s = Sim::sized(10, &opts(), session("single", None, None, Some("https://s.test/one")));
+        s.storage = Box::new(|_, _| Answer::Transport(TransportErrorKind::Tls));
+        let e = s.run().unwrap_err();
+        assert_eq!(e.kind(), UploadErrorKind::StorageTransport);
+        assert_eq!(e.transport_kind(), Some(TransportErrorKind::Tls));
+        assert_eq!(s.puts.len(), 1, "a rejected certificate does not heal: no retry, no round");
+    }
+
+    #[test]
+    fn the_machine_and_its_actions_print_no_presigned_query_nor_storage_header_value() {
+        let signed = "https://s.test/one?X-Amz-Signature=SECRETSIGNATURE0123456789";
+        let mut session = session("single", None, None, Some(signed));
+        session["headers"] = json!({"x-amz-server-side-encryption-customer-key": "SECRETKEY"});
+        let scenario = Scenario::new(UploadSpec::sized(5), &opts()).data(b"12345").session(session);
+        let (m, asked) = scenario.to(State::PartsInFlight);
+        let texts = [format!("{m:?}"), format!("{asked:?}")];
+        for t in texts {
+            assert!(!t.contains("SECRETSIGNATURE") && !t.contains("SECRETKEY"), "{t}");
+            assert!(!t.contains("tok_secret"), "{t}");
+        }
+    }
+
+    #[test]
+    fn a_put_failure_never_carries_the_presigned_query() {
+        let signed = "https://s.test/one?X-Amz-Credential=AKIA%2Fx&X-Amz-Signature=SECRETSIGNATURE0123456789";
+        let o = opts().part_retry(PartRetryPolicy::none()).rounds(RoundPolicy::none());
+        let mut s = Sim::sized(10, &o, session("single", None, None, Some(signed)));
+        s.storage = Box::new(|_, _| Answer::TransportNamingUrl(TransportErrorKind::NoResponse));
+        let mut events = Vec::new();
+        let e = s.run().unwrap_err();
+        events.extend(s.events.iter().map(|e| format!("{e:?}")));
+        let mut texts = vec![e.to_string(), format!("{e:?}")];
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            texts.push(cause.to_string());
+            texts.push(format!("{cause:?}"));
+            source = cause.source();
+        }
+        texts.extend(events);
+        for t in &texts {
+            assert!(!t.contains("SECRETSIGNATURE") && !t.contains("AKIA"), "{t}");
+        }
+        assert!(
+            texts.iter().any(|t| t.contains("https://s.test/one")),
+            "the URL is named, redacted: {texts:?}"
+        );
+    }
 
     #[test]
     fn ten_thousand_parts_is_the_limit_for_sized_and_streaming_sources() {
@@ -1122,6 +1178,16 @@ mod finalize {
         assert_eq!((r.reads, r.puts.len()), (0, 0));
         assert_eq!(r.finalizes.len(), 1);
         assert_eq!(r.finalizes[0].1, json!({}));
+    }
+
+    #[test]
+    fn a_finalize_that_failed_for_good_before_leaving_is_not_sent_again() {
+        let mut s = Sim::sized(10, &opts(), session("single", None, None, Some("https://s.test/one")));
+        s.finalize = Box::new(|_| Err(Error::transport(TransportError::from_kind(TransportErrorKind::Tls))));
+        let e = s.run().unwrap_err();
+        assert_eq!(s.finalizes.len(), 1, "a rejected certificate does not heal");
+        assert!(!e.finalize_may_have_succeeded());
+        assert!(e.resume_state().is_some_and(|r| r.is_complete()));
     }
 
     #[test]

@@ -42,7 +42,8 @@ impl UploadMachine {
             Err(e) => e,
         };
         let never_sent = e.transport_kind().is_some_and(TransportErrorKind::never_sent);
-        if never_sent && attempts < FINALIZE_ATTEMPTS && !self.stop.cancelled {
+        let permanent = e.transport_kind().is_some_and(TransportErrorKind::is_permanent);
+        if never_sent && !permanent && attempts < FINALIZE_ATTEMPTS && !self.stop.cancelled {
             let pause = FINALIZE_RETRY_BASE.saturating_mul(1 << (attempts - 1));
             self.timers.set(Timer::FinalizeRetry, now.saturating_add(pause));
             self.phase = Phase::FinalizeWait { attempts };

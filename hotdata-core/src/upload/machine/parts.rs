@@ -65,8 +65,8 @@ impl PartState {
     }
 }
 
-/// One part of the upload.
-#[derive(Debug)]
+/// One part of the upload. `Debug` prints its URL without the presigned query and its body
+/// by length.
 pub(super) struct Part {
     /// Its offset in the source.
     offset: u64,
@@ -85,6 +85,20 @@ pub(super) struct Part {
     /// Whether its eager URL was already replaced by a minted one after a `403` in this
     /// round.
     pub(super) reminted: bool,
+}
+
+impl std::fmt::Debug for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Part")
+            .field("offset", &self.offset)
+            .field("len", &self.len)
+            .field("body", &self.body.as_ref().map(Bytes::len))
+            .field("url", &self.url.as_deref().map(crate::transport::redact_url))
+            .field("state", &self.state)
+            .field("retries", &self.retries)
+            .field("reminted", &self.reminted)
+            .finish()
+    }
 }
 
 impl Part {

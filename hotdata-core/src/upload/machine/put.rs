@@ -92,7 +92,15 @@ impl UploadMachine {
         self.timers.stop(Timer::Transfer(n));
         match result {
             Ok(r) => self.on_put_answer(n, r, now),
-            Err(e) => self.on_put_transport(n, e.kind(), Some(e), now),
+            Err(e) => {
+                // Whatever transport sent it, its error never carries the presigned query
+                // (a signature, whoever holds it may write the object).
+                let e = match self.parts.get(n).and_then(|p| p.url.as_deref()) {
+                    Some(url) => e.redacting(url),
+                    None => e,
+                };
+                self.on_put_transport(n, e.kind(), Some(e), now)
+            }
         }
     }
 
@@ -231,7 +239,7 @@ impl UploadMachine {
             }
             return;
         }
-        let body = r.body.slice(..r.body.len().min(MAX_ERROR_BODY));
+        let body = scrub_storage_error(r.body.slice(..r.body.len().min(MAX_ERROR_BODY)));
         let what = part.map_or_else(|| "the upload".to_owned(), |n| format!("part {n}"));
         let err = UploadError::new(K::StorageStatus, format!("storage answered HTTP {status} to {what}"))
             .with_part(part)
@@ -285,7 +293,8 @@ impl UploadMachine {
         if let Some(s) = source {
             err = err.with_source(s);
         }
-        if kind == TransportErrorKind::Request {
+        if kind.is_permanent() {
+            // Refused locally or a rejected TLS handshake: no retry can heal it.
             self.part_failed(n, err, false);
             return;
         }
@@ -391,4 +400,56 @@ fn pick_minted(n: u32, resp: MintUploadPartsResponse) -> Result<String, UploadEr
         }
     }
     url.filter(|u| !u.is_empty()).ok_or_else(|| malformed(format!("mint did not return a URL for part {n}")))
+}
+
+/// The elements of an S3 error body that repeat the request's signature or what was signed
+/// (`SignatureDoesNotMatch` answers carry them).
+const SIGNED_ELEMENTS: [&str; 5] =
+    ["SignatureProvided", "StringToSign", "StringToSignBytes", "CanonicalRequest", "CanonicalRequestBytes"];
+
+/// A storage error body with the contents of [`SIGNED_ELEMENTS`] replaced by `redacted`, so
+/// that [`UploadError::body`] never hands out a signature. Other bodies are kept as they
+/// are. Runs from `on_put_answer`.
+fn scrub_storage_error(body: Bytes) -> Bytes {
+    let Ok(text) = std::str::from_utf8(&body) else { return body };
+    if !SIGNED_ELEMENTS.iter().any(|e| text.contains(&format!("<{e}>"))) {
+        return body;
+    }
+    let mut out = text.to_owned();
+    for e in SIGNED_ELEMENTS {
+        let (open, close) = (format!("<{e}>"), format!("</{e}>"));
+        let mut from = 0;
+        while let Some(start) = out[from..].find(&open).map(|i| from + i + open.len()) {
+            let Some(end) = out[start..].find(&close).map(|i| start + i) else { break };
+            out.replace_range(start..end, "redacted");
+            from = start + "redacted".len() + close.len();
+        }
+    }
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // runs under wasm-bindgen-test-runner
+
+    #[test]
+    fn storage_error_bodies_lose_what_was_signed() {
+        let body = "<Error><Code>SignatureDoesNotMatch</Code><SignatureProvided>SECRET1</SignatureProvided>\
+            <StringToSign>AWS4 SECRET2</StringToSign><CanonicalRequest>PUT /k X-Amz-Credential=SECRET3\
+            </CanonicalRequest><StringToSignBytes>41 57</StringToSignBytes><RequestId>r1</RequestId></Error>";
+        let out = scrub_storage_error(Bytes::from(body));
+        let out = std::str::from_utf8(&out).unwrap();
+        assert!(!out.contains("SECRET") && !out.contains("41 57"), "{out}");
+        assert!(
+            out.contains("<Code>SignatureDoesNotMatch</Code>") && out.contains("<RequestId>r1</RequestId>")
+        );
+        assert!(out.contains("<SignatureProvided>redacted</SignatureProvided>"), "{out}");
+        for kept in
+            [&b"<Error><Code>AccessDenied</Code></Error>"[..], b"\xff\xfe", b"<SignatureProvided>unclosed"]
+        {
+            assert_eq!(scrub_storage_error(Bytes::copy_from_slice(kept)), Bytes::copy_from_slice(kept));
+        }
+    }
 }

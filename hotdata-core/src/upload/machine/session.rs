@@ -14,7 +14,7 @@ use crate::upload::{MAX_UPLOAD_SIZE, STREAMING_THRESHOLD, effective_in_flight, p
 use crate::{Error, Patch, SecretString};
 
 /// The session the server opened (or the one being resumed). `Debug` leaves out the
-/// finalize token.
+/// finalize token, the URLs and the storage headers' values.
 pub(super) struct Session {
     /// The upload id.
     pub(super) upload_id: String,
@@ -33,7 +33,8 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("upload_id", &self.upload_id)
             .field("token", &"<redacted>")
-            .field("headers", &self.headers)
+            // Names only: a storage header may carry a key (SSE-C).
+            .field("headers", &self.headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
             .field("mode", &self.mode)
             .field("part_size", &self.part_size)
             .finish()

@@ -197,7 +197,7 @@ impl fmt::Debug for UploadAction {
                 .debug_struct("Put")
                 .field("id", id)
                 .field("part", part)
-                .field("request", request)
+                .field("request", &StorageRequest(request))
                 .field("options", options)
                 .finish(),
             Self::Abort { id } => f.debug_struct("Abort").field("id", id).finish(),
@@ -211,6 +211,23 @@ impl fmt::Debug for UploadAction {
                     .finish()
             }
         }
+    }
+}
+
+/// A storage request as `Debug` prints it: its URL without the presigned query, its
+/// header names (a storage header may carry a key), and its body by length.
+struct StorageRequest<'a>(&'a HttpRequest);
+
+impl fmt::Debug for StorageRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.0;
+        let uri = r.uri().to_string();
+        f.debug_struct("HttpRequest")
+            .field("method", r.method())
+            .field("uri", &crate::transport::redact_url(&uri))
+            .field("headers", &r.headers().keys().map(|k| k.as_str()).collect::<Vec<_>>())
+            .field("body_len", &r.body().as_bytes().len())
+            .finish()
     }
 }
 
