@@ -189,6 +189,7 @@ impl<M: Clone> Client<M> {
 #[derive(Debug, Clone, Default)]
 struct CallOptions {
     timeout: Option<Option<Duration>>,
+    body_idle_timeout: Option<Option<Duration>>,
     workspace_id: Option<String>,
     retry: Option<RetryPolicy>,
 }
@@ -214,9 +215,21 @@ impl<M, E: fmt::Debug> fmt::Debug for Call<M, E> {
 }
 
 impl<M, E> Call<M, E> {
-    /// Sets this call's whole-request timeout per attempt (`None`: no timeout).
+    /// Sets this call's whole-request timeout per attempt (`None`: no timeout). When the
+    /// answer is streamed ([`Call::send_streaming`]: downloads, Arrow results and queries) it
+    /// bounds the exchange until the response head, and [`Call::body_idle_timeout`] the body.
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.options.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the idle timeout of this call's body when it is streamed
+    /// ([`Call::send_streaming`]: result downloads, Arrow results, queries answered as
+    /// Arrow), instead of [`Config::body_idle_timeout`]: once the head has arrived, the body
+    /// fails only when no byte arrives for this long. `None`: the whole-request timeout
+    /// covers the body too. Calls whose answer is read whole (JSON) ignore it.
+    pub fn body_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.body_idle_timeout = Some(timeout);
         self
     }
 
@@ -254,6 +267,18 @@ impl<M, E> Call<M, E> {
     {
         prepare(&self.client.shared, &self.endpoint, &self.options)
             .map_err(|e| e.with_operation(self.endpoint.operation().id))
+    }
+
+    /// Like `prepare`, for an answer whose body is handed over as a stream: bounded by
+    /// the idle timeout once its head is in.
+    fn prepare_streaming(&self) -> Result<Prepared, Error>
+    where
+        E: Endpoint,
+    {
+        let mut prepared = self.prepare()?;
+        let idle = self.options.body_idle_timeout.unwrap_or(self.client.shared.config.body_idle_timeout);
+        prepared.send = prepared.send.with_body_idle_timeout(idle);
+        Ok(prepared)
     }
 
     fn with_endpoint(&self, endpoint: E) -> Self
@@ -612,9 +637,11 @@ impl<E: Endpoint> Call<Blocking, E> {
 
     /// Sends the call and returns the answer (any status) as soon as its head arrives, with
     /// the body still to read: for large or streamed answers. Retries apply until a head is
-    /// received; the body is then the caller's.
+    /// received; the body is then the caller's. The call's timeout bounds the exchange until
+    /// the head; the body is bounded by the idle timeout ([`Call::body_idle_timeout`],
+    /// [`Config::body_idle_timeout`]), however long it takes in all.
     pub fn send_streaming(self) -> Result<http::Response<BlockingBody>, Error> {
-        let prepared = self.prepare()?;
+        let prepared = self.prepare_streaming()?;
         self.client.mode.run(&self.client.shared, &prepared, Ok).1
     }
 }
@@ -720,9 +747,11 @@ impl<E: Endpoint> Call<Async, E> {
 
     /// Sends the call and returns the answer (any status) as soon as its head arrives, with
     /// the body still to read: for large or streamed answers. Retries apply until a head is
-    /// received; the body is then the caller's.
+    /// received; the body is then the caller's. The call's timeout bounds the exchange until
+    /// the head; the body is bounded by the idle timeout ([`Call::body_idle_timeout`],
+    /// [`Config::body_idle_timeout`]), however long it takes in all.
     pub async fn send_streaming(self) -> Result<http::Response<AsyncBody>, Error> {
-        let prepared = self.prepare()?;
+        let prepared = self.prepare_streaming()?;
         self.client.mode.run(&self.client.shared, &prepared, keep_async).await.1
     }
 

@@ -12,8 +12,12 @@ use crate::transport::{BoxError, BoxFuture, MaybeSend, MaybeSync};
 pub const DEFAULT_BASE_URL: &str = "https://api.hotdata.dev";
 /// Default connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default whole-request timeout (from sending to the end of the response body).
+/// Default whole-request timeout (from sending to the end of the response body; to the
+/// response head for streamed answers, see [`DEFAULT_BODY_IDLE_TIMEOUT`]).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default idle timeout of a streamed answer's body ([`Config::body_idle_timeout`]): it
+/// fails when no byte arrives for this long.
+pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A secret string (an API key or token). Its `Debug` never shows the value and it has no
 /// `Display`; read it with [`SecretString::expose`].
@@ -131,8 +135,19 @@ pub struct Config {
     pub user_agent: Option<String>,
     /// Connect timeout, applied by the transport.
     pub connect_timeout: Option<Duration>,
-    /// Whole-request timeout per attempt; overridable per call.
+    /// Whole-request timeout per attempt; overridable per call. For a streamed answer (see
+    /// [`Config::body_idle_timeout`]) it bounds the exchange until the response head only.
     pub timeout: Option<Duration>,
+    /// Idle timeout of the body of a streamed answer: result downloads
+    /// (`results().download(..)`, in any format), Arrow results (`results().arrow(..)`, and
+    /// the flows that fetch a stored result as Arrow) and queries answered as Arrow
+    /// (`query_arrow`, `query_to_arrow`, `query_as`). Once the response head has arrived,
+    /// the body fails only when no byte of it arrives for this long, so a large result read
+    /// at a healthy rate is never cut by [`Config::timeout`], which then bounds the exchange
+    /// until the head only. Default [`DEFAULT_BODY_IDLE_TIMEOUT`] (60 s); overridable per
+    /// call (`Call::body_idle_timeout`). `None`: `timeout` covers those bodies too, as it
+    /// does every JSON answer. Storage PUTs of uploads keep their own size-based deadline.
+    pub body_idle_timeout: Option<Duration>,
     /// Retry policy; overridable per call.
     pub retry: RetryPolicy,
     /// Retry policy of a table load answered `409 RESOURCE_LOCKED` (another load holds the
@@ -306,6 +321,7 @@ impl Default for Config {
             user_agent: None,
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             timeout: Some(DEFAULT_TIMEOUT),
+            body_idle_timeout: Some(DEFAULT_BODY_IDLE_TIMEOUT),
             retry: RetryPolicy::default(),
             lock_retry: RetryPolicy::locked_table(),
             arrow_limits: ArrowLimits::DEFAULT,
@@ -380,6 +396,13 @@ impl Config {
     /// Sets the whole-request timeout (`None` disables it).
     pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets the idle timeout of streamed answers' bodies ([`Config::body_idle_timeout`];
+    /// `None` leaves them under the whole-request timeout).
+    pub fn with_body_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.body_idle_timeout = timeout;
         self
     }
 

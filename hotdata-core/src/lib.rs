@@ -62,6 +62,8 @@
 //! 2. Per attempt, the bearer token is taken from the API key or asked from the token
 //!    provider (a provider failure ends the call; nothing is sent unauthenticated).
 //! 3. The transport sends it with the call's timeout and returns the head and body chunks.
+//!    A streamed answer (a download, an Arrow result or query) is bounded by the timeout
+//!    until its head only, then by [`Config::body_idle_timeout`] (no byte for 60 s).
 //! 4. [`RetryState::decide`] looks at the status or the transport failure kind, the
 //!    operation's [`Idempotency`], the budget and `Retry-After`; the driver sleeps through
 //!    the runtime and tries again, or stops.
@@ -118,7 +120,10 @@
 //! ## Plugging in a backend
 //!
 //! Implement [`BlockingTransport`] (or [`AsyncTransport`]) on your HTTP client: turn the
-//! [`HttpRequest`] into your library's request, apply [`SendOptions::timeout`], return the
+//! [`HttpRequest`] into your library's request, apply [`SendOptions::timeout`] (when
+//! [`SendOptions::body_idle_timeout`] is set, only until the response head, and then that
+//! idle timeout to the body: a streamed result must not die at the whole-request timeout
+//! however healthy the link), return the
 //! status, headers and body chunks, and map failures to a [`TransportErrorKind`] by where
 //! they left the request (a connect timeout never sent anything: `Connect`; a rejected TLS
 //! certificate is `Tls`, permanent; when unsure whether the request left, say it may have:

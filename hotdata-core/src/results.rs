@@ -8,6 +8,12 @@
 //! [`Error`] of kind [`ErrorKind::ResultFailed`] carrying the server's message. The total
 //! row count (`X-Total-Row-Count`) and the next page (`Link: <...>; rel="next"`) are read
 //! from the headers into [`ResultMeta`].
+//!
+//! A download is bounded by the call's timeout ([`Config::timeout`](crate::Config::timeout))
+//! until the response head, then by the idle timeout
+//! ([`Config::body_idle_timeout`](crate::Config::body_idle_timeout), 60 s by default;
+//! per call [`Call::body_idle_timeout`]): a body of any size read at any steady rate
+//! completes, and one that stalls fails with a timeout.
 
 use std::io::Write;
 use std::time::Duration;
@@ -317,7 +323,9 @@ impl Call<Async, ResultDownload> {
 
 impl<M: Clone> Results<'_, M> {
     /// `GET /v1/results/{id}` in `format` (Arrow, CSV, Parquet, Markdown, JSON), streamed:
-    /// see [`ResultDownload`].
+    /// see [`ResultDownload`]. The body is bounded by the idle timeout
+    /// ([`Config::body_idle_timeout`](crate::Config::body_idle_timeout)), not by the
+    /// whole-request timeout, which bounds the wait for its head.
     pub fn download(
         &self,
         id: impl Into<String>,

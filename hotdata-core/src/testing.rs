@@ -90,6 +90,9 @@ pub struct RecordedRequest {
     pub body: Bytes,
     /// The timeout the client asked for.
     pub timeout: Option<Duration>,
+    /// The idle timeout of a streamed body the client asked for
+    /// ([`SendOptions::body_idle_timeout`](crate::SendOptions::body_idle_timeout)).
+    pub body_idle_timeout: Option<Duration>,
     /// Whether it was sent as a storage request ([`SendOptions::storage`](crate::SendOptions)).
     pub storage: bool,
 }
@@ -135,6 +138,7 @@ impl FakeTransport {
             headers: parts.headers,
             body,
             timeout: options.timeout,
+            body_idle_timeout: options.body_idle_timeout,
             storage: options.storage,
         };
         lock(&self.requests).push(recorded.clone());

@@ -412,3 +412,79 @@ fn a_result_the_caller_names_has_no_cap_unless_asked() {
     let e = c.results().arrow("r1", "db").fetch_limits(five_rows()).arrow().unwrap_err();
     assert_capped(&e, "ResultDownload::fetch_limits.max_rows", 5);
 }
+
+/// What the transport was asked to bound each request by: `(timeout, body_idle_timeout)`.
+fn bounds(t: &FakeTransport) -> Vec<(Option<Duration>, Option<Duration>)> {
+    t.requests().iter().map(|r| (r.timeout, r.body_idle_timeout)).collect()
+}
+
+const TOTAL: Option<Duration> = Some(hotdata_core::config::DEFAULT_TIMEOUT);
+const IDLE: Option<Duration> = Some(hotdata_core::config::DEFAULT_BODY_IDLE_TIMEOUT);
+
+#[test]
+fn streamed_answers_are_bounded_by_an_idle_timeout_and_json_answers_by_the_total() {
+    let query = || hotdata_core::models::QueryRequest::new("select 1");
+    let (c, t) = client(vec![
+        ready(3),
+        ready(3),
+        Ok(response(200, "a,b\n1,2\n")),
+        ready(2),
+        Ok(response(200, r#"{"result_id":"r1","status":"ready","columns":[],"rows":[]}"#)),
+    ]);
+    assert!(c.results().arrow("r1", "db").arrow().unwrap().ready().is_some());
+    let ResultFetch::Ready(stream) = c.results().arrow("r1", "db").arrow_stream().unwrap() else { panic!() };
+    assert_eq!(stream.map(|b| b.unwrap().num_rows()).sum::<usize>(), 3);
+    let mut csv = Vec::new();
+    c.results().download("r1", "db", ResultsFormatQuery::Csv).write_to(&mut csv).unwrap();
+    assert!(matches!(
+        c.query_arrow(query()).stream().unwrap(),
+        hotdata_core::arrow::QueryArrowOutcome::Ready { .. }
+    ));
+    c.results().get("r1", "db").send().unwrap();
+    assert_eq!(
+        bounds(&t),
+        [(TOTAL, IDLE), (TOTAL, IDLE), (TOTAL, IDLE), (TOTAL, IDLE), (TOTAL, None)],
+        "downloads and Arrow streams: the total until the head, then idle; a JSON call: the total"
+    );
+
+    // Per client, per call, and off (the total covers the body again).
+    let five = Some(Duration::from_secs(5));
+    let t = FakeTransport::script(vec![ready(1), ready(1), ready(1), ready(1)]);
+    let config =
+        Config::new("k").with_workspace_id("w").with_base_url("http://h").with_body_idle_timeout(five);
+    let c = BlockingClient::new(config, t.clone(), ManualRuntime::new(SystemTime::UNIX_EPOCH), "t");
+    c.results().arrow("r1", "db").arrow().unwrap();
+    c.results().arrow("r1", "db").body_idle_timeout(Some(Duration::from_secs(2))).arrow().unwrap();
+    c.results().arrow("r1", "db").body_idle_timeout(None).arrow().unwrap();
+    c.query_arrow(query()).timeout(None).stream().unwrap();
+    assert_eq!(
+        bounds(&t),
+        [(TOTAL, five), (TOTAL, Some(Duration::from_secs(2))), (TOTAL, None), (None, five)]
+    );
+}
+
+#[test]
+fn async_streamed_answers_are_bounded_by_an_idle_timeout_too() {
+    use hotdata_core::testing::block_on;
+    let t = FakeTransport::script(vec![
+        ready(3),
+        ready(3),
+        Ok(response(200, r#"{"result_id":"r1","status":"ready","columns":[],"rows":[]}"#)),
+    ]);
+    let c = AsyncClient::new(
+        Config::new("k").with_workspace_id("w").with_base_url("http://h"),
+        t.clone(),
+        ManualRuntime::new(SystemTime::UNIX_EPOCH),
+        "t",
+    );
+    assert!(block_on(c.results().arrow("r1", "db").arrow()).unwrap().ready().is_some());
+    let query = hotdata_core::models::QueryRequest::new("select 1");
+    let hotdata_core::arrow::QueryArrowOutcome::Ready { batches, .. } =
+        block_on(c.query_arrow(query).stream()).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(block_on(batches.into_result()).unwrap().num_rows(), 3);
+    block_on(c.results().get("r1", "db").send()).unwrap();
+    assert_eq!(bounds(&t), [(TOTAL, IDLE), (TOTAL, IDLE), (TOTAL, None)]);
+}

@@ -137,10 +137,12 @@ fn assert_storage_isolated(t: &FakeTransport) {
         assert_eq!(names, vec!["content-length"], "{}", r.uri);
         assert_eq!(r.headers["content-length"], r.body.len().to_string());
         assert_eq!(r.timeout.map(|t| t >= Duration::from_secs(60)), Some(true));
+        assert_eq!(r.body_idle_timeout, None, "a PUT keeps its size-based deadline: {}", r.uri);
         assert!(r.storage, "{} is sent as a storage request", r.uri);
     }
     for r in t.requests().into_iter().filter(|r| r.uri.host() == Some("api.test")) {
         assert!(!r.storage, "{}", r.uri);
+        assert_eq!(r.body_idle_timeout, None, "JSON answers keep the whole-request timeout: {}", r.uri);
         assert_eq!(r.headers["authorization"], "Bearer secret-key");
         assert_eq!(r.headers["x-workspace-id"], "ws_1");
     }

@@ -331,7 +331,9 @@ fn require_arrow(call: &Call<impl Sized, ResultDownload>) -> Result<(), Error> {
 
 impl<M: Clone> Results<'_, M> {
     /// `GET /v1/results/{id}?format=arrow`: the result as Arrow record batches, whole
-    /// ([`Call::arrow`]) or streamed ([`Call::arrow_stream`]).
+    /// ([`Call::arrow`]) or streamed ([`Call::arrow_stream`]). The body is bounded by the
+    /// idle timeout ([`Config::body_idle_timeout`](crate::Config::body_idle_timeout)), not by
+    /// the whole-request timeout, which bounds the wait for its head.
     pub fn arrow(&self, id: impl Into<String>, database_id: impl Into<String>) -> Call<M, ResultDownload> {
         self.download(id, database_id, ResultsFormatQuery::Arrow)
     }

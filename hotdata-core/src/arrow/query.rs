@@ -23,7 +23,9 @@ fn arrow_head(headers: &http::HeaderMap) -> Result<ResultMeta, Error> {
 }
 
 /// `POST /v1/query` answered directly as an Arrow stream, saving the round trip of fetching
-/// the result: [`Client::query_arrow`].
+/// the result: [`Client::query_arrow`]. The call's timeout bounds the wait for the answer's
+/// head (the query running); its body is then bounded by the idle timeout
+/// ([`Config::body_idle_timeout`](crate::Config::body_idle_timeout)).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryArrow {
@@ -140,7 +142,8 @@ fn relabel<S>(o: QueryArrowOutcome<std::convert::Infallible>) -> QueryArrowOutco
 }
 
 impl<M: Clone> Client<M> {
-    /// `POST /v1/query` answered as an Arrow stream: see [`QueryArrow`].
+    /// `POST /v1/query` answered as an Arrow stream: see [`QueryArrow`] (the body is bounded
+    /// by [`Config::body_idle_timeout`](crate::Config::body_idle_timeout)).
     pub fn query_arrow(&self, body: QueryRequest) -> Call<M, QueryArrow> {
         self.call(QueryArrow::new(body))
     }
@@ -233,7 +236,10 @@ macro_rules! arrow_flows {
         impl Client<$mode> {
             /// Runs a query and returns all its rows as Arrow, however the server answers:
             /// directly as a stream, or, when the query goes asynchronous, by waiting for its
-            /// result and fetching it as Arrow (never through 50k-row JSON pages).
+            /// result and fetching it as Arrow (never through 50k-row JSON pages). Every Arrow
+            /// body is bounded by
+            /// [`Config::body_idle_timeout`](crate::Config::body_idle_timeout), not by the
+            /// whole-request timeout.
             pub $($async)* fn query_to_arrow(
                 &self,
                 body: QueryRequest,

@@ -68,9 +68,24 @@ pub struct CorsFilteredHeaders;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SendOptions {
-    /// Deadline for the whole exchange, from sending the request to the end of the body.
-    /// `None` means no limit beyond the transport's own.
+    /// Deadline for the whole exchange, from sending the request to the end of the body;
+    /// with [`SendOptions::body_idle_timeout`] set, from sending the request to the response
+    /// head only. `None` means no limit beyond the transport's own.
     pub timeout: Option<Duration>,
+    /// When set, the exchange has two bounds instead of one: [`SendOptions::timeout`] until
+    /// the response head has arrived, and then, for the body, only this idle timeout: the
+    /// body fails when no byte of it arrives for this long (the wait for each read of the
+    /// socket, not the time the caller takes between reads), however long the whole body
+    /// takes. A body that stalls fails with [`TransportErrorKind::Timeout`]. `None` (the
+    /// default): `timeout` covers the body too.
+    ///
+    /// The client sets it on calls whose body is handed to the caller as a stream (result
+    /// downloads, Arrow results and Arrow query answers: `Call::send_streaming`), so that a
+    /// large body read at a healthy rate is never cut by the whole-request timeout; calls
+    /// whose body it reads itself (JSON answers) and storage PUTs (their size-based
+    /// deadline) keep the total. A transport that cannot tell the head from the body may
+    /// ignore it and keep `timeout` for the whole exchange: the safe side.
+    pub body_idle_timeout: Option<Duration>,
     /// A connect timeout for this request, overriding the transport's own when set (storage
     /// uploads use 30 s). A transport that cannot set it per request keeps its own.
     pub connect_timeout: Option<Duration>,
@@ -87,7 +102,16 @@ pub struct SendOptions {
 impl SendOptions {
     /// Options with the given whole-request timeout.
     pub fn with_timeout(timeout: Option<Duration>) -> Self {
-        Self { timeout, connect_timeout: None, storage: false }
+        Self { timeout, connect_timeout: None, body_idle_timeout: None, storage: false }
+    }
+
+    /// These options with the body bounded by an idle timeout once the head has arrived
+    /// ([`SendOptions::body_idle_timeout`]); `None` leaves the whole-request timeout over
+    /// the body.
+    #[must_use]
+    pub fn with_body_idle_timeout(mut self, idle: Option<Duration>) -> Self {
+        self.body_idle_timeout = idle;
+        self
     }
 
     /// These options, for a request to object storage ([`SendOptions::storage`]).
