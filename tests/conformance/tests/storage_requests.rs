@@ -312,3 +312,55 @@ fn uploads_over_a_callers_client_keep_storage_clean_and_signatures_out_of_errors
         assert!(!text.contains("X-Signature"), "{backend}: the query leaked:\n{text}");
     }
 }
+
+/// A storage peer that accepts the connection and never reads: a PUT of 16 MiB fills the
+/// socket buffers and blocks in its write; the transport gives up at the request's deadline
+/// (1 s here; the upload machine's part deadline in an upload) instead of hanging, and the
+/// failure is a timeout. A hang guard, not a timing assertion.
+#[test]
+fn a_storage_peer_that_never_reads_the_body_cannot_hang_a_put() {
+    for backend in ["ureq", "reqwest"] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/bucket/key?{SIGNED_QUERY}", listener.local_addr().unwrap());
+        // Accepts and holds every connection, reading nothing, until the test ends.
+        let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let holder = held.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                holder.lock().unwrap().push(stream);
+            }
+        });
+        let body = Bytes::from(vec![7u8; 16 << 20]);
+        let request = http::Request::builder()
+            .method("PUT")
+            .uri(&url)
+            .header("content-length", body.len().to_string())
+            .body(RequestBody::Bytes(body))
+            .unwrap();
+        let mut options = storage();
+        options.timeout = Some(Duration::from_secs(1));
+        let (done, finished) = std::sync::mpsc::channel();
+        let name = backend.to_owned();
+        std::thread::spawn(move || {
+            let result = match name.as_str() {
+                "ureq" => send_ureq(
+                    &hotdata_ureq::UreqTransport::new(Some(Duration::from_secs(5))),
+                    request,
+                    options,
+                ),
+                _ => {
+                    let transport = hotdata_reqwest::ReqwestTransport::new(Some(Duration::from_secs(5)));
+                    send_reqwest(&transport, request, options)
+                }
+            };
+            let _ = done.send(result.map(|_| ()).map_err(|e| (e.kind(), all_text(e))));
+        });
+        let result = finished
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{backend}: a PUT to a peer that never reads hung past its deadline"));
+        let (kind, text) = result.expect_err("the PUT cannot finish");
+        assert_eq!(kind, hotdata_core::TransportErrorKind::Timeout, "{backend}: {text}");
+        assert!(!text.contains("SECRET"), "{backend}: {text}");
+        drop(held);
+    }
+}
