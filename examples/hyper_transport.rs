@@ -53,26 +53,30 @@ impl AsyncTransport for HyperTransport {
                 if e.is_connect() { Kind::Connect } else { Kind::NoResponse }
             };
             let response = response.map_err(|e| TransportError::new(kind(&e), e))?;
-            let deadline = deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
-            Ok(response.map(|body| AsyncBody::from_stream(Chunks { body, deadline })))
+            // A streamed answer's body is bounded by an idle timeout, any other by the deadline.
+            let idle = opts.body_idle_timeout;
+            let deadline = deadline.filter(|_| idle.is_none()).map(|d| Box::pin(tokio::time::sleep_until(d)));
+            Ok(response.map(|body| AsyncBody::from_stream(Chunks { body, deadline, idle })))
         })
     }
 }
 
-/// The response body as a stream of data chunks, bounded by the request's deadline.
+/// The response body as a stream of data chunks, bounded by the request's deadline, or by
+/// an idle timeout restarted by every chunk.
 struct Chunks {
     body: hyper::body::Incoming,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    idle: Option<Duration>,
 }
 
 impl futures_core::Stream for Chunks {
     type Item = Result<Bytes, TransportError>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready()) {
+        if self.idle.is_none() && self.deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready()) {
             return Poll::Ready(Some(Err(TransportError::from_kind(Kind::Timeout))));
         }
-        loop {
-            return match Pin::new(&mut self.body).poll_frame(cx) {
+        let polled = loop {
+            break match Pin::new(&mut self.body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) => Poll::Ready(Some(Ok(data))),
                     Err(_trailers) => continue,
@@ -80,7 +84,22 @@ impl futures_core::Stream for Chunks {
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(TransportError::new(Kind::Body, e)))),
                 done => done.map(|_| None),
             };
+        };
+        if let Some(idle) = self.idle {
+            // The idle timer runs only while waiting for bytes.
+            if polled.is_ready() {
+                self.deadline = None;
+            } else if self
+                .deadline
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)))
+                .as_mut()
+                .poll(cx)
+                .is_ready()
+            {
+                return Poll::Ready(Some(Err(TransportError::from_kind(Kind::Timeout))));
+            }
         }
+        polled
     }
 }
 

@@ -140,7 +140,7 @@
 //! [`BlockingRuntime`] (or [`AsyncRuntime`]) with your clock and sleep. Then
 //! [`BlockingClient::new`]`(config, transport, runtime, "my-backend")`. No protocol logic
 //! belongs in a backend: `examples/hyper_transport.rs` in the repository is a complete one in
-//! under 100 lines.
+//! about 110 lines.
 //!
 //! ## Features
 //!

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -116,6 +117,15 @@ impl From<FileSource> for hotdata_core::upload::AsyncUploadSource {
 /// to any request without one. Over a client you brought
 /// ([`ReqwestTransport::with_client`]) they go through a client of the transport's own (see
 /// there).
+///
+/// Timeouts: [`SendOptions::timeout`] is reqwest's per-request timeout, which runs to the
+/// end of the body, unless the request has a [`SendOptions::body_idle_timeout`] (a streamed
+/// answer: a download, an Arrow result or query). Then the timeout bounds the exchange until
+/// the response head (a tokio timeout around it), and the body is bounded by an idle timer
+/// instead: armed while a read of the body waits for bytes, disarmed by each chunk, so the
+/// time the caller takes between reads does not count and a body of any length read at a
+/// steady rate completes. A body idle for that long fails with
+/// [`TransportErrorKind::Timeout`].
 ///
 /// Building a reqwest client can fail (no usable TLS configuration, for example a process
 /// default rustls provider without cipher suites). [`ReqwestTransport::new`] never panics
@@ -282,14 +292,33 @@ impl ReqwestTransport {
         };
         let mut request = reqwest::Request::try_from(http::Request::from_parts(parts, body))
             .map_err(|e| TransportError::new(TransportErrorKind::Request, redact(e)))?;
-        *request.timeout_mut() = options.timeout;
         let client = self.client_for(options)?;
-        let response = client.execute(request).await.map_err(|e| classify(e, false))?;
+        let response = match options.body_idle_timeout {
+            // reqwest's per-request timeout runs to the end of the body.
+            None => {
+                *request.timeout_mut() = options.timeout;
+                client.execute(request).await
+            }
+            // The timeout bounds the exchange until the head only; the body is then bounded
+            // by the idle timer of `Chunks`.
+            Some(_) => match options.timeout {
+                Some(t) => tokio::time::timeout(t, client.execute(request)).await.map_err(|_| {
+                    TransportError::new(
+                        TransportErrorKind::Timeout,
+                        format!("no response head within {} ms", t.as_millis()),
+                    )
+                })?,
+                None => client.execute(request).await,
+            },
+        }
+        .map_err(|e| classify(e, false))?;
         let mut head = http::Response::builder().status(response.status()).version(response.version());
         if let Some(h) = head.headers_mut() {
             *h = response.headers().clone();
         }
-        let body = AsyncBody::from_stream(Chunks { stream: Box::pin(response.bytes_stream()), url });
+        let idle = options.body_idle_timeout.map(IdleTimer::new);
+        let body =
+            AsyncBody::from_stream(Chunks { stream: Some(Box::pin(response.bytes_stream())), url, idle });
         head.body(body).map_err(|e| TransportError::new(TransportErrorKind::Other, e))
     }
 }
@@ -298,19 +327,73 @@ type ReqwestStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + 
 
 /// A response body's chunks, their errors classified as body failures and redacted.
 struct Chunks {
-    stream: ReqwestStream,
+    /// `None` once the body was given up.
+    stream: Option<ReqwestStream>,
     /// The request's URL, whose secrets no error may show.
     url: Arc<str>,
+    /// The body's idle timeout ([`SendOptions::body_idle_timeout`]), when it has one.
+    idle: Option<IdleTimer>,
 }
 
 impl Stream for Chunks {
     type Item = Result<Bytes, TransportError>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let url = self.url.clone();
-        self.stream
-            .as_mut()
-            .poll_next(cx)
-            .map(|c| c.map(|r| r.map_err(|e| classify(e, true).redacting(&url))))
+        let Some(stream) = self.stream.as_mut() else { return Poll::Ready(None) };
+        let polled = stream.as_mut().poll_next(cx);
+        if let Some(idle) = self.idle.as_mut() {
+            match polled {
+                Poll::Pending => {
+                    if let Some(e) = idle.poll_expired(cx) {
+                        // The body is given up: nothing more is read from it.
+                        self.stream = None;
+                        return Poll::Ready(Some(Err(e.redacting(&url))));
+                    }
+                }
+                Poll::Ready(_) => idle.disarm(),
+            }
+        }
+        polled.map(|c| c.map(|r| r.map_err(|e| classify(e, true).redacting(&url))))
+    }
+}
+
+/// About 30 years: as far as tokio's timers reach.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// The idle timeout of a body: armed when a read of the body finds nothing to read, and
+/// disarmed by the next chunk (or the end). The time the caller takes between reads does
+/// not count, only the time spent waiting for bytes (as ureq's per-read timeout).
+struct IdleTimer {
+    idle: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    armed: bool,
+}
+
+impl IdleTimer {
+    fn new(idle: Duration) -> Self {
+        Self { idle, sleep: Box::pin(tokio::time::sleep(idle.min(FAR_FUTURE))), armed: false }
+    }
+
+    /// The body is waited for: arms the timer if it was not, and says whether it expired.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Option<TransportError> {
+        if !self.armed {
+            self.armed = true;
+            let now = tokio::time::Instant::now();
+            // An idle timeout too long to represent waits about as long as tokio's own.
+            let deadline = now.checked_add(self.idle).unwrap_or(now + FAR_FUTURE);
+            self.sleep.as_mut().reset(deadline);
+        }
+        self.sleep.as_mut().poll(cx).is_ready().then(|| {
+            TransportError::new(
+                TransportErrorKind::Timeout,
+                format!("no byte of the body for {} ms (the body's idle timeout)", self.idle.as_millis()),
+            )
+        })
+    }
+
+    /// A chunk (or the end) arrived.
+    fn disarm(&mut self) {
+        self.armed = false;
     }
 }
 

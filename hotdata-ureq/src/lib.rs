@@ -30,6 +30,8 @@ use hotdata_core::{
 
 pub use hotdata_core;
 
+mod idle;
+
 /// A blocking client for `config`, over ureq.
 pub fn client(config: Config) -> BlockingClient {
     let transport = UreqTransport::new(config.connect_timeout);
@@ -48,6 +50,17 @@ pub fn from_env() -> BlockingClient {
 /// headers the core set, plus `Host` and the body's framing. Over an agent you brought
 /// ([`UreqTransport::with_agent`]) they go through an agent of the transport's own (see
 /// there).
+///
+/// Timeouts: [`SendOptions::timeout`] is ureq's global timeout of the request, body
+/// included, unless the request has a [`SendOptions::body_idle_timeout`] (a streamed answer:
+/// a download, an Arrow result or query). Then the timeout bounds the exchange until the
+/// response head, and the body is bounded by ureq's per-read timeout
+/// (`timeout_per_read`), set to the idle timeout: each read of the socket fails after that
+/// long without a byte, the time between the caller's reads does not count, and a body of
+/// any length read at a steady rate completes. The transport's own agents lift the per-read
+/// bound while the head is awaited, through ureq's `unversioned` transport API (ureq is
+/// pinned to an exact version for it); over an agent you brought, see
+/// [`UreqTransport::with_agent`].
 #[derive(Debug, Clone)]
 pub struct UreqTransport {
     /// The agent API requests go through.
@@ -73,7 +86,13 @@ impl UreqTransport {
     /// every status returned as a response, and no header of its own beyond `Host` and the
     /// body framing (storage PUTs must carry only what the core set).
     pub fn new(connect_timeout: Option<Duration>) -> Self {
-        let agent = ureq::Agent::new_with_config(bare_config().timeout_connect(connect_timeout).build());
+        use ureq::unversioned::transport::{Connector, DefaultConnector};
+        // ureq's own connector, each connection wrapped so that a streamed call's head is
+        // bounded by its timeout alone (see `idle`).
+        let connector = DefaultConnector::new().chain(idle::HeadPhase);
+        let resolver = ureq::unversioned::resolver::DefaultResolver::default();
+        let config = bare_config().timeout_connect(connect_timeout).build();
+        let agent = ureq::Agent::with_parts(config, connector, resolver);
         Self { storage: agent.clone(), agent }
     }
 
@@ -88,6 +107,15 @@ impl UreqTransport {
     /// its proxy, TLS configuration (root certificates, client identity, provider), IP family
     /// and connect timeout (each storage request asks for its own, 30 s). Nothing else of
     /// your agent applies to storage.
+    ///
+    /// A streamed answer ([`SendOptions::body_idle_timeout`]) over your agent is bounded as
+    /// over the transport's own, except before its head: your agent's connections cannot be
+    /// wrapped, so ureq's per-read timeout (the idle timeout) bounds each wait for the head's
+    /// bytes too, and the call's timeout bounds sending the request and waiting for the head
+    /// each (ureq's phase budgets) rather than both together. A query answered as Arrow
+    /// whose server takes longer than the idle timeout to answer then fails: raise
+    /// [`Config::body_idle_timeout`](hotdata_core::Config::body_idle_timeout), or use
+    /// [`UreqTransport::new`].
     pub fn with_agent(agent: ureq::Agent) -> Self {
         let yours = agent.config();
         let storage = bare_config()
@@ -108,10 +136,26 @@ impl UreqTransport {
     ) -> Result<http::Response<ureq::Body>, TransportError> {
         let agent = if options.storage { &self.storage } else { &self.agent };
         let url = request.uri().to_string();
-        let mut request = agent.configure_request(request).timeout_global(options.timeout);
+        let request = agent.configure_request(request);
+        let mut request = match options.body_idle_timeout {
+            None => request.timeout_global(options.timeout),
+            // No budget that runs into the body: each phase until the head has the call's
+            // timeout (the own agents' connections bound it as a whole, see `idle`), and
+            // the body each read's.
+            Some(idle) => request
+                .timeout_global(None)
+                .timeout_per_call(None)
+                .timeout_resolve(options.timeout)
+                .timeout_send_request(options.timeout)
+                .timeout_send_body(options.timeout)
+                .timeout_recv_response(options.timeout)
+                .timeout_recv_body(None)
+                .timeout_per_read(Some(idle)),
+        };
         if let Some(connect) = options.connect_timeout {
             request = request.timeout_connect(Some(connect));
         }
+        let _head = options.body_idle_timeout.map(|_| idle::waiting_for_head(options.timeout));
         agent.run(request.build()).map_err(|e| classify(e).redacting(&url))
     }
 }

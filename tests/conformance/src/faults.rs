@@ -2,7 +2,8 @@
 //! (`tests/failures.rs`): a port nothing listens on, a host name no resolver accepts, a
 //! listener whose backlog is full, a TLS server whose certificate nobody trusts, and a raw
 //! HTTP/1.1 server scripted per connection (a reset with `SO_LINGER` 0 before any response,
-//! a body cut by a reset or left stalled, requests recorded header by header as they came).
+//! a body cut by a reset or left stalled, a head or a body sent slowly ([`Paced`]), requests
+//! recorded header by header as they came).
 //!
 //! Everything binds 127.0.0.1 on an ephemeral port and stops when dropped; every wait is
 //! bounded by [`GUARD`], a hang guard, never a timing assertion.
@@ -131,6 +132,102 @@ pub enum Script {
     /// Send a head announcing `Content-Length: 1000` and 100 bytes of body, then nothing
     /// until the server is dropped.
     StallBody,
+    /// Answer `200` slowly, as [`Paced`] says, and keep the connection.
+    Paced(Paced),
+}
+
+/// A `200` answer sent slowly: the head after `head_delay`, then `body` (announced by its
+/// `Content-Length`) in `pieces` pieces of about equal size, `pause` apart. With
+/// `stall_after: Some(n)`, only the first `n` pieces are sent, then nothing until the server
+/// is dropped (the connection then closes).
+#[derive(Debug, Clone)]
+pub struct Paced {
+    /// The `Content-Type` of the answer.
+    pub content_type: String,
+    /// The whole body.
+    pub body: Vec<u8>,
+    /// How long to wait before sending the head.
+    pub head_delay: Duration,
+    /// Pieces the body is sent in (at least 1).
+    pub pieces: usize,
+    /// The pause after each piece but the last.
+    pub pause: Duration,
+    /// Stop sending after this many pieces.
+    pub stall_after: Option<usize>,
+}
+
+impl Paced {
+    /// `body` as `application/octet-stream` in `pieces` pieces `pause` apart, head at once.
+    pub fn trickle(body: impl Into<Vec<u8>>, pieces: usize, pause: Duration) -> Self {
+        Self {
+            content_type: "application/octet-stream".to_owned(),
+            body: body.into(),
+            head_delay: Duration::ZERO,
+            pieces,
+            pause,
+            stall_after: None,
+        }
+    }
+
+    /// The same answer with another `Content-Type`.
+    pub fn content_type(mut self, content_type: &str) -> Self {
+        self.content_type = content_type.to_owned();
+        self
+    }
+
+    /// The same answer, its head sent after `delay`.
+    pub fn head_after(mut self, delay: Duration) -> Self {
+        self.head_delay = delay;
+        self
+    }
+
+    /// The same answer, stalled for good after `pieces` pieces.
+    pub fn stall_after(mut self, pieces: usize) -> Self {
+        self.stall_after = Some(pieces);
+        self
+    }
+
+    /// Sends the answer on `stream`; false when the connection or the server is gone.
+    fn send(&self, stream: &mut TcpStream, shared: &Shared) -> bool {
+        if !pause(self.head_delay, &shared.stop) {
+            return false;
+        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: {}\r\ncontent-length: {}\r\n\r\n",
+            self.content_type,
+            self.body.len()
+        );
+        if stream.write_all(head.as_bytes()).and_then(|()| stream.flush()).is_err() {
+            return false;
+        }
+        let size = self.body.len().div_ceil(self.pieces.max(1)).max(1);
+        let pieces: Vec<&[u8]> = self.body.chunks(size).collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            if self.stall_after == Some(i) {
+                wait_for(&AtomicBool::new(false), &shared.stop);
+                return false;
+            }
+            if stream.write_all(piece).and_then(|()| stream.flush()).is_err() {
+                return false;
+            }
+            if i + 1 < pieces.len() && !pause(self.pause, &shared.stop) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Sleeps `duration` in [`TICK`]s; false when `stop` was set meanwhile.
+fn pause(duration: Duration, stop: &AtomicBool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < duration {
+        if stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        std::thread::sleep(TICK.min(duration.saturating_sub(start.elapsed())));
+    }
+    !stop.load(Ordering::SeqCst)
 }
 
 /// The head and first 100 bytes of a body announced as 1000 bytes.
@@ -386,6 +483,12 @@ fn handle_http(mut stream: TcpStream, shared: &Shared, script: &Script) {
                 wait_for(&AtomicBool::new(false), &shared.stop);
                 let _ = stream.shutdown(Shutdown::Both);
                 return;
+            }
+            Script::Paced(paced) => {
+                if !paced.send(&mut stream, shared) {
+                    let _ = stream.shutdown(Shutdown::Both);
+                    return;
+                }
             }
         }
     }

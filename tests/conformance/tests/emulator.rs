@@ -310,7 +310,7 @@ fn a_slow_response_times_out_and_is_retried_only_when_idempotent() {
 }
 
 #[test]
-fn a_slow_body_completes_and_a_body_slower_than_the_timeout_fails() {
+fn a_slow_body_completes() {
     both!(|backend| {
         let emu = emulator();
         let c = client!(config(&emu));
@@ -340,12 +340,68 @@ fn a_slow_body_completes_and_a_body_slower_than_the_timeout_fails() {
         ));
         let list = call!(c.databases().list()).unwrap();
         assert_eq!(list.databases.len(), 1, "{backend}");
+    });
+}
 
-        // A body slower than the call's timeout is a timeout, never a short result.
-        emu.inject(slow_body());
-        let fetched = wait!(c.results().arrow(&rid, &db).timeout(Some(Duration::from_millis(150))).arrow());
-        let err = fetched.map(|_| ()).expect_err("a body past the timeout must fail");
+/// A streamed answer is bounded by the call's timeout until its head, then by the idle
+/// timeout (`Config::body_idle_timeout`): its body may take longer than the timeout, and
+/// fails with a timeout only once no byte has come for the idle timeout. A JSON answer as
+/// slow still fails at the call's timeout, never as a short result.
+#[test]
+fn a_streamed_body_is_bounded_by_the_idle_timeout_and_a_json_body_by_the_timeout() {
+    both!(|backend| {
+        let emu = emulator();
+        let c = client!(config(&emu));
+        let db = call!(c.databases().create(CreateDatabaseRequest::new().name("idle"))).unwrap().id;
+        let sql = "SELECT * FROM synthetic(2000)";
+        let rid = inline(call!(c.query(QueryRequest::new(sql)).x_database_id(&db)).unwrap())
+            .result_id
+            .expect("a stored result");
+        let mut whole = Vec::new();
+        let fetched = wait!(c.results().download(&rid, &db, ResultsFormatQuery::Arrow).write_to(&mut whole));
+        ready(fetched.unwrap(), "the plain download");
+        // The body in 6 chunks 150 ms apart: it outlasts the 300 ms timeout of the calls.
+        let timeout = Some(Duration::from_millis(300));
+        let chunk = whole.len() / 6 + 1;
+        let slow = |op_id: &str, delay: u64| {
+            FaultRule::new(op(op_id), Fault::SlowBody { chunk, delay: Duration::from_millis(delay) })
+        };
+
+        emu.inject(slow("get_result", 150));
+        let t0 = Instant::now();
+        let result = ready(wait!(c.results().arrow(&rid, &db).timeout(timeout).arrow()).unwrap(), "slow");
+        assert_synthetic(backend, &result, 2000);
+        assert!(t0.elapsed() > Duration::from_millis(300), "{backend}: the body outlasted the timeout");
+        assert!(requests(&emu, "get_result").last().unwrap().fault.is_some(), "{backend}");
+
+        emu.inject(slow("query", 150));
+        let outcome = wait!(c.query_arrow(QueryRequest::new(sql)).database_id(&db).timeout(timeout).stream());
+        let QueryArrowOutcome::Ready { mut batches, .. } = outcome.unwrap() else {
+            panic!("{backend}: a small query answered at once");
+        };
+        let mut rows = 0;
+        while let Some(batch) = next_batch!(batches) {
+            rows += batch.unwrap().num_rows();
+        }
+        assert_eq!(rows, 2000, "{backend}: a slow Arrow answer to a query completes too");
+        assert!(requests(&emu, "query").last().unwrap().fault.is_some(), "{backend}");
+
+        // A body that stops for longer than the idle timeout fails with a timeout, whatever
+        // the call's timeout (the default 20 s of `config` here).
+        emu.inject(slow("get_result", 5000));
+        let t0 = Instant::now();
+        let idle = Some(Duration::from_millis(300));
+        let fetched = wait!(c.results().arrow(&rid, &db).body_idle_timeout(idle).arrow());
+        let err = fetched.map(|_| ()).expect_err("a stalled body must fail");
         assert_eq!(err.kind(), ErrorKind::Timeout, "{backend}: {err:?}");
+        assert_eq!(err.transport_kind(), Some(TransportErrorKind::Timeout), "{backend}: {err:?}");
+        assert!(t0.elapsed() < Duration::from_secs(4), "{backend}: hung for {:?}", t0.elapsed());
+
+        // The same slow body on a JSON answer fails at the call's timeout, never short.
+        emu.inject(slow("get_result", 150));
+        let err = call!(c.results().get(&rid, &db).timeout(timeout).retry(RetryPolicy::none())).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{backend}: {err:?}");
+        assert_eq!(err.transport_kind(), Some(TransportErrorKind::Timeout), "{backend}: {err:?}");
     });
 }
 
