@@ -4,7 +4,11 @@
 //! sends requests with the global `fetch` (so it works in pages, workers and Node), reads
 //! response bodies chunk by chunk from their `ReadableStream` (Arrow results decode batch by
 //! batch as they arrive), and enforces timeouts and cancellation with an `AbortController`:
-//! dropping a call aborts its fetch. [`BrowserRuntime`] reads `performance.now()` and
+//! dropping a call aborts its fetch. A streamed answer (a download, an Arrow result or
+//! query) is aborted when its head takes longer than the call's timeout, then only when a
+//! read of its body waits longer than the idle timeout (`Config::body_idle_timeout`, re-armed
+//! for every read); any other request when the whole exchange takes longer than its
+//! timeout. [`BrowserRuntime`] reads `performance.now()` and
 //! `Date.now()` and sleeps with `setTimeout`. Everything else (auth, retries, decoding) is
 //! the core's, exactly as on native backends.
 //!
@@ -122,10 +126,14 @@ fn js_error(kind: TransportErrorKind, what: &str, value: JsValue) -> TransportEr
 }
 
 /// Aborts the fetch (and clears its timer) when dropped: dropping a call cancels it.
+///
+/// Its timer aborts the fetch when it fires: set once for the whole request, or, for a body
+/// with an idle timeout ([`SendOptions::body_idle_timeout`]), once until the head and then
+/// again for every read of the body that waits for bytes.
 struct AbortGuard {
     controller: AbortController,
     timer: Option<JsValue>,
-    _on_timeout: Option<Closure<dyn FnMut()>>,
+    on_timeout: Option<Closure<dyn FnMut()>>,
     timed_out: Rc<std::cell::Cell<bool>>,
     finished: bool,
 }
@@ -135,20 +143,33 @@ impl AbortGuard {
         let controller = AbortController::new()
             .map_err(|e| js_error(TransportErrorKind::Request, "AbortController", e))?;
         let timed_out = Rc::new(std::cell::Cell::new(false));
-        let (timer, on_timeout) = match timeout {
-            Some(t) => {
-                let c = controller.clone();
-                let flag = timed_out.clone();
-                let cb = Closure::<dyn FnMut()>::new(move || {
-                    flag.set(true);
-                    c.abort();
-                });
-                let ms = t.as_millis().min(i32::MAX as u128) as i32;
-                (Some(set_timeout(cb.as_ref().unchecked_ref(), ms)), Some(cb))
-            }
-            None => (None, None),
-        };
-        Ok(Self { controller, timer, _on_timeout: on_timeout, timed_out, finished: false })
+        let mut guard = Self { controller, timer: None, on_timeout: None, timed_out, finished: false };
+        if let Some(t) = timeout {
+            guard.arm(t);
+        }
+        Ok(guard)
+    }
+
+    /// Aborts the fetch, as timed out, `after` from now unless cleared or armed again first.
+    fn arm(&mut self, after: Duration) {
+        self.clear();
+        let on_timeout = self.on_timeout.get_or_insert_with(|| {
+            let c = self.controller.clone();
+            let flag = self.timed_out.clone();
+            Closure::<dyn FnMut()>::new(move || {
+                flag.set(true);
+                c.abort();
+            })
+        });
+        let ms = after.as_millis().min(i32::MAX as u128) as i32;
+        self.timer = Some(set_timeout(on_timeout.as_ref().unchecked_ref(), ms));
+    }
+
+    /// Stops the timer.
+    fn clear(&mut self) {
+        if let Some(t) = self.timer.take() {
+            clear_timeout(&t);
+        }
     }
 
     fn kind(&self, otherwise: TransportErrorKind) -> TransportErrorKind {
@@ -158,9 +179,7 @@ impl AbortGuard {
 
 impl Drop for AbortGuard {
     fn drop(&mut self) {
-        if let Some(t) = self.timer.take() {
-            clear_timeout(&t);
-        }
+        self.clear();
         if !self.finished {
             self.controller.abort();
         }
@@ -180,7 +199,7 @@ impl AsyncTransport for FetchTransport {
     ) -> BoxFuture<'a, Result<http::Response<AsyncBody>, TransportError>> {
         Box::pin(async move {
             let (parts, body) = request.into_parts();
-            let guard = AbortGuard::new(options.timeout)?;
+            let mut guard = AbortGuard::new(options.timeout)?;
             let init = RequestInit::new();
             init.set_method(parts.method.as_str());
             init.set_signal(Some(&guard.controller.signal()));
@@ -252,7 +271,13 @@ impl AsyncTransport for FetchTransport {
                 ),
                 None => None,
             };
-            let body = AsyncBody::from_stream(Chunks { reader, pending: None, guard });
+            // A body with an idle timeout is no longer under the request's timeout: its timer
+            // runs only while a read waits (see `Chunks`).
+            let idle = options.body_idle_timeout;
+            if idle.is_some() {
+                guard.clear();
+            }
+            let body = AsyncBody::from_stream(Chunks { reader, pending: None, guard, idle });
             head.body(body).map_err(|e| TransportError::new(TransportErrorKind::Other, e))
         })
     }
@@ -263,6 +288,8 @@ struct Chunks {
     reader: Option<ReadableStreamDefaultReader>,
     pending: Option<JsFuture>,
     guard: AbortGuard,
+    /// The body's idle timeout: armed for every `read()` until it settles.
+    idle: Option<Duration>,
 }
 
 impl Stream for Chunks {
@@ -273,6 +300,9 @@ impl Stream for Chunks {
             let Some(reader) = self.reader.clone() else { return Poll::Ready(None) };
             if self.pending.is_none() {
                 self.pending = Some(JsFuture::from(reader.read()));
+                if let Some(idle) = self.idle {
+                    self.guard.arm(idle);
+                }
             }
             let Some(fut) = self.pending.as_mut() else { return Poll::Ready(None) };
             let result = match Pin::new(fut).poll(cx) {
@@ -280,6 +310,9 @@ impl Stream for Chunks {
                 Poll::Ready(r) => r,
             };
             self.pending = None;
+            if self.idle.is_some() {
+                self.guard.clear();
+            }
             let chunk = match result {
                 Ok(chunk) => chunk,
                 Err(e) => {

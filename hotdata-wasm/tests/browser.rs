@@ -1,6 +1,6 @@
 //! The SDK in headless Chromium against the local emulator: operations, errors, retries
 //! with `Retry-After`, pagination, Arrow streaming and truncation, waiting for a result,
-//! timeouts, uploads from
+//! timeouts (a streamed body's idle timeout too), uploads from
 //! bytes and `Blob`s with storage faults, and an `ETag` hidden by storage's CORS rules.
 //!
 //! The emulator's URL arrives at compile time in `HOTDATA_TEST_SERVER`, and the token of its
@@ -111,6 +111,43 @@ async fn timeouts_abort_the_fetch() {
     let c = hotdata_wasm::client(config().with_retry(RetryPolicy::none()));
     fault("op=get_usage,delay-ms=3000,times=1").await;
     let err = c.usage().get().timeout(Some(Duration::from_millis(300))).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+}
+
+/// A streamed answer is bounded by the call's timeout until its head, then by the idle
+/// timeout (`Config::body_idle_timeout`): a body outlasting the timeout completes, one that
+/// stops for longer than the idle timeout fails with a timeout, and a JSON answer as slow
+/// still fails at the call's timeout.
+#[wasm_bindgen_test]
+async fn a_streamed_body_is_bounded_by_the_idle_timeout_and_a_json_body_by_the_timeout() {
+    use hotdata_core::models::ResultsFormatQuery;
+    let c = hotdata_wasm::client(config().with_retry(RetryPolicy::none()));
+    let db = database(&c, "idle").await;
+    let sql = QueryRequest::new("select * from synthetic(2000)").database_id(db.as_str());
+    let QueryOutcome::Inline(q) = c.query(sql).await.unwrap() else { panic!("inline answer expected") };
+    let rid = q.result_id.expect("a stored result");
+    let mut whole = Vec::new();
+    c.results().download(&rid, &db, ResultsFormatQuery::Arrow).write_to(&mut whole).await.unwrap();
+    // The body in 6 chunks 150 ms apart: it outlasts the 300 ms timeout of the calls. (The
+    // faults target this test's result only: the browser runs the tests concurrently.)
+    let timeout = Some(Duration::from_millis(300));
+    let slow =
+        |ms: u32| format!("path=/v1/results/{rid},slow-body-ms={ms},chunk={},times=1", whole.len() / 6 + 1);
+
+    fault(&slow(150)).await;
+    let t0 = js_sys::Date::now();
+    let fetched = c.results().arrow(&rid, &db).timeout(timeout).arrow().await.unwrap();
+    assert_eq!(fetched.ready().expect("ready").num_rows(), 2000);
+    assert!(js_sys::Date::now() - t0 > 300.0, "the body outlasted the timeout");
+
+    fault(&slow(5000)).await;
+    let idle = Some(Duration::from_millis(300));
+    let fetched = c.results().arrow(&rid, &db).body_idle_timeout(idle).arrow().await;
+    let err = fetched.map(|_| ()).expect_err("a stalled body must fail");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+
+    fault(&slow(150)).await;
+    let err = c.results().get(&rid, &db).timeout(timeout).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
 }
 
