@@ -73,7 +73,7 @@
 //! ## An upload, start to end
 //!
 //! ```text
-//!   client.upload_file(source, options)     drivers (blocking: scoped threads; async: a join
+//!   client.upload_file(source, options)     drivers (blocking: detached threads; async: a join
 //!                │                          set of futures, no spawning): move bytes, sleep
 //!   DriverCore  next / answer               shared by both drivers: actions into work,
 //!                │                          answers to handle_*, events, cancel, stall error
@@ -87,8 +87,10 @@
 //! The machine asks for byte ranges (or the next bytes of a stream) of the source and for
 //! requests to be sent, and is told their outcomes with the time (and, optionally, how much
 //! of each PUT's body the transport has read: `handle_sent`, which makes progress
-//! byte-granular); it answers with progress events and, once nothing is in flight, the
-//! finalized upload or an [`upload::UploadError`]. Sources: paths, bytes, readers, streams,
+//! byte-granular); it answers with progress events and, once nothing is in flight (a cancel
+//! or a failure no retry heals cuts off what is), the finalized upload or an
+//! [`upload::UploadError`], which keeps the finished work as an [`upload::ResumeState`]
+//! (finalize included: one that may have arrived is never re-sent on its own). Sources: paths, bytes, readers, streams,
 //! and any [`upload::AsyncRangeSource`] (a browser `Blob`, read part by part). On
 //! `501 PRESIGN_UNSUPPORTED` the `legacy` feature can send the source to `POST /v1/files` in
 //! one streamed request ([`RequestBody::Streaming`]).
