@@ -338,7 +338,7 @@ impl<M: Clone> Results<'_, M> {
 
 impl<M> Call<M, ResultDownload> {
     /// Caps reading this result (as Arrow): past `limits` the read fails with
-    /// [`ErrorKind::LimitExceeded`](crate::ErrorKind::LimitExceeded). A download the caller
+    /// [`crate::ErrorKind::LimitExceeded`]. A download the caller
     /// asks for has no cap otherwise (unlike the SDK's own fetches, capped by
     /// [`Config::fetch_limits`](crate::Config::fetch_limits)).
     pub fn fetch_limits(self, limits: FetchLimits) -> Self {

@@ -64,8 +64,8 @@ pub(crate) enum FinalizeSent {
 /// parts not stored, then finalize. A state whose parts are all stored
 /// ([`is_complete`](Self::is_complete)) only finalizes: nothing is read from the source.
 ///
-/// After a finalize that may have arrived ([`finalize_may_have_arrived`]
-/// (Self::finalize_may_have_arrived)), the SDK does not send it again on its own; resuming
+/// After a finalize that may have arrived
+/// ([`finalize_may_have_arrived`](Self::finalize_may_have_arrived)), the SDK does not send it again on its own; resuming
 /// sends it once more, and if the server says the upload is already finalized, the resume
 /// ends with [`UploadErrorKind::AlreadyFinalized`](super::UploadErrorKind::AlreadyFinalized):
 /// the upload is finalized, only its first answer was lost.
