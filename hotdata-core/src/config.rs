@@ -254,6 +254,8 @@ pub(crate) struct Cap {
     bytes_setting: &'static str,
 }
 
+// Without Arrow, no flow fetches a whole result on its own yet.
+#[cfg_attr(not(feature = "arrow-minimal"), allow(dead_code))]
 impl Cap {
     /// The client's caps ([`Config::fetch_limits`]), for the SDK's own fetches.
     pub(crate) fn config(limits: FetchLimits) -> Self {
