@@ -295,6 +295,25 @@ async fn uploads_from_bytes_and_blobs_survive_storage_faults() {
     let again = c.resume_upload(state, small.clone(), UploadOptions::new()).await.unwrap_err();
     assert_eq!(again.kind(), UploadErrorKind::AlreadyFinalized, "{again}");
     assert_eq!(stored_object(&id).await, small);
+
+    // A cancel while a PUT hangs at storage (answered only after 60 s) ends the upload at
+    // once: its fetch is aborted, nothing waits for the part's deadline or the answer.
+    use hotdata_core::AsyncRuntime;
+    fault("op=storage_put,delay-ms=60000,always").await;
+    let token = hotdata_core::upload::CancelToken::new();
+    let cancel = token.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        hotdata_wasm::BrowserRuntime::new().sleep(Duration::from_millis(1500)).await;
+        cancel.cancel();
+    });
+    let t0 = js_sys::Date::now();
+    let err = c.upload_file(small.clone(), UploadOptions::new().cancel_token(token)).await.unwrap_err();
+    let waited = js_sys::Date::now() - t0;
+    clear_faults().await;
+    assert_eq!(err.kind(), UploadErrorKind::Cancelled, "{err}");
+    assert!(err.resume_state().is_some(), "a cancelled upload can be resumed");
+    // A hang guard, far from both the 1.5 s cancel and the 60 s answer.
+    assert!(waited < 30_000.0, "the cancel waited {waited} ms for the stalled PUT");
 }
 
 macro_rules! fixtures {
