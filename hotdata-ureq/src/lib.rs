@@ -16,6 +16,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! **Logging.** The SDK's own `tracing` events never show a secret. ureq logs through the
+//! `log` crate, and at its `trace` level prints full request URIs, presigned storage URLs
+//! with their signatures included: keep `ureq` below `trace` wherever logs are kept.
+//!
 //! [ureq 3]: https://docs.rs/ureq/3
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
