@@ -1425,6 +1425,21 @@ mod cancel_and_resume {
     }
 
     #[test]
+    fn a_single_put_state_saves_and_loads_and_finalizes() {
+        // A single PUT keeps no ETag (finalize sends `{}`): its saved state still loads.
+        let mut s = Sim::sized(10, &opts(), session("single", None, None, Some("https://s.test/one")));
+        s.storage = Box::new(|_, _| Answer::Status(200, None, vec![]));
+        s.finalize = Box::new(|_| Err(api_error(401, r#"{"error":{"code":"UNAUTHORIZED","message":"x"}}"#)));
+        let state = s.run().unwrap_err().into_resume_state().unwrap();
+        let loaded: ResumeState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+        assert_eq!(loaded, state);
+        let mut r = Sim::sized(10, &opts(), session("single", None, None, Some("https://s.test/one")));
+        r.m = UploadMachine::resume(loaded, UploadSpec::sized(10), &opts());
+        r.run().unwrap();
+        assert_eq!((r.puts.len(), r.finalizes.len()), (0, 1));
+    }
+
+    #[test]
     fn a_hostile_saved_state_is_refused_with_a_reason() {
         let good: Value = serde_json::to_value(two_of_three_stored()).unwrap();
         type Change = Box<dyn Fn(&mut Value)>;
