@@ -4,6 +4,7 @@
 use hotdata_core::{AsyncClient, BlockingClient, Config, Credentials};
 
 pub mod query;
+pub mod soak;
 
 /// Where an example's calls go: the hosted service when `HOTDATA_API_KEY` is set, else a
 /// local emulator started in-process (stopped when the session is dropped).
