@@ -17,8 +17,10 @@
 //! ```
 //!
 //! **Logging.** The SDK's own `tracing` events never show a secret. ureq logs through the
-//! `log` crate, and at its `trace` level prints full request URIs, presigned storage URLs
-//! with their signatures included: keep `ureq` below `trace` wherever logs are kept.
+//! `log` crate: at `debug` it prints request URIs, presigned storage URLs with their
+//! signatures included, and at `trace` every byte on the wire (the `Authorization` header
+//! with the API key, finalize tokens). Keep `ureq` and `ureq_proto` at `info` or above
+//! wherever logs are kept.
 //!
 //! [ureq 3]: https://docs.rs/ureq/3
 #![forbid(unsafe_code)]
