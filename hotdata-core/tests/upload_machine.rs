@@ -677,6 +677,29 @@ mod parts {
     use wasm_bindgen_test::wasm_bindgen_test as test; // explicit: a glob-imported one is ambiguous
 
     #[test]
+    fn a_memory_budget_that_lowers_concurrency_says_so() {
+        let o = opts().max_concurrency(10).memory_budget(32 * MIB);
+        let mut s = Sim::sized(80 * MIB, &o, streaming(8 * MIB));
+        s.run().unwrap();
+        let limited: Vec<_> =
+            s.events.iter().filter(|e| matches!(e, UploadEvent::ConcurrencyLimited { .. })).collect();
+        assert_eq!(
+            limited,
+            [&UploadEvent::ConcurrencyLimited {
+                requested: 10,
+                allowed: 4,
+                part_size: 8 * MIB,
+                memory_budget: 32 * MIB
+            }]
+        );
+        assert!(s.max_puts_in_flight <= 4);
+        // Within the budget: no event.
+        let mut s = Sim::sized(80 * MIB, &opts().max_concurrency(10), streaming(8 * MIB));
+        s.run().unwrap();
+        assert!(!s.events.iter().any(|e| matches!(e, UploadEvent::ConcurrencyLimited { .. })));
+    }
+
+    #[test]
     fn a_permanent_transport_failure_of_a_put_is_not_retried() {
         let mut s = Sim::sized(10, &opts(), session("single", None, None, Some("https://s.test/one")));
         s.storage = Box::new(|_, _| Answer::Transport(TransportErrorKind::Tls));

@@ -25,8 +25,10 @@
 //! - **Concurrency and memory.** At most [`effective_in_flight`] parts are in flight
 //!   (`max_concurrency`, default 10, bounded by the memory budget, default 256 MiB, divided
 //!   by the part size), and the bytes held for parts never exceed the budget (one part
-//!   larger than the budget still runs, alone). Part bodies are read from the source as they
-//!   are needed.
+//!   larger than the budget still runs, alone). When the budget holds fewer parts than
+//!   `max_concurrency` asks for (10 asked, 4 run with 64 MiB parts), the upload says so with
+//!   [`UploadEvent::ConcurrencyLimited`]. Part bodies are read from the source as they are
+//!   needed.
 //! - **Storage PUTs** carry only `Content-Length` and the session's own headers: no
 //!   `Authorization`, workspace header, `User-Agent`, `Accept-Encoding` or `Content-Type`
 //!   (see [`storage_put_request`]). ETags are kept byte for byte; a missing or blank one is
@@ -322,7 +324,8 @@ pub struct UploadOptions {
     pub filename: Option<String>,
     /// The part size hint sent verbatim (default: [`part_size_hint`] of the size).
     pub part_size: Option<u64>,
-    /// Parts in flight at most (default 10).
+    /// Parts in flight at most (default 10), lowered when [`UploadOptions::memory_budget`]
+    /// holds fewer parts ([`UploadEvent::ConcurrencyLimited`] says so).
     pub max_concurrency: Option<usize>,
     /// Bytes of part bodies held at once at most (default 256 MiB).
     pub memory_budget: Option<u64>,

@@ -68,7 +68,7 @@ use std::time::Duration;
 
 use super::error::{UploadError, UploadErrorKind as K};
 use super::resume::ResumeState;
-use super::{PartRetryPolicy, UploadOptions, effective_in_flight};
+use super::{PartRetryPolicy, UploadOptions};
 use crate::models::FinalizeUploadResponse;
 
 mod finalize;
@@ -298,11 +298,7 @@ impl UploadMachine {
         let mut m = Self::new(spec, options);
         m.resume_total = state.total;
         m.finalize_ready = state.is_complete();
-        let cap = match state.mode {
-            Mode::Single { .. } => 1,
-            _ => effective_in_flight(m.max_concurrency, m.budget, state.part_size),
-        };
-        m.rounds.set_base_cap(cap);
+        m.set_in_flight(matches!(state.mode, Mode::Single { .. }), state.part_size);
         for (n, (etag, len)) in state.completed {
             let offset = u64::from(n - 1).saturating_mul(state.part_size);
             m.parts.insert_done(n, offset, len, etag);

@@ -164,10 +164,7 @@ impl UploadMachine {
             Mode::Streaming => SessionShape::Multipart { part_size, parts, streaming: true },
         };
         self.events.push_back(UploadEvent::SessionCreated { upload_id: s.upload_id.clone(), shape });
-        self.rounds.set_base_cap(match mode {
-            Mode::Single { .. } => 1,
-            _ => effective_in_flight(self.max_concurrency, self.budget, part_size),
-        });
+        self.set_in_flight(matches!(mode, Mode::Single { .. }), part_size);
         self.session =
             Some(Session { upload_id: s.upload_id, token: s.finalize_token, headers, mode, part_size });
         Ok(())
@@ -205,6 +202,23 @@ impl UploadMachine {
             completed,
             finalize,
         })
+    }
+
+    /// Sets how many parts may be in flight for parts of `part_size` bytes: one for a
+    /// single PUT; otherwise `max_concurrency`, lowered so that the bodies in flight fit the
+    /// memory budget, which [`UploadEvent::ConcurrencyLimited`] then says. Runs from
+    /// `open_session` and `resume`.
+    pub(super) fn set_in_flight(&mut self, single: bool, part_size: u64) {
+        let cap = if single { 1 } else { effective_in_flight(self.max_concurrency, self.budget, part_size) };
+        if !single && cap < self.max_concurrency {
+            self.events.push_back(UploadEvent::ConcurrencyLimited {
+                requested: self.max_concurrency,
+                allowed: cap,
+                part_size,
+                memory_budget: self.budget,
+            });
+        }
+        self.rounds.set_base_cap(cap);
     }
 
     /// The server's part size (1 before a session). Runs from `start_fresh`.

@@ -314,4 +314,18 @@ pub enum UploadEvent {
         /// Parts in flight at most in this round.
         concurrency: usize,
     },
+    /// The memory budget holds fewer parts than `max_concurrency` asked for: at most
+    /// `allowed` parts are in flight (their bodies are held in memory while they are sent).
+    /// Raise [`UploadOptions::memory_budget`](crate::upload::UploadOptions::memory_budget)
+    /// or ask for smaller parts to send more at once. Comes once, after the session opens.
+    ConcurrencyLimited {
+        /// `max_concurrency` as asked.
+        requested: usize,
+        /// Parts in flight at most.
+        allowed: usize,
+        /// The session's part size.
+        part_size: u64,
+        /// The memory budget.
+        memory_budget: u64,
+    },
 }
