@@ -181,18 +181,13 @@ impl fmt::Debug for UploadAction {
             Self::ReadNext { id, len } => {
                 f.debug_struct("ReadNext").field("id", id).field("len", len).finish()
             }
-            Self::Mint { id, part, endpoint } => {
-                let endpoint = Redacted {
-                    name: "MintUploadParts",
-                    upload_id: &endpoint.upload_id,
-                    body: &endpoint.body,
-                };
-                f.debug_struct("Mint")
-                    .field("id", id)
-                    .field("part", part)
-                    .field("endpoint", &endpoint)
-                    .finish()
-            }
+            // The endpoints' finalize token is a `SecretString`: their own `Debug` hides it.
+            Self::Mint { id, part, endpoint } => f
+                .debug_struct("Mint")
+                .field("id", id)
+                .field("part", part)
+                .field("endpoint", endpoint)
+                .finish(),
             Self::Put { id, part, request, options } => f
                 .debug_struct("Put")
                 .field("id", id)
@@ -201,15 +196,12 @@ impl fmt::Debug for UploadAction {
                 .field("options", options)
                 .finish(),
             Self::Abort { id } => f.debug_struct("Abort").field("id", id).finish(),
-            Self::Finalize { id, endpoint, retry } => {
-                let endpoint =
-                    Redacted { name: "FinalizeUpload", upload_id: &endpoint.upload_id, body: &endpoint.body };
-                f.debug_struct("Finalize")
-                    .field("id", id)
-                    .field("endpoint", &endpoint)
-                    .field("retry", retry)
-                    .finish()
-            }
+            Self::Finalize { id, endpoint, retry } => f
+                .debug_struct("Finalize")
+                .field("id", id)
+                .field("endpoint", endpoint)
+                .field("retry", retry)
+                .finish(),
         }
     }
 }
@@ -227,26 +219,6 @@ impl fmt::Debug for StorageRequest<'_> {
             .field("uri", &crate::transport::redact_url(&uri))
             .field("headers", &r.headers().keys().map(|k| k.as_str()).collect::<Vec<_>>())
             .field("body_len", &r.body().as_bytes().len())
-            .finish()
-    }
-}
-
-/// A mint or finalize endpoint as `Debug` prints it: its finalize token left out.
-struct Redacted<'a> {
-    /// The endpoint type's name.
-    name: &'static str,
-    /// The upload id.
-    upload_id: &'a str,
-    /// The body.
-    body: &'a dyn fmt::Debug,
-}
-
-impl fmt::Debug for Redacted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct(self.name)
-            .field("upload_id", &self.upload_id)
-            .field("x_upload_finalize_token", &"<redacted>")
-            .field("body", self.body)
             .finish()
     }
 }
