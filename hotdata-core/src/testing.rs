@@ -233,3 +233,56 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
         }
     }
 }
+
+/// A `tracing` subscriber that keeps every event and span, each formatted as one line: its
+/// target (or `span NAME` / `record`) followed by ` field=value` for every field. Install it
+/// with `tracing::subscriber::with_default` (one thread) or `set_global_default` (the whole
+/// process: upload workers log from their own threads), then read [`TraceCapture::lines`].
+#[derive(Debug, Clone, Default)]
+pub struct TraceCapture(Arc<Mutex<Vec<String>>>);
+
+impl TraceCapture {
+    /// The lines captured so far, in order.
+    pub fn lines(&self) -> Vec<String> {
+        lock(&self.0).clone()
+    }
+
+    /// Keeps one line.
+    fn push(&self, line: String) {
+        lock(&self.0).push(line);
+    }
+}
+
+/// One event's or span's fields, formatted.
+struct TraceLine(String);
+
+impl tracing::field::Visit for TraceLine {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!(" {}={:?}", field.name(), value));
+    }
+}
+
+impl tracing::Subscriber for TraceCapture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, attributes: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut line = TraceLine(format!("span {}", attributes.metadata().name()));
+        attributes.record(&mut line);
+        self.push(line.0);
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        let mut line = TraceLine("record".to_owned());
+        values.record(&mut line);
+        self.push(line.0);
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = TraceLine(event.metadata().target().to_owned());
+        event.record(&mut line);
+        self.push(line.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}

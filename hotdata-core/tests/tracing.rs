@@ -1,51 +1,18 @@
 //! Each attempt emits a `tracing` event with operation, method, path, status, attempt and
 //! elapsed time; credentials, finalize tokens and query strings never appear in them.
 
-use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use hotdata_core::testing::{FakeTransport, ManualRuntime, response, response_with};
+use hotdata_core::testing::{FakeTransport, ManualRuntime, TraceCapture, response, response_with};
 use hotdata_core::{BlockingClient, Config};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
 
 // On wasm32 the tests run under wasm-bindgen-test-runner (Node): `#[test]` is its attribute.
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-#[derive(Default, Clone)]
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Line(String);
-
-impl Visit for Line {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!(" {}={:?}", field.name(), value));
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut line = Line(event.metadata().target().to_owned());
-        event.record(&mut line);
-        self.0.lock().unwrap().push(line.0);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
-
 #[test]
 fn attempts_are_traced_without_secrets() {
-    let capture = Capture::default();
+    let capture = TraceCapture::default();
     let transport = FakeTransport::script(vec![
         Ok(response_with(429, "{}", "retry-after", "1")),
         Ok(response(200, r#"{"upload_id":"u","status":"finalized","size_bytes":1,"created_at":"t"}"#)),
@@ -63,7 +30,7 @@ fn attempts_are_traced_without_secrets() {
             .send()
             .unwrap();
     });
-    let lines = capture.0.lock().unwrap().clone();
+    let lines = capture.lines();
     let attempts: Vec<_> = lines.iter().filter(|l| l.contains("attempt finished")).collect();
     assert_eq!(attempts.len(), 2, "{lines:#?}");
     for field in [

@@ -14,62 +14,23 @@ use std::time::Duration;
 
 use hotdata_conformance::both;
 use hotdata_core::models::{CreateDatabaseRequest, QueryRequest, ResultsFormatQuery};
+use hotdata_core::testing::TraceCapture;
 use hotdata_core::upload::{RoundPolicy, UploadErrorKind, UploadOptions};
 use hotdata_core::{Config, RetryPolicy};
 use hotdata_emulator::{Emulator, EmulatorHandle, Fault, FaultRule, MIB, Target};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
 
 /// Every text the sweep looks at.
 type Texts = Arc<Mutex<Vec<String>>>;
 
-/// A subscriber that keeps every event and span, formatted with all its fields.
-struct Capture(Texts);
-
-/// One event's fields, formatted.
-struct Line(String);
-
-impl Visit for Line {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!(" {}={:?}", field.name(), value));
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, attributes: &Attributes<'_>) -> Id {
-        let mut line = Line(format!("span {}", attributes.metadata().name()));
-        attributes.record(&mut line);
-        self.0.lock().unwrap().push(line.0);
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, values: &Record<'_>) {
-        let mut line = Line("record".to_owned());
-        values.record(&mut line);
-        self.0.lock().unwrap().push(line.0);
-    }
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut line = Line(event.metadata().target().to_owned());
-        event.record(&mut line);
-        self.0.lock().unwrap().push(line.0);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
-
 /// The log lines of the whole process (a global subscriber: upload workers log from their
 /// own threads), installed once.
-fn log_lines() -> Texts {
-    static LINES: OnceLock<Texts> = OnceLock::new();
+fn log_lines() -> TraceCapture {
+    static LINES: OnceLock<TraceCapture> = OnceLock::new();
     LINES
         .get_or_init(|| {
-            let lines = Texts::default();
-            tracing::subscriber::set_global_default(Capture(lines.clone())).expect("one global subscriber");
-            lines
+            let capture = TraceCapture::default();
+            tracing::subscriber::set_global_default(capture.clone()).expect("one global subscriber");
+            capture
         })
         .clone()
 }
@@ -197,7 +158,7 @@ fn no_secret_reaches_a_log_line_an_error_or_an_upload_event() {
         let secrets = secrets(&emulator);
         assert!(secrets.len() > 3, "{backend}: the sweep found the secrets to look for: {secrets:?}");
         let texts = texts.lock().unwrap();
-        let logs = logs.lock().unwrap();
+        let logs = logs.lines();
         assert!(!logs.is_empty(), "{backend}: log lines were captured");
         for text in texts.iter().chain(logs.iter()) {
             for secret in &secrets {
