@@ -493,3 +493,83 @@ fn handle_http(mut stream: TcpStream, shared: &Shared, script: &Script) {
         }
     }
 }
+
+/// What became of one exchange through a bare transport (see [`exchange_blocking`] and
+/// [`exchange_async`]).
+#[derive(Debug)]
+pub enum Exchange {
+    /// The transport failed before handing back a response head.
+    SendFailed(hotdata_core::TransportError),
+    /// The head arrived; reading the body failed.
+    BodyFailed(hotdata_core::TransportError),
+    /// The whole body.
+    Done(bytes::Bytes),
+}
+
+impl Exchange {
+    /// The whole body, or a panic naming `backend` and what came instead.
+    pub fn body(self, backend: impl std::fmt::Debug) -> bytes::Bytes {
+        match self {
+            Self::Done(b) => b,
+            other => panic!("{backend:?}: expected the whole body, got {other:?}"),
+        }
+    }
+
+    /// The failure reading the body, or a panic naming `backend` and what came instead.
+    pub fn body_failure(self, backend: impl std::fmt::Debug) -> hotdata_core::TransportError {
+        match self {
+            Self::BodyFailed(e) => e,
+            other => panic!("{backend:?}: expected a failure reading the body, got {other:?}"),
+        }
+    }
+
+    /// The failure before any response, or a panic naming `backend` and what came instead.
+    pub fn send_failure(self, backend: impl std::fmt::Debug) -> hotdata_core::TransportError {
+        match self {
+            Self::SendFailed(e) => e,
+            other => panic!("{backend:?}: expected a failure before any response, got {other:?}"),
+        }
+    }
+}
+
+/// Sends `request` through a blocking transport and reads the whole body, calling `between`
+/// once the head has arrived.
+pub fn exchange_blocking(
+    transport: &dyn hotdata_core::BlockingTransport,
+    request: hotdata_core::HttpRequest,
+    options: &hotdata_core::SendOptions,
+    between: impl FnOnce(),
+) -> Exchange {
+    let response = match transport.send(request, options) {
+        Ok(r) => r,
+        Err(e) => return Exchange::SendFailed(e),
+    };
+    between();
+    let mut body = Vec::new();
+    for chunk in response.into_body() {
+        match chunk {
+            Ok(c) => body.extend_from_slice(&c),
+            Err(e) => return Exchange::BodyFailed(e),
+        }
+    }
+    Exchange::Done(body.into())
+}
+
+/// Sends `request` through an async transport and reads the whole body, calling `between`
+/// once the head has arrived.
+pub async fn exchange_async(
+    transport: &dyn hotdata_core::AsyncTransport,
+    request: hotdata_core::HttpRequest,
+    options: &hotdata_core::SendOptions,
+    between: impl FnOnce(),
+) -> Exchange {
+    let response = match transport.send(request, options).await {
+        Ok(r) => r,
+        Err(e) => return Exchange::SendFailed(e),
+    };
+    between();
+    match response.into_body().collect().await {
+        Ok(b) => Exchange::Done(b),
+        Err(e) => Exchange::BodyFailed(e),
+    }
+}

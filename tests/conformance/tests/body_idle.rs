@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hotdata_conformance::faults::{Paced, RawServer, Script};
-use hotdata_core::{AsyncTransport, BlockingTransport, RequestBody, SendOptions, TransportError};
+use hotdata_conformance::faults::{Exchange, Paced, RawServer, Script, exchange_async, exchange_blocking};
+use hotdata_core::{AsyncTransport, RequestBody, SendOptions};
 use hotdata_core::{TransportErrorKind as K, config::DEFAULT_TIMEOUT};
 
 /// The bring-your-own-stack example, held to the same rules as the shipped backends.
@@ -39,88 +39,26 @@ const TIMEOUT: Duration = Duration::from_millis(400);
 /// missing.
 const GUARD: Duration = Duration::from_secs(10);
 
-/// What became of one exchange.
-#[derive(Debug)]
-enum Exchange {
-    /// The transport failed before handing back a response head.
-    SendFailed(TransportError),
-    /// The head arrived; reading the body failed.
-    BodyFailed(TransportError),
-    /// The whole body.
-    Done(Bytes),
-}
-
-impl Exchange {
-    fn body(self, backend: Backend) -> Bytes {
-        match self {
-            Self::Done(b) => b,
-            other => panic!("{backend:?}: expected the whole body, got {other:?}"),
-        }
-    }
-
-    fn body_failure(self, backend: Backend) -> TransportError {
-        match self {
-            Self::BodyFailed(e) => e,
-            other => panic!("{backend:?}: expected a failure reading the body, got {other:?}"),
-        }
-    }
-
-    fn send_failure(self, backend: Backend) -> TransportError {
-        match self {
-            Self::SendFailed(e) => e,
-            other => panic!("{backend:?}: expected a failure before any response, got {other:?}"),
-        }
-    }
-}
-
 /// `GET url` through `backend`, the whole body read.
 fn exchange(backend: Backend, url: &str, options: SendOptions) -> Exchange {
     let request =
         http::Request::builder().method("GET").uri(url).body(RequestBody::Bytes(Bytes::new())).unwrap();
     match backend {
-        Backend::Ureq => blocking(hotdata_ureq::UreqTransport::new(None), request, &options),
+        Backend::Ureq => exchange_blocking(&hotdata_ureq::UreqTransport::new(None), request, &options, || {}),
         Backend::UreqAgent => {
             let config = ureq::Agent::config_builder().http_status_as_error(false).build();
             let agent = ureq::Agent::new_with_config(config);
-            blocking(hotdata_ureq::UreqTransport::with_agent(agent), request, &options)
+            exchange_blocking(&hotdata_ureq::UreqTransport::with_agent(agent), request, &options, || {})
         }
         Backend::Reqwest | Backend::Hyper => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let transport: Box<dyn AsyncTransport> = match backend {
-                    Backend::Reqwest => Box::new(hotdata_reqwest::ReqwestTransport::new(None)),
-                    _ => Box::new(hyper_transport::HyperTransport::new(None)),
-                };
-                let response = match transport.send(request, &options).await {
-                    Ok(r) => r,
-                    Err(e) => return Exchange::SendFailed(e),
-                };
-                match response.into_body().collect().await {
-                    Ok(b) => Exchange::Done(b),
-                    Err(e) => Exchange::BodyFailed(e),
-                }
-            })
+            let transport: Box<dyn AsyncTransport> = match backend {
+                Backend::Reqwest => Box::new(hotdata_reqwest::ReqwestTransport::new(None)),
+                _ => Box::new(hyper_transport::HyperTransport::new(None)),
+            };
+            rt.block_on(exchange_async(&*transport, request, &options, || {}))
         }
     }
-}
-
-fn blocking(
-    transport: hotdata_ureq::UreqTransport,
-    request: http::Request<RequestBody>,
-    options: &SendOptions,
-) -> Exchange {
-    let response = match transport.send(request, options) {
-        Ok(r) => r,
-        Err(e) => return Exchange::SendFailed(e),
-    };
-    let mut body = Vec::new();
-    for chunk in response.into_body() {
-        match chunk {
-            Ok(c) => body.extend_from_slice(&c),
-            Err(e) => return Exchange::BodyFailed(e),
-        }
-    }
-    Exchange::Done(body.into())
 }
 
 /// 8 KiB of recognisable bytes.

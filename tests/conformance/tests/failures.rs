@@ -9,10 +9,10 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use hotdata_conformance::faults::{self, FullBacklog, RawServer, Script, TlsServer};
+use hotdata_conformance::faults::{self, Exchange, FullBacklog, RawServer, Script, TlsServer};
 use hotdata_core::{
-    AsyncTransport, BlockingTransport, Config, DynamicRequest, Error, ErrorKind, RequestBody, RetryPolicy,
-    SendOptions, TransportError, TransportErrorKind as K,
+    Config, DynamicRequest, Error, ErrorKind, RequestBody, RetryPolicy, SendOptions, TransportError,
+    TransportErrorKind as K,
 };
 use serde_json::json;
 
@@ -26,33 +26,6 @@ const BACKENDS: [Backend; 2] = [Backend::Ureq, Backend::Reqwest];
 
 /// A connect timeout short enough for a test, long enough for loopback.
 const CONNECT: Duration = Duration::from_millis(300);
-
-/// What became of one exchange.
-#[derive(Debug)]
-enum Exchange {
-    /// The transport failed before handing back a response head.
-    SendFailed(TransportError),
-    /// The head arrived; reading the body failed.
-    BodyFailed(TransportError),
-    /// The whole body (shown by a failed assertion).
-    Done(#[allow(dead_code)] Bytes),
-}
-
-impl Exchange {
-    fn send_failure(self, backend: Backend) -> TransportError {
-        match self {
-            Self::SendFailed(e) => e,
-            other => panic!("{backend:?}: expected a failure before any response, got {other:?}"),
-        }
-    }
-
-    fn body_failure(self, backend: Backend) -> TransportError {
-        match self {
-            Self::BodyFailed(e) => e,
-            other => panic!("{backend:?}: expected a failure reading the body, got {other:?}"),
-        }
-    }
-}
 
 /// Sends `request` through the backend's own transport (`connect_timeout` = [`CONNECT`])
 /// and reads the whole body, calling `between` once the head has arrived.
@@ -69,34 +42,12 @@ fn exchange_then(
     match backend {
         Backend::Ureq => {
             let transport = hotdata_ureq::UreqTransport::new(Some(CONNECT));
-            let response = match transport.send(request, &options) {
-                Ok(r) => r,
-                Err(e) => return Exchange::SendFailed(e),
-            };
-            between();
-            let mut body = Vec::new();
-            for chunk in response.into_body() {
-                match chunk {
-                    Ok(c) => body.extend_from_slice(&c),
-                    Err(e) => return Exchange::BodyFailed(e),
-                }
-            }
-            Exchange::Done(body.into())
+            faults::exchange_blocking(&transport, request, &options, between)
         }
         Backend::Reqwest => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let transport = hotdata_reqwest::ReqwestTransport::new(Some(CONNECT));
-                let response = match transport.send(request, &options).await {
-                    Ok(r) => r,
-                    Err(e) => return Exchange::SendFailed(e),
-                };
-                between();
-                match response.into_body().collect().await {
-                    Ok(b) => Exchange::Done(b),
-                    Err(e) => Exchange::BodyFailed(e),
-                }
-            })
+            let transport = hotdata_reqwest::ReqwestTransport::new(Some(CONNECT));
+            rt.block_on(faults::exchange_async(&transport, request, &options, between))
         }
     }
 }
