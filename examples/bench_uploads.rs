@@ -75,9 +75,8 @@ fn measure(mode: &str, path: &str, config: Config) -> Result<u64, String> {
                 .build()
                 .map_err(|e| e.to_string())?;
             rt.block_on(async {
-                let source = hotdata_reqwest::FileSource::open(path).map_err(|e| e.to_string())?;
                 let done = hotdata_reqwest::client(config)
-                    .upload_file(source, UploadOptions::new())
+                    .upload_file(path, UploadOptions::new())
                     .await
                     .map_err(|e| e.to_string())?;
                 Ok(done.size_bytes as u64)

@@ -74,11 +74,10 @@ fn main() -> ExitCode {
         }
         _ => {}
     });
+    // The path fills the file name and the content type its extension implies; an
+    // explicit --content-type wins.
     if let Some(t) = content_type {
         options = options.content_type(t);
-    }
-    if let Some(name) = path.file_name() {
-        options = options.filename(name.to_string_lossy());
     }
     let result = match backend {
         Backend::Ureq => session
@@ -90,8 +89,7 @@ fn main() -> ExitCode {
                 |rt| {
                     rt.block_on(async {
                         // Sized, read part by part on tokio's blocking pool.
-                        let source = hotdata_reqwest::FileSource::open(&path)?;
-                        Ok(session.asynchronous().upload_file(source, options).await?)
+                        Ok(session.asynchronous().upload_file(path.as_path(), options).await?)
                     })
                 },
             )

@@ -409,7 +409,7 @@ enum SourceKind {
     AsyncStream,
     /// Async: an [`AsyncRangeSource`] over bytes in memory.
     AsyncRanged,
-    /// Async: a file (`hotdata_reqwest::FileSource`).
+    /// Async: a file by path (read on tokio's blocking pool).
     AsyncFile,
 }
 
@@ -1058,9 +1058,7 @@ impl Upload {
                 rng: SplitMix64::new(self.seed),
             }),
             SourceKind::AsyncRanged => AsyncUploadSource::ranged(MemRange(self.data.clone())),
-            SourceKind::AsyncFile => {
-                hotdata_reqwest::FileSource::open(self.file.clone().unwrap_or_default())?.into()
-            }
+            SourceKind::AsyncFile => AsyncUploadSource::path(self.file.clone().unwrap_or_default()),
             _ => AsyncUploadSource::bytes(self.data.clone()),
         })
     }

@@ -950,3 +950,255 @@ fn blocking_cancel_from_another_thread_ends_an_upload_of_one_part_at_a_time_with
     assert!(s.lock().unwrap().finalizes.is_empty());
     let _ = release.send(());
 }
+
+/// The create-session body of the upload `t` saw.
+fn created(t: &FakeTransport) -> Value {
+    let create = t.requests().into_iter().find(|r| r.uri.path() == "/v1/uploads").expect("a session");
+    serde_json::from_slice(&create.body).unwrap()
+}
+
+/// A manual clock whose blocking jobs ([`hotdata_core::AsyncRuntime::spawn_blocking`]) are
+/// counted and run at once, or dropped without running.
+#[cfg(not(target_arch = "wasm32"))] // files on disk only
+struct CountedJobs {
+    clock: Arc<ManualRuntime>,
+    jobs: Arc<std::sync::atomic::AtomicUsize>,
+    run: bool,
+}
+
+#[cfg(not(target_arch = "wasm32"))] // files on disk only
+impl hotdata_core::AsyncRuntime for CountedJobs {
+    fn now(&self) -> Duration {
+        hotdata_core::AsyncRuntime::now(&*self.clock)
+    }
+    fn wall_clock(&self) -> SystemTime {
+        hotdata_core::AsyncRuntime::wall_clock(&*self.clock)
+    }
+    fn sleep(&self, d: Duration) -> hotdata_core::BoxFuture<'static, ()> {
+        hotdata_core::AsyncRuntime::sleep(&*self.clock, d)
+    }
+    fn spawn_blocking(
+        &self,
+        job: Box<dyn FnOnce() + Send + 'static>,
+    ) -> hotdata_core::BoxFuture<'static, ()> {
+        self.jobs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.run {
+            job();
+        }
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// An async client over `t` whose runtime counts its blocking jobs (running them, or not).
+#[cfg(not(target_arch = "wasm32"))]
+fn counted(t: &Arc<FakeTransport>, run: bool) -> (AsyncClient, Arc<std::sync::atomic::AtomicUsize>) {
+    let jobs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let rt = CountedJobs { clock: ManualRuntime::new(SystemTime::UNIX_EPOCH), jobs: jobs.clone(), run };
+    (AsyncClient::new(config(), t.clone(), Arc::new(rt), "test"), jobs)
+}
+
+/// A file in a fresh directory of its own (removed with [`remove_parent`]).
+#[cfg(not(target_arch = "wasm32"))]
+fn temp_file(test: &str, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hotdata-upload-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn remove_parent(path: &std::path::Path) {
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+/// The async client takes a path as `&str` with no backend type: the file is opened and
+/// each part read through the runtime's blocking hook (never on the executor itself), and
+/// the session carries the file's name and the content type its extension implies.
+#[test]
+#[cfg(not(target_arch = "wasm32"))] // files on disk: wasm32-unknown-unknown has no filesystem
+fn async_path_as_str_is_read_through_the_runtime_and_sends_its_name_and_type() {
+    let path = temp_file("async-path", "events.parquet", &data(40));
+    let (s, t, _) = setup(16);
+    let (client, jobs) = counted(&t, true);
+    let r = block_on(client.upload_file(path.to_str().unwrap(), UploadOptions::new()));
+    r.unwrap();
+    assert_eq!(reassembled(&s), data(40));
+    let body = created(&t);
+    assert_eq!(body["filename"], json!("events.parquet"));
+    assert_eq!(body["content_type"], json!("application/vnd.apache.parquet"));
+    let jobs = jobs.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(jobs >= 4, "the open and each of the 3 parts went through spawn_blocking: {jobs} jobs");
+    assert_storage_isolated(&t);
+
+    // Resume takes the path in the same forms (here a `String`): nothing is left to send but
+    // finalize, refused the first time.
+    let (s, t, _) = setup(16);
+    s.lock().unwrap().finalize_status = Some(400);
+    let (client, _) = counted(&t, true);
+    let e = block_on(client.upload_file(path.as_path(), UploadOptions::new())).unwrap_err();
+    s.lock().unwrap().finalize_status = None;
+    let state = e.into_resume_state().expect("a refused finalize resumes");
+    block_on(client.resume_upload(state, path.to_str().unwrap().to_owned(), UploadOptions::new())).unwrap();
+    assert_eq!(s.lock().unwrap().finalizes.len(), 2);
+    remove_parent(&path);
+}
+
+/// The caller's file name and content type win over the path's, on both clients; an unknown
+/// extension sends none.
+#[test]
+#[cfg(not(target_arch = "wasm32"))]
+fn a_paths_name_and_type_give_way_to_the_options_and_an_unknown_extension_sends_no_type() {
+    let csv = temp_file("path-options", "events.csv", &data(10));
+    let bin = csv.with_file_name("events.bin");
+    std::fs::write(&bin, data(10)).unwrap();
+    let explicit = || UploadOptions::new().filename("x.json").content_type("application/json");
+
+    let (_, t, rt) = setup(0);
+    blocking(&t, &rt).upload_file(csv.to_str().unwrap(), explicit()).unwrap();
+    assert_eq!(
+        (created(&t)["filename"].clone(), created(&t)["content_type"].clone()),
+        (json!("x.json"), json!("application/json"))
+    );
+    let (_, t, rt) = setup(0);
+    blocking(&t, &rt).upload_file(bin.to_str().unwrap(), UploadOptions::new()).unwrap();
+    assert_eq!(created(&t)["filename"], json!("events.bin"));
+    assert_eq!(created(&t).get("content_type"), None, "no content type is sent at all");
+
+    let (_, t, _) = setup(0);
+    let (client, _) = counted(&t, true);
+    block_on(client.upload_file(csv.to_str().unwrap(), explicit())).unwrap();
+    assert_eq!(
+        (created(&t)["filename"].clone(), created(&t)["content_type"].clone()),
+        (json!("x.json"), json!("application/json"))
+    );
+    let (_, t, _) = setup(0);
+    let (client, _) = counted(&t, true);
+    block_on(client.upload_file(bin.to_str().unwrap(), UploadOptions::new())).unwrap();
+    assert_eq!(created(&t)["filename"], json!("events.bin"));
+    assert_eq!(created(&t).get("content_type"), None, "no content type is sent at all");
+    remove_parent(&csv);
+}
+
+/// A path that cannot be opened is a source error naming it, before anything is sent; a
+/// runtime that drops the blocking job instead of running it fails the upload the same way
+/// (no panic, no hang).
+#[test]
+#[cfg(not(target_arch = "wasm32"))]
+fn async_path_that_cannot_be_read_is_a_source_error_naming_it() {
+    let missing =
+        std::env::temp_dir().join(format!("hotdata-upload-missing-{}", std::process::id())).join("x.csv");
+    let (_, t, _) = setup(16);
+    let (client, _) = counted(&t, true);
+    let e = block_on(client.upload_file(missing.to_str().unwrap(), UploadOptions::new())).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::SourceIo);
+    assert!(e.to_string().contains(missing.to_str().unwrap()), "{e}");
+    let io = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>());
+    assert_eq!(io.map(std::io::Error::kind), Some(std::io::ErrorKind::NotFound));
+    assert!(t.requests().is_empty(), "nothing sent");
+
+    let path = temp_file("dropped-job", "events.csv", &data(40));
+    let (_, t, _) = setup(16);
+    let (client, jobs) = counted(&t, false);
+    let e = block_on(client.upload_file(path.as_path(), UploadOptions::new())).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::SourceIo);
+    assert!(e.to_string().contains("events.csv") && e.to_string().contains("did not finish"), "{e}");
+    assert_eq!(jobs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(t.requests().is_empty(), "nothing sent");
+    remove_parent(&path);
+}
+
+/// Without a presigning server, the legacy fallback sends a path's content type (the one its
+/// session would have carried) on both clients.
+#[test]
+#[cfg(not(target_arch = "wasm32"))]
+fn the_legacy_fallback_sends_a_paths_content_type() {
+    let path = temp_file("legacy-path", "rows.ndjson", &data(30));
+    let (s, t, rt) = setup(0);
+    s.lock().unwrap().create_status = Some(501);
+    blocking(&t, &rt)
+        .upload_file(path.to_str().unwrap(), UploadOptions::new().legacy_fallback(true))
+        .unwrap();
+    let legacy = t.requests().into_iter().find(|r| r.uri.path() == "/v1/files").unwrap();
+    assert_eq!(legacy.headers["content-type"], "application/x-ndjson");
+
+    let (s, t, _) = setup(0);
+    s.lock().unwrap().create_status = Some(501);
+    let (client, _) = counted(&t, true);
+    block_on(client.upload_file(path.to_str().unwrap(), UploadOptions::new().legacy_fallback(true))).unwrap();
+    assert_eq!(s.lock().unwrap().stored["/v1/files"].to_vec(), data(30));
+    let legacy = t.requests().into_iter().find(|r| r.uri.path() == "/v1/files").unwrap();
+    assert_eq!(legacy.headers["content-type"], "application/x-ndjson");
+    remove_parent(&path);
+}
+
+/// A source read by range (a browser `File`) that names itself sends its name and, when it
+/// has no type of its own, the one its name implies; the options still win.
+#[test]
+fn a_ranged_source_sends_its_file_name_and_type() {
+    struct Named(Ranges, Option<&'static str>);
+    impl AsyncRangeSource for Named {
+        fn len(&self) -> u64 {
+            self.0.len()
+        }
+        fn read_range(&self, offset: u64, len: u64) -> hotdata_core::BoxFuture<'_, std::io::Result<Bytes>> {
+            self.0.read_range(offset, len)
+        }
+        fn file_name(&self) -> Option<String> {
+            Some("events.csv".into())
+        }
+        fn content_type(&self) -> Option<String> {
+            self.1.map(str::to_owned)
+        }
+    }
+    for (own, options, expected) in [
+        (None, UploadOptions::new(), ("events.csv", "text/csv")),
+        (Some("application/octet-stream"), UploadOptions::new(), ("events.csv", "application/octet-stream")),
+        (None, UploadOptions::new().filename("y.parquet").content_type("x/y"), ("y.parquet", "x/y")),
+    ] {
+        let (_, t, rt) = setup(0);
+        let client = AsyncClient::new(config(), t.clone(), rt.clone(), "test");
+        let source = Named(Ranges::new(data(20)).0, own);
+        block_on(client.upload_file(AsyncUploadSource::ranged(source), options)).unwrap();
+        let body = created(&t);
+        assert_eq!(
+            (body["filename"].clone(), body["content_type"].clone()),
+            (json!(expected.0), json!(expected.1))
+        );
+    }
+}
+
+/// Bytes in every form go in through `Into`, on both clients, with no name or type.
+#[test]
+fn bytes_in_every_form_are_a_source_on_both_clients() {
+    static CSV: &[u8] = b"a,b\n1,2\n";
+    let (s, t, rt) = setup(0);
+    let c = blocking(&t, &rt);
+    c.upload_file(CSV, UploadOptions::new()).unwrap();
+    c.upload_file(b"a,b\n", UploadOptions::new()).unwrap();
+    c.upload_file(Bytes::from_static(CSV), UploadOptions::new()).unwrap();
+    let client = AsyncClient::new(config(), t.clone(), rt.clone(), "test");
+    block_on(client.upload_file(CSV, UploadOptions::new())).unwrap();
+    block_on(client.upload_file(b"a,b\n", UploadOptions::new())).unwrap();
+    block_on(client.upload_file(data(5), UploadOptions::new())).unwrap();
+    assert_eq!(s.lock().unwrap().finalizes.len(), 6);
+    for r in t.requests().into_iter().filter(|r| r.uri.path() == "/v1/uploads") {
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!((body.get("filename"), body.get("content_type")), (None, None));
+    }
+}
+
+/// In the browser there are no files: a path is a source error saying what to upload
+/// instead, on both clients, before anything is sent.
+#[test]
+#[cfg(target_arch = "wasm32")]
+fn a_path_in_the_browser_is_a_source_error_saying_so() {
+    let (_, t, rt) = setup(0);
+    let client = AsyncClient::new(config(), t.clone(), rt.clone(), "test");
+    let e = block_on(client.upload_file("events.csv", UploadOptions::new())).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::SourceIo);
+    assert!(e.to_string().contains("events.csv") && e.to_string().contains("BlobSource"), "{e}");
+    let e = blocking(&t, &rt).upload_file("events.csv", UploadOptions::new()).unwrap_err();
+    assert_eq!(e.kind(), UploadErrorKind::SourceIo);
+    assert!(t.requests().is_empty());
+}

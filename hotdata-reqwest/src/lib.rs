@@ -3,8 +3,9 @@
 //! A thin backend for [`hotdata_core`]: [`ReqwestTransport`] moves bytes with reqwest
 //! (rustls with ring; no OpenSSL) and [`TokioRuntime`] supplies the clock and
 //! `tokio::time::sleep`. Everything else (auth, retries, timeouts, decoding) is the core's.
-//! Calls are futures: `.await` them on a tokio runtime. Files are uploaded by path with
-//! [`FileSource`] (read part by part on tokio's blocking pool).
+//! Calls are futures: `.await` them on a tokio runtime. Files are uploaded by path
+//! (`client.upload_file("events.csv", options)`), read part by part on tokio's blocking
+//! pool ([`TokioRuntime`]'s `spawn_blocking`).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), hotdata_core::Error> {
@@ -46,16 +47,25 @@ pub fn from_env() -> AsyncClient {
 
 /// A file uploaded by path from the async client: its length is taken when it is opened (so
 /// the session is sized and parts can go in parallel) and each part is read by range, on
-/// tokio's blocking pool, just before it is sent: never the whole file in memory.
+/// tokio's blocking pool, just before it is sent: never the whole file in memory. Its name,
+/// and the content type its extension implies, are sent unless the options set them.
+///
+/// Deprecated: the core's path source does all of this on every async client, with no
+/// backend type; pass the path itself.
 ///
 /// ```no_run
 /// # async fn run(client: hotdata_core::AsyncClient) -> Result<(), Box<dyn std::error::Error>> {
-/// let source = hotdata_reqwest::FileSource::open("events.parquet")?;
-/// let options = source.upload_options().content_type("application/vnd.apache.parquet");
-/// let done = client.upload_file(source, options).await?;
+/// use hotdata_core::upload::UploadOptions;
+/// // Instead of `FileSource::open("events.parquet")?`:
+/// let done = client.upload_file("events.parquet", UploadOptions::new()).await?;
 /// println!("{}", done.upload_id);
 /// # Ok(()) }
 /// ```
+#[deprecated(
+    since = "0.1.0",
+    note = "pass the path to `upload_file` / `resume_upload` (`&str`, `String`, `&Path`, `PathBuf`): \
+            the core reads it on tokio's blocking pool and sends its name and content type"
+)]
 #[derive(Debug, Clone)]
 pub struct FileSource {
     path: std::path::PathBuf,
@@ -63,6 +73,7 @@ pub struct FileSource {
     len: u64,
 }
 
+#[allow(deprecated)]
 impl FileSource {
     /// The file at `path`; fails if it cannot be opened or is not a file.
     pub fn open(path: impl AsRef<std::path::Path>) -> std::io::Result<Self> {
@@ -75,7 +86,8 @@ impl FileSource {
         Ok(Self { path, file: Arc::new(file), len: meta.len() })
     }
 
-    /// Upload options carrying the file's name (as the blocking client's path source does).
+    /// Upload options carrying the file's name. Not needed: the upload sends the name (and
+    /// the content type its extension implies) without them.
     pub fn upload_options(&self) -> hotdata_core::upload::UploadOptions {
         let options = hotdata_core::upload::UploadOptions::new();
         match self.path.file_name() {
@@ -85,9 +97,14 @@ impl FileSource {
     }
 }
 
+#[allow(deprecated)]
 impl hotdata_core::upload::AsyncRangeSource for FileSource {
     fn len(&self) -> u64 {
         self.len
+    }
+
+    fn file_name(&self) -> Option<String> {
+        self.path.file_name().map(|n| n.to_string_lossy().into_owned())
     }
 
     fn read_range(&self, offset: u64, len: u64) -> BoxFuture<'_, std::io::Result<Bytes>> {
@@ -99,6 +116,7 @@ impl hotdata_core::upload::AsyncRangeSource for FileSource {
     }
 }
 
+#[allow(deprecated)]
 impl From<FileSource> for hotdata_core::upload::AsyncUploadSource {
     fn from(source: FileSource) -> Self {
         Self::ranged(source)
@@ -450,7 +468,8 @@ fn find_in_chain<T: std::error::Error + 'static>(e: &reqwest::Error) -> Option<&
     None
 }
 
-/// The real clock and `tokio::time::sleep`. Needs a tokio runtime with the time driver.
+/// The real clock, `tokio::time::sleep`, and tokio's blocking pool for the file reads of an
+/// upload from a path. Needs a tokio runtime with the time driver.
 #[derive(Debug, Clone, Copy)]
 pub struct TokioRuntime {
     origin: Instant,
@@ -478,6 +497,22 @@ impl AsyncRuntime for TokioRuntime {
     }
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         Box::pin(tokio::time::sleep(duration))
+    }
+    /// Runs `job` (a file read of an upload from a path) on tokio's blocking pool, so it
+    /// never holds up the executor; outside a tokio runtime, at once on the calling thread.
+    fn spawn_blocking(&self, job: Box<dyn FnOnce() + Send + 'static>) -> BoxFuture<'static, ()> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                let task = handle.spawn_blocking(job);
+                Box::pin(async move {
+                    let _ = task.await;
+                })
+            }
+            Err(_) => {
+                job();
+                Box::pin(std::future::ready(()))
+            }
+        }
     }
 }
 
@@ -512,6 +547,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(deprecated)]
     fn a_file_is_read_by_range_and_named() {
         use hotdata_core::upload::AsyncRangeSource;
 
@@ -529,9 +565,29 @@ mod tests {
         let part = rt.block_on(source.read_range(10, 5)).unwrap();
         assert_eq!(&part[..], &data[10..15]);
         assert_eq!(source.upload_options().filename.as_deref(), Some("events.csv"));
+        assert_eq!(source.file_name().as_deref(), Some("events.csv"), "named without upload_options");
 
         assert!(FileSource::open(&dir).is_err(), "a directory is not a file");
         assert!(FileSource::open(dir.join("missing")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The file reads of an upload from a path run on tokio's blocking pool, not on the
+    /// executor's thread; outside a runtime, at once.
+    #[test]
+    fn blocking_jobs_run_on_the_blocking_pool() {
+        let here = std::thread::current().id();
+        let ran_on = Arc::new(std::sync::Mutex::new(None));
+        let job = |slot: Arc<std::sync::Mutex<Option<std::thread::ThreadId>>>| {
+            Box::new(move || *slot.lock().unwrap() = Some(std::thread::current().id()))
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async { TokioRuntime::new().spawn_blocking(job(ran_on.clone())).await });
+        let pool = ran_on.lock().unwrap().take();
+        assert!(pool.is_some_and(|t| t != here), "{pool:?} is not the executor's thread");
+
+        let done = TokioRuntime::new().spawn_blocking(job(ran_on.clone()));
+        assert_eq!(ran_on.lock().unwrap().take(), Some(here), "outside a runtime: at once");
+        drop(done);
     }
 }

@@ -25,10 +25,12 @@
 //!
 //! ```ignore
 //! let file: web_sys::File = input.files().unwrap().get(0).unwrap();
-//! let source = hotdata_wasm::BlobSource::from(file);
-//! let options = source.upload_options();
-//! let upload = client.upload_file(source, options).await?;
+//! // Sent with the file's name and type (or, without a type, the one its name implies).
+//! let upload = client.upload_file(hotdata_wasm::BlobSource::from(file), UploadOptions::new()).await?;
 //! ```
+//!
+//! A path is no source here (the browser has no files): uploading one fails with
+//! [`UploadErrorKind::SourceIo`](hotdata_core::upload::UploadErrorKind::SourceIo) saying so.
 //!
 //! Browser specifics: the API's CORS rules decide which response headers a page can read;
 //! credentials mode, cache mode and extra headers can be set per request with
@@ -393,8 +395,11 @@ impl AsyncRuntime for BrowserRuntime {
 /// only the parts in flight are copied into wasm memory, never the whole file.
 ///
 /// `BlobSource::from(file)` then
-/// [`AsyncClient::upload_file`](hotdata_core::Client::upload_file) with
-/// [`upload_options`](Self::upload_options) (the file's type and name).
+/// [`AsyncClient::upload_file`](hotdata_core::Client::upload_file): the upload is sent with
+/// the file's name and its type, or without one the type its name implies
+/// ([`content_type_for`](hotdata_core::upload::content_type_for)), unless the options set
+/// them. (`From<File>` for the core's source type itself is not possible: neither type is
+/// this crate's.)
 #[derive(Debug, Clone)]
 pub struct BlobSource {
     blob: web_sys::Blob,
@@ -406,9 +411,14 @@ impl BlobSource {
         Self { blob }
     }
 
-    /// The blob's MIME type, when the browser knows one.
+    /// The blob's MIME type, when the browser knows one; otherwise, for a `File`, the one its
+    /// name's extension implies ([`content_type_for`](hotdata_core::upload::content_type_for):
+    /// browsers give `.parquet` and `.ndjson` files no type).
     pub fn content_type(&self) -> Option<String> {
-        Some(self.blob.type_()).filter(|t| !t.is_empty())
+        Some(self.blob.type_()).filter(|t| !t.is_empty()).or_else(|| {
+            let name = self.file_name()?;
+            hotdata_core::upload::content_type_for(name).map(str::to_owned)
+        })
     }
 
     /// The file name, when the blob is a `File`.
@@ -416,7 +426,8 @@ impl BlobSource {
         self.blob.dyn_ref::<web_sys::File>().map(|f| f.name()).filter(|n| !n.is_empty())
     }
 
-    /// Upload options carrying the blob's content type and file name (when known).
+    /// Upload options carrying the blob's content type and file name (when known). Not
+    /// needed: the upload sends them without these options.
     pub fn upload_options(&self) -> UploadOptions {
         let mut options = UploadOptions::new();
         if let Some(t) = self.content_type() {
@@ -456,6 +467,14 @@ impl AsyncRangeSource for BlobSource {
     fn len(&self) -> u64 {
         // A Blob's size is an integral number of bytes below 2^53.
         self.blob.size().max(0.0) as u64
+    }
+
+    fn file_name(&self) -> Option<String> {
+        BlobSource::file_name(self)
+    }
+
+    fn content_type(&self) -> Option<String> {
+        BlobSource::content_type(self)
     }
 
     fn read_range(&self, offset: u64, len: u64) -> BoxFuture<'_, std::io::Result<Bytes>> {

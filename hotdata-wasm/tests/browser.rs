@@ -1,7 +1,8 @@
 //! The SDK in headless Chromium against the local emulator: operations, errors, retries
 //! with `Retry-After`, pagination, Arrow streaming and truncation, waiting for a result,
 //! timeouts (a streamed body's idle timeout too), uploads from
-//! bytes and `Blob`s with storage faults, and an `ETag` hidden by storage's CORS rules.
+//! bytes and `Blob`s with storage faults (a `File`'s name and type sent on their own, a
+//! path refused), and an `ETag` hidden by storage's CORS rules.
 //!
 //! The emulator's URL arrives at compile time in `HOTDATA_TEST_SERVER`, and the token of its
 //! control routes in `HOTDATA_TEST_CONTROL_TOKEN` (`tests/run` starts
@@ -234,6 +235,29 @@ async fn uploads_from_bytes_and_blobs_survive_storage_faults() {
     let small = b"id,name\n1,ada\n".to_vec();
     let done = c.upload_file(small.clone(), UploadOptions::new().content_type("text/csv")).await.unwrap();
     assert_eq!(stored_object(&done.upload_id).await, small);
+
+    // A `File` sends its name and type with no `upload_options()`: without a type (browsers
+    // give `.parquet` files none) the one its name implies; a `Blob` its type; the options
+    // still win. (Here, before any storage fault is set: they apply to every PUT.)
+    let file = || {
+        let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(&small[..]));
+        hotdata_wasm::BlobSource::from(
+            web_sys::File::new_with_u8_array_sequence(&parts, "events.parquet").unwrap(),
+        )
+    };
+    let done = c.upload_file(file(), UploadOptions::new()).await.unwrap();
+    assert_eq!(done.content_type.as_deref(), Some("application/vnd.apache.parquet"), "from the name");
+    assert_eq!(stored_object(&done.upload_id).await, small);
+    let typed = hotdata_wasm::BlobSource::new(blob(&small, "text/csv"));
+    let done = c.upload_file(typed, UploadOptions::new()).await.unwrap();
+    assert_eq!(done.content_type.as_deref(), Some("text/csv"), "the Blob's type");
+    let done =
+        c.upload_file(file(), UploadOptions::new().content_type("application/x-ndjson")).await.unwrap();
+    assert_eq!(done.content_type.as_deref(), Some("application/x-ndjson"), "the options win");
+    // A path is no source in the browser: a source error saying what to upload instead.
+    let e = c.upload_file("events.csv", UploadOptions::new()).await.unwrap_err();
+    assert_eq!(e.kind(), hotdata_core::upload::UploadErrorKind::SourceIo);
+    assert!(e.to_string().contains("BlobSource"), "{e}");
 
     // 9 MiB + 123: a streaming multipart session, parts cut with Blob.slice. Part 2 is
     // refused with 429 once (retried at once) and part 1 with 503 once (sent again in the

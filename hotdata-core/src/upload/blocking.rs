@@ -155,11 +155,17 @@ impl Client<Blocking> {
     /// Uploads `source` straight to storage and finalizes it; returns the finalized upload,
     /// ready to be loaded into a table. See the [module docs](crate::upload).
     ///
+    /// `source` is a path (`&str`, `String`, `&Path`, `PathBuf`: its name and the content
+    /// type its extension implies are sent unless `options` set them), bytes (`Vec<u8>`,
+    /// `Bytes`, `&'static [u8]`) or a reader ([`UploadSource::seekable`],
+    /// [`UploadSource::reader`]).
+    ///
     /// ```no_run
     /// # fn run(client: hotdata_core::BlockingClient) -> Result<(), hotdata_core::upload::UploadError> {
-    /// use hotdata_core::upload::{UploadOptions, UploadSource};
+    /// use hotdata_core::upload::UploadOptions;
+    /// // Sent as `events.parquet`, `application/vnd.apache.parquet`.
     /// let done = client.upload_file(
-    ///     UploadSource::path("events.parquet"),
+    ///     "events.parquet",
     ///     UploadOptions::new().on_event(|e| eprintln!("{e:?}")),
     /// )?;
     /// println!("{}", done.upload_id);
@@ -174,22 +180,24 @@ impl Client<Blocking> {
             return Err(UploadError::new(UploadErrorKind::Cancelled, "upload cancelled by caller"));
         }
         let (mut opened, spec) = Opened::blocking(source.into())?;
-        let machine = UploadMachine::new(spec.with_metadata(&options), &options);
+        let spec = spec.with_metadata(&options);
+        #[cfg(feature = "legacy")]
+        let content_type = spec.content_type.clone();
+        let machine = UploadMachine::new(spec, &options);
         let result = self.drive_upload(machine, &mut opened, &options);
         #[cfg(feature = "legacy")]
         if let Err(e) = &result
             && super::legacy::wants_fallback(e, &options)
         {
-            return self
-                .upload_stream_opened(opened, options.content_type.clone())
-                .map(super::legacy::as_finalized);
+            return self.upload_stream_opened(opened, content_type).map(super::legacy::as_finalized);
         }
         result
     }
 
     /// Continues a failed multipart upload from `state` ([`UploadError::resume_state`]):
     /// parts already stored are not sent again. `source` is the same source, from its start
-    /// (a reader of unknown length is read past the stored parts).
+    /// (a reader of unknown length is read past the stored parts), in any form
+    /// [`upload_file`](Self::upload_file) takes.
     pub fn resume_upload(
         &self,
         state: ResumeState,

@@ -110,9 +110,11 @@ impl Client<Blocking> {
     /// Sends `source` to the legacy `POST /v1/files` in one streamed request (a reader of
     /// unknown length is sent chunked). For servers answering `501 PRESIGN_UNSUPPORTED`;
     /// [`UploadOptions::legacy_fallback`] makes [`Client::upload_file`] do this itself.
+    /// A path is sent with the content type its extension implies
+    /// ([`content_type_for`](super::content_type_for)).
     pub fn upload_stream(&self, source: impl Into<UploadSource>) -> Result<UploadResponse, UploadError> {
-        let (opened, _) = Opened::blocking(source.into())?;
-        self.upload_stream_opened(opened, None)
+        let (opened, spec) = Opened::blocking(source.into())?;
+        self.upload_stream_opened(opened, spec.content_type)
     }
 
     /// [`upload_stream`](Self::upload_stream) of a source already opened (the fallback of
@@ -137,33 +139,44 @@ impl Client<Async> {
     /// Sends `source` to the legacy `POST /v1/files` in one streamed request (a stream of
     /// unknown length is sent chunked). For servers answering `501 PRESIGN_UNSUPPORTED`;
     /// [`UploadOptions::legacy_fallback`] makes [`Client::upload_file`] do this itself.
+    /// A path (or a source read by range that has a file name or type, such as a browser
+    /// `File`) is sent with its content type.
     pub async fn upload_stream(
         &self,
         source: impl Into<AsyncUploadSource>,
     ) -> Result<UploadResponse, UploadError> {
-        self.upload_stream_as(source.into(), None).await
+        let (opened, spec) = Opened::nonblocking(source.into(), &self.async_parts().1).await?;
+        self.upload_stream_opened_async(opened, spec.content_type).await
     }
 
-    /// [`upload_stream`](Self::upload_stream) sent as `content_type` when given (the
-    /// fallback of [`upload_file`](Self::upload_file) passes the caller's).
-    pub(crate) async fn upload_stream_as(
+    /// [`upload_stream`](Self::upload_stream) of a source already opened (the fallback of
+    /// [`upload_file`](Self::upload_file), which opened it), sent as `content_type` when
+    /// given.
+    pub(crate) async fn upload_stream_opened_async(
         &self,
-        source: AsyncUploadSource,
+        opened: Opened,
         content_type: Option<String>,
     ) -> Result<UploadResponse, UploadError> {
         if !self.async_parts().0.supports_streaming_bodies() {
             return Err(no_streaming());
         }
-        let (stream, len): (crate::body::BodyChunkStream, Option<u64>) = match source {
-            AsyncUploadSource::Bytes(b) => {
+        let (stream, len): (crate::body::BodyChunkStream, Option<u64>) = match opened {
+            Opened::Bytes(b) => {
                 let len = b.len() as u64;
                 (Box::pin(OneChunk(Some(b))), Some(len))
             }
-            AsyncUploadSource::Ranged(r) => {
+            Opened::Ranged(r) => {
                 let len = r.len();
                 (Box::pin(RangeChunks { source: r, offset: 0, len, pending: None }), Some(len))
             }
-            AsyncUploadSource::Stream(s) => (s, None),
+            // Nothing was read ahead of a stream before its first part.
+            Opened::Stream { stream, .. } => (stream, None),
+            Opened::File(_) | Opened::Seekable { .. } | Opened::Reader(_) => {
+                return Err(UploadError::new(
+                    UploadErrorKind::SourceIo,
+                    "a blocking source sent by the async client",
+                ));
+            }
         };
         let body = RequestBody::Streaming(StreamingBody::from_stream(stream, len));
         let upload = LegacyUpload { body, len, content_type };

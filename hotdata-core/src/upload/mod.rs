@@ -1,7 +1,10 @@
 //! Direct-to-storage uploads of any size: a sans-IO machine and its two drivers.
 //!
 //! [`Client::upload_file`](crate::Client) sends a file, bytes, a reader or (async) a stream of
-//! chunks straight to object storage through presigned URLs, then finalizes the upload so
+//! chunks (see [`UploadSource`] and [`AsyncUploadSource`]: both clients take a path as
+//! `&str`, `String`, `&Path` or `PathBuf`, and bytes as `Vec<u8>`, `Bytes` or
+//! `&'static [u8]`, through `Into`; a path fills the file name and content type) straight
+//! to object storage through presigned URLs, then finalizes the upload so
 //! that it can be loaded into a table. The whole protocol lives in [`UploadMachine`], which
 //! does no I/O and reads no clock: it asks for bytes of the source and for requests to be
 //! sent ([`UploadAction`]), is told what happened (`handle_*`), and answers with progress
@@ -92,10 +95,12 @@
 //!
 //! 1. **`blocking.rs`** (or **`nonblocking.rs`**): `Client::upload_file` checks the cancel
 //!    token and opens the source with **`source.rs`** (`Opened::blocking` /
-//!    `Opened::nonblocking`: a file is opened and sized, bytes are kept, a reader or stream
-//!    is noted), whose [`UploadSpec`] tells the machine how to read it. It makes an
-//!    [`UploadMachine`] (**`machine/`**; its module docs walk its own files) and runs its
-//!    loop.
+//!    `Opened::nonblocking`: a file is opened and sized (on the async client through the
+//!    runtime's [`AsyncRuntime::spawn_blocking`](crate::AsyncRuntime::spawn_blocking), then
+//!    read by range through it), bytes are kept, a reader or stream is noted), whose
+//!    [`UploadSpec`] tells the machine how to read it and what name and type to send. It
+//!    makes an [`UploadMachine`] (**`machine/`**; its module docs walk its own files) and
+//!    runs its loop.
 //! 2. **`driver.rs`**: each turn of that loop asks the shared `DriverCore::next`, which
 //!    forwards events to the callback and progress handle, tells the machine when the
 //!    caller cancelled, and turns the machine's next [`UploadAction`]
@@ -146,7 +151,9 @@ pub use machine::{
     storage_put_request,
 };
 pub use resume::ResumeState;
-pub use source::{AsyncRangeSource, AsyncUploadSource, ReadSeek, UploadSource, read_file_range};
+pub use source::{
+    AsyncRangeSource, AsyncUploadSource, ReadSeek, UploadSource, content_type_for, read_file_range,
+};
 
 /// Sources of at most this size declare it and get a `single` (or eager multipart)
 /// session; larger ones stream (8 MiB).
@@ -316,11 +323,13 @@ pub type ProgressCallback = Arc<dyn Fn(&UploadEvent)>;
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct UploadOptions {
-    /// The content type recorded with the upload (advisory).
+    /// The content type recorded with the upload (advisory). Defaults to the one a path's
+    /// extension implies ([`content_type_for`]), or a browser `Blob`'s `type`; set, it wins.
     pub content_type: Option<String>,
     /// The content encoding recorded with the upload (advisory).
     pub content_encoding: Option<String>,
-    /// The file name recorded with the upload (defaults to a path's file name).
+    /// The file name recorded with the upload. Defaults to a path's file name, or a browser
+    /// `File`'s name; set, it wins.
     pub filename: Option<String>,
     /// The part size hint sent verbatim (default: [`part_size_hint`] of the size).
     pub part_size: Option<u64>,

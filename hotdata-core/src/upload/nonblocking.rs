@@ -197,6 +197,22 @@ impl JoinSet {
 impl Client<Async> {
     /// Uploads `source` straight to storage and finalizes it; returns the finalized upload,
     /// ready to be loaded into a table. See the [module docs](crate::upload).
+    ///
+    /// `source` is a path (`&str`, `String`, `&Path`, `PathBuf`: read part by part through
+    /// the runtime's [`AsyncRuntime::spawn_blocking`], its name and the content type its
+    /// extension implies sent unless `options` set them), bytes (`Vec<u8>`, `Bytes`,
+    /// `&'static [u8]`), a source read by range ([`AsyncUploadSource::ranged`]; in the
+    /// browser `hotdata_wasm::BlobSource`, whose `File` name and type are sent the same
+    /// way) or a stream ([`AsyncUploadSource::stream`]).
+    ///
+    /// ```no_run
+    /// # async fn run(client: hotdata_core::AsyncClient) -> Result<(), hotdata_core::upload::UploadError> {
+    /// use hotdata_core::upload::UploadOptions;
+    /// // Sent as `events.parquet`, `application/vnd.apache.parquet`.
+    /// let done = client.upload_file("events.parquet", UploadOptions::new()).await?;
+    /// println!("{}", done.upload_id);
+    /// # Ok(()) }
+    /// ```
     pub async fn upload_file(
         &self,
         source: impl Into<AsyncUploadSource>,
@@ -205,16 +221,18 @@ impl Client<Async> {
         if options.is_cancelled() {
             return Err(UploadError::new(UploadErrorKind::Cancelled, "upload cancelled by caller"));
         }
-        let (mut opened, spec) = Opened::nonblocking(source.into());
-        let machine = UploadMachine::new(spec.with_metadata(&options), &options);
+        let (mut opened, spec) = Opened::nonblocking(source.into(), &self.async_parts().1).await?;
+        let spec = spec.with_metadata(&options);
+        #[cfg(feature = "legacy")]
+        let content_type = spec.content_type.clone();
+        let machine = UploadMachine::new(spec, &options);
         let result = self.drive_upload(machine, &mut opened, &options).await;
         #[cfg(feature = "legacy")]
         if let Err(e) = &result
             && super::legacy::wants_fallback(e, &options)
-            && let Some(source) = opened.into_async()
         {
             return self
-                .upload_stream_as(source, options.content_type.clone())
+                .upload_stream_opened_async(opened, content_type)
                 .await
                 .map(super::legacy::as_finalized);
         }
@@ -223,14 +241,15 @@ impl Client<Async> {
 
     /// Continues a failed multipart upload from `state` ([`UploadError::resume_state`]):
     /// parts already stored are not sent again. `source` is the same source, from its start
-    /// (a stream is read past the stored parts).
+    /// (a stream is read past the stored parts), in any form
+    /// [`upload_file`](Self::upload_file) takes.
     pub async fn resume_upload(
         &self,
         state: ResumeState,
         source: impl Into<AsyncUploadSource>,
         options: UploadOptions,
     ) -> Result<FinalizeUploadResponse, UploadError> {
-        let (mut opened, spec) = Opened::nonblocking(source.into());
+        let (mut opened, spec) = Opened::nonblocking(source.into(), &self.async_parts().1).await?;
         let machine = UploadMachine::resume(state, spec.with_metadata(&options), &options);
         self.drive_upload(machine, &mut opened, &options).await
     }

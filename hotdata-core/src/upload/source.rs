@@ -1,6 +1,13 @@
 //! What an upload reads: every source type ([`UploadSource`] for the blocking client,
 //! [`AsyncUploadSource`] and [`AsyncRangeSource`] for the async one), the one [`Opened`]
-//! form the drivers read parts from, and positional file reads ([`read_file_range`]).
+//! form the drivers read parts from, positional file reads ([`read_file_range`]), and the
+//! content type a file name implies ([`content_type_for`]).
+//!
+//! Both clients take the same forms through `Into`: a path (`&str`, `String`, `&Path`,
+//! `PathBuf`) or bytes (`Vec<u8>`, `Bytes`, `&'static [u8]`). A path fills the file name
+//! and the content type of the upload, unless the options set them. The blocking client
+//! reads a file on its own threads; the async one through its runtime's
+//! [`AsyncRuntime::spawn_blocking`], as an [`AsyncRangeSource`] (`FileRange`).
 //!
 //! A source of known size is read by range (a part may be read again when it is retried);
 //! one of unknown size is read front to back once. The drivers and the legacy upload
@@ -17,6 +24,7 @@ use futures_core::Stream;
 
 use super::machine::UploadSpec;
 use super::{UploadError, UploadErrorKind};
+use crate::runtime::AsyncRuntime;
 use crate::transport::{BoxFuture, MaybeSend, MaybeSync};
 
 /// An opened source, read by the driver of either mode: by range ([`Opened::read_at`]) or
@@ -73,11 +81,31 @@ pub trait AsyncRangeSource: MaybeSend + MaybeSync {
     }
     /// The `len` bytes from `offset` (fewer only at the end of the source).
     fn read_range(&self, offset: u64, len: u64) -> BoxFuture<'_, std::io::Result<Bytes>>;
+    /// The file name recorded with the upload unless the options set one (a browser
+    /// `File`'s name). None by default.
+    fn file_name(&self) -> Option<String> {
+        None
+    }
+    /// The content type recorded with the upload unless the options set one (a browser
+    /// `Blob`'s `type`). None by default; without one, the one [`file_name`](Self::file_name)
+    /// implies ([`content_type_for`]) is sent.
+    fn content_type(&self) -> Option<String> {
+        None
+    }
 }
 
-/// What an async upload reads.
+/// What an async upload reads: a path or bytes through `Into` (`&str`, `String`, `&Path`,
+/// `PathBuf`; `Vec<u8>`, `Bytes`, `&'static [u8]`), a source read by range
+/// ([`AsyncUploadSource::ranged`], such as `hotdata_wasm::BlobSource`), or a stream
+/// ([`AsyncUploadSource::stream`]).
 #[non_exhaustive]
 pub enum AsyncUploadSource {
+    /// A file on disk, opened when the upload starts (its size taken then) and read part
+    /// by part through the runtime's [`AsyncRuntime::spawn_blocking`], never whole. Its name
+    /// and the content type its extension implies ([`content_type_for`]) are recorded unless
+    /// the options set them. Not in the browser, which has no files: there it is a
+    /// [`UploadErrorKind::SourceIo`] error.
+    Path(PathBuf),
     /// Bytes in memory.
     Bytes(Bytes),
     /// A source of known length read by range as parts are sent (see [`AsyncRangeSource`]).
@@ -88,6 +116,11 @@ pub enum AsyncUploadSource {
 }
 
 impl AsyncUploadSource {
+    /// A file on disk (see [`AsyncUploadSource::Path`]).
+    pub fn path(path: impl Into<PathBuf>) -> Self {
+        Self::Path(path.into())
+    }
+
     /// Bytes in memory.
     pub fn bytes(bytes: impl Into<Bytes>) -> Self {
         Self::Bytes(bytes.into())
@@ -114,6 +147,7 @@ impl AsyncUploadSource {
 impl std::fmt::Debug for AsyncUploadSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Self::Path(p) => f.debug_tuple("Path").field(p).finish(),
             Self::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
             Self::Ranged(r) => write!(f, "Ranged({} bytes)", r.len()),
             Self::Stream(_) => f.write_str("Stream"),
@@ -121,22 +155,78 @@ impl std::fmt::Debug for AsyncUploadSource {
     }
 }
 
-impl From<Bytes> for AsyncUploadSource {
-    fn from(b: Bytes) -> Self {
-        Self::Bytes(b)
+/// `From` each path form, for both source types.
+macro_rules! from_paths {
+    ($($t:ty),*) => {$(
+        impl From<$t> for UploadSource {
+            fn from(path: $t) -> Self {
+                Self::Path(PathBuf::from(path))
+            }
+        }
+        impl From<$t> for AsyncUploadSource {
+            fn from(path: $t) -> Self {
+                Self::Path(PathBuf::from(path))
+            }
+        }
+    )*};
+}
+from_paths!(PathBuf, &PathBuf, &Path, String, &String, &str);
+
+/// `From` each form of bytes in memory, for both source types.
+macro_rules! from_bytes {
+    ($($t:ty),*) => {$(
+        impl From<$t> for UploadSource {
+            fn from(bytes: $t) -> Self {
+                Self::Bytes(Bytes::from(bytes))
+            }
+        }
+        impl From<$t> for AsyncUploadSource {
+            fn from(bytes: $t) -> Self {
+                Self::Bytes(Bytes::from(bytes))
+            }
+        }
+    )*};
+}
+from_bytes!(Bytes, Vec<u8>, &'static [u8]);
+
+impl<const N: usize> From<&'static [u8; N]> for UploadSource {
+    fn from(bytes: &'static [u8; N]) -> Self {
+        Self::Bytes(Bytes::from_static(bytes))
     }
 }
 
-impl From<Vec<u8>> for AsyncUploadSource {
-    fn from(b: Vec<u8>) -> Self {
-        Self::Bytes(Bytes::from(b))
+impl<const N: usize> From<&'static [u8; N]> for AsyncUploadSource {
+    fn from(bytes: &'static [u8; N]) -> Self {
+        Self::Bytes(Bytes::from_static(bytes))
     }
 }
 
-impl From<&'static [u8]> for AsyncUploadSource {
-    fn from(b: &'static [u8]) -> Self {
-        Self::Bytes(Bytes::from_static(b))
-    }
+/// The content type a file name's extension implies, for the extensions the API loads
+/// (case-insensitive): `.csv` `text/csv`; `.parquet` `application/vnd.apache.parquet`;
+/// `.json` `application/json`; `.jsonl` and `.ndjson` `application/x-ndjson`; `.arrow` and
+/// `.feather` (the Arrow IPC file format) `application/vnd.apache.arrow.file`; `.arrows`
+/// (the Arrow IPC stream format) `application/vnd.apache.arrow.stream`. Any other
+/// extension, or none, implies none.
+///
+/// A path source, a browser `File` without a `type`, and an [`AsyncRangeSource`] with a
+/// [`file_name`](AsyncRangeSource::file_name) send it unless the options set a content type.
+///
+/// ```
+/// use hotdata_core::upload::content_type_for;
+/// assert_eq!(content_type_for("data/events.CSV"), Some("text/csv"));
+/// assert_eq!(content_type_for("events.csv.gz"), None);
+/// ```
+pub fn content_type_for(path: impl AsRef<Path>) -> Option<&'static str> {
+    let extension = path.as_ref().extension()?.to_str()?.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "csv" => "text/csv",
+        "parquet" => "application/vnd.apache.parquet",
+        "json" => "application/json",
+        "jsonl" | "ndjson" => "application/x-ndjson",
+        "arrow" | "feather" => "application/vnd.apache.arrow.file",
+        "arrows" => "application/vnd.apache.arrow.stream",
+        _ => return None,
+    })
 }
 
 impl Opened {
@@ -188,10 +278,13 @@ pub(crate) async fn read_range(
 pub trait ReadSeek: Read + Seek + Send {}
 impl<T: Read + Seek + Send> ReadSeek for T {}
 
-/// What a blocking upload reads.
+/// What a blocking upload reads: a path or bytes through `Into` (`&str`, `String`,
+/// `&Path`, `PathBuf`; `Vec<u8>`, `Bytes`, `&'static [u8]`), or a reader
+/// ([`UploadSource::seekable`], [`UploadSource::reader`]).
 #[non_exhaustive]
 pub enum UploadSource {
-    /// A file: its size is taken when the upload starts; the file name defaults to its name.
+    /// A file: its size is taken when the upload starts. Its name and the content type its
+    /// extension implies ([`content_type_for`]) are recorded unless the options set them.
     Path(PathBuf),
     /// Bytes in memory.
     Bytes(Bytes),
@@ -236,39 +329,83 @@ impl std::fmt::Debug for UploadSource {
     }
 }
 
-impl From<PathBuf> for UploadSource {
-    fn from(p: PathBuf) -> Self {
-        Self::Path(p)
-    }
-}
-
-impl From<&Path> for UploadSource {
-    fn from(p: &Path) -> Self {
-        Self::Path(p.to_owned())
-    }
-}
-
-impl From<Bytes> for UploadSource {
-    fn from(b: Bytes) -> Self {
-        Self::Bytes(b)
-    }
-}
-
-impl From<Vec<u8>> for UploadSource {
-    fn from(b: Vec<u8>) -> Self {
-        Self::Bytes(Bytes::from(b))
-    }
-}
-
-impl From<&'static [u8]> for UploadSource {
-    fn from(b: &'static [u8]) -> Self {
-        Self::Bytes(Bytes::from_static(b))
-    }
-}
-
 /// A failure to open or measure a source, as an [`UploadErrorKind::SourceIo`] error.
 fn source_error(doing: &str, e: std::io::Error) -> UploadError {
     UploadError::new(UploadErrorKind::SourceIo, format!("{doing}: {e}")).with_source(e)
+}
+
+/// Opens the file at `path` and reads its size. Not a file (a directory) is an error, and so
+/// is any path in the browser (`wasm32-unknown-unknown`), which has no file system.
+fn open_file(path: &Path) -> Result<(File, u64), UploadError> {
+    if cfg!(all(target_family = "wasm", target_os = "unknown")) {
+        return Err(UploadError::new(
+            UploadErrorKind::SourceIo,
+            format!(
+                "{} cannot be uploaded by path: the browser has no file system; upload a `Blob` or \
+                 `File` (`hotdata_wasm::BlobSource`), bytes or a stream",
+                path.display()
+            ),
+        ));
+    }
+    let file = File::open(path).map_err(|e| source_error(&format!("opening {}", path.display()), e))?;
+    let meta =
+        file.metadata().map_err(|e| source_error(&format!("reading the size of {}", path.display()), e))?;
+    if !meta.is_file() {
+        return Err(UploadError::new(UploadErrorKind::SourceIo, format!("{} is not a file", path.display())));
+    }
+    Ok((file, meta.len()))
+}
+
+/// The spec of the file at `path`, `len` bytes long: its name, and the content type its
+/// extension implies.
+fn path_spec(path: &Path, len: u64) -> UploadSpec {
+    let mut spec = UploadSpec::sized(len);
+    spec.filename = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    spec.content_type = content_type_for(path).map(str::to_owned);
+    spec
+}
+
+/// Runs `f` through the runtime's [`AsyncRuntime::spawn_blocking`] and returns its result;
+/// a job that did not run to its end (dropped by the runtime, or panicked) is an I/O error.
+pub(crate) async fn run_blocking<T: Send + 'static>(
+    runtime: &dyn AsyncRuntime,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<T> {
+    let slot = Arc::new(std::sync::Mutex::new(None));
+    let out = slot.clone();
+    let job = move || {
+        let value = f();
+        if let Ok(mut slot) = out.lock() {
+            *slot = Some(value);
+        }
+    };
+    runtime.spawn_blocking(Box::new(job)).await;
+    let value = slot.lock().ok().and_then(|mut slot| slot.take());
+    value.ok_or_else(|| {
+        std::io::Error::other("the blocking read did not finish (the runtime dropped it, or it panicked)")
+    })
+}
+
+/// A file on the async client: read by position, each read a job of the runtime's
+/// [`AsyncRuntime::spawn_blocking`] (so parts are read concurrently, beside the PUTs).
+struct FileRange {
+    /// The open file (read by position: its cursor never moves).
+    file: Arc<File>,
+    /// Its size when it was opened.
+    len: u64,
+    /// Where its reads run.
+    runtime: Arc<dyn AsyncRuntime>,
+}
+
+impl AsyncRangeSource for FileRange {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_range(&self, offset: u64, len: u64) -> BoxFuture<'_, std::io::Result<Bytes>> {
+        let (file, runtime) = (self.file.clone(), self.runtime.clone());
+        Box::pin(async move { run_blocking(&*runtime, move || read_file_range(&file, offset, len)).await? })
+    }
 }
 
 impl Opened {
@@ -277,12 +414,8 @@ impl Opened {
     pub(crate) fn blocking(source: UploadSource) -> Result<(Self, UploadSpec), UploadError> {
         Ok(match source {
             UploadSource::Path(path) => {
-                let file =
-                    File::open(&path).map_err(|e| source_error(&format!("opening {}", path.display()), e))?;
-                let len = file.metadata().map_err(|e| source_error("reading the file's size", e))?.len();
-                let mut spec = UploadSpec::sized(len);
-                spec.filename = path.file_name().map(|n| n.to_string_lossy().into_owned());
-                (Opened::File(file), spec)
+                let (file, len) = open_file(&path)?;
+                (Opened::File(file), path_spec(&path, len))
             }
             UploadSource::Bytes(b) => {
                 let spec = UploadSpec::sized(b.len() as u64);
@@ -297,33 +430,37 @@ impl Opened {
         })
     }
 
-    /// Opens an async source (nothing to do but note how it is read).
-    pub(crate) fn nonblocking(source: AsyncUploadSource) -> (Self, UploadSpec) {
-        match source {
+    /// Opens an async source: a file is opened and its size read through `runtime`'s
+    /// [`AsyncRuntime::spawn_blocking`], and is then read by range through it; the rest
+    /// needs nothing but noting how it is read (and a ranged source's name and type).
+    pub(crate) async fn nonblocking(
+        source: AsyncUploadSource,
+        runtime: &Arc<dyn AsyncRuntime>,
+    ) -> Result<(Self, UploadSpec), UploadError> {
+        Ok(match source {
+            AsyncUploadSource::Path(path) => {
+                let opening = path.clone();
+                let (file, len) = run_blocking(&**runtime, move || open_file(&opening))
+                    .await
+                    .map_err(|e| source_error(&format!("opening {}", path.display()), e))??;
+                let file = FileRange { file: Arc::new(file), len, runtime: runtime.clone() };
+                (Opened::Ranged(Arc::new(file)), path_spec(&path, len))
+            }
             AsyncUploadSource::Bytes(b) => {
                 let spec = UploadSpec::sized(b.len() as u64);
                 (Opened::Bytes(b), spec)
             }
             AsyncUploadSource::Ranged(r) => {
-                let spec = UploadSpec::sized(r.len());
+                let mut spec = UploadSpec::sized(r.len());
+                spec.filename = r.file_name();
+                let implied = || spec.filename.as_deref().and_then(content_type_for).map(str::to_owned);
+                spec.content_type = r.content_type().or_else(implied);
                 (Opened::Ranged(r), spec)
             }
             AsyncUploadSource::Stream(stream) => {
                 (Opened::Stream { stream, leftover: Bytes::new(), ended: false }, UploadSpec::streaming())
             }
-        }
-    }
-
-    /// The async source this was opened from, for the legacy upload (a stream keeps the
-    /// bytes read ahead of it, which is none before the first part).
-    #[cfg(feature = "legacy")]
-    pub(crate) fn into_async(self) -> Option<AsyncUploadSource> {
-        match self {
-            Opened::Bytes(b) => Some(AsyncUploadSource::Bytes(b)),
-            Opened::Ranged(r) => Some(AsyncUploadSource::Ranged(r)),
-            Opened::Stream { stream, .. } => Some(AsyncUploadSource::Stream(stream)),
-            Opened::File(_) | Opened::Seekable { .. } | Opened::Reader(_) => None,
-        }
+        })
     }
 }
 
@@ -336,7 +473,7 @@ fn read_up_to(reader: &mut dyn Read, len: u64) -> std::io::Result<Bytes> {
 
 /// Reads `len` bytes at `offset` of `file` without moving its cursor (fewer only at its
 /// end), so that parts of one file can be read on several threads or tasks at once (the
-/// blocking driver's workers, `hotdata_reqwest::FileSource`). Positional reads exist on Unix
+/// blocking driver's workers, the async client's path source). Positional reads exist on Unix
 /// and Windows; elsewhere this is an `Unsupported` error.
 pub fn read_file_range(file: &File, offset: u64, len: u64) -> std::io::Result<Bytes> {
     let len = usize::try_from(len).map_err(std::io::Error::other)?;
@@ -418,6 +555,78 @@ impl Opened {
             Self::Bytes(_) | Self::Ranged(_) | Self::Stream { .. } => {
                 Err(std::io::Error::other("this source is read by range, or asynchronously"))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test; // runs under wasm-bindgen-test-runner
+
+    #[test]
+    fn the_extension_implies_the_content_type() {
+        for (name, expected) in [
+            ("events.csv", Some("text/csv")),
+            ("dir.d/EVENTS.CSV", Some("text/csv")),
+            ("events.parquet", Some("application/vnd.apache.parquet")),
+            ("events.json", Some("application/json")),
+            ("events.jsonl", Some("application/x-ndjson")),
+            ("events.ndjson", Some("application/x-ndjson")),
+            ("events.arrow", Some("application/vnd.apache.arrow.file")),
+            ("events.feather", Some("application/vnd.apache.arrow.file")),
+            ("events.arrows", Some("application/vnd.apache.arrow.stream")),
+            ("events.csv.gz", None),
+            ("events.bin", None),
+            ("README", None),
+            (".csv", None),
+            ("csv.d/events", None),
+        ] {
+            assert_eq!(content_type_for(name), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_path_spec_has_the_name_and_the_type() {
+        let spec = path_spec(Path::new("/data/Rows.NDJSON"), 12);
+        assert_eq!(spec.total, Some(12));
+        assert_eq!(spec.filename.as_deref(), Some("Rows.NDJSON"));
+        assert_eq!(spec.content_type.as_deref(), Some("application/x-ndjson"));
+        let spec = path_spec(Path::new("blob"), 0);
+        assert_eq!((spec.filename.as_deref(), spec.content_type), (Some("blob"), None));
+    }
+
+    #[test]
+    fn every_path_and_bytes_form_converts() {
+        let path = PathBuf::from("a/events.csv");
+        let name = String::from("a/events.csv");
+        for s in [
+            UploadSource::from("a/events.csv"),
+            UploadSource::from(name.clone()),
+            UploadSource::from(&name),
+            UploadSource::from(path.as_path()),
+            UploadSource::from(&path),
+            UploadSource::from(path.clone()),
+        ] {
+            assert!(matches!(&s, UploadSource::Path(p) if *p == path), "{s:?}");
+        }
+        for s in [
+            AsyncUploadSource::from("a/events.csv"),
+            AsyncUploadSource::from(name.clone()),
+            AsyncUploadSource::from(&name),
+            AsyncUploadSource::from(path.as_path()),
+            AsyncUploadSource::from(&path),
+            AsyncUploadSource::from(path.clone()),
+        ] {
+            assert!(matches!(&s, AsyncUploadSource::Path(p) if *p == path), "{s:?}");
+        }
+        static B: &[u8] = b"ab";
+        for s in [UploadSource::from(B), UploadSource::from(b"ab"), UploadSource::from(B.to_vec())] {
+            assert!(matches!(&s, UploadSource::Bytes(b) if b == B), "{s:?}");
+        }
+        for s in [AsyncUploadSource::from(Bytes::from_static(B)), AsyncUploadSource::from(b"ab")] {
+            assert!(matches!(&s, AsyncUploadSource::Bytes(b) if b == B), "{s:?}");
         }
     }
 }

@@ -40,7 +40,8 @@ use hotdata_core::{
 /// - `stream_source!(bytes)`: an upload source of unknown length over `bytes`, read in odd
 ///   [`Chunks`] (`UploadSource::reader` / `AsyncUploadSource::stream`);
 /// - `file_source!(path)`: an upload source of known length reading the file at `path` as
-///   parts need it (`UploadSource::path` / `hotdata_reqwest::FileSource`);
+///   parts need it (`UploadSource::path` / `AsyncUploadSource::path`; a bare path is one
+///   too, through `Into`);
 /// - `transport!(connect_timeout)`: the backend's bare transport (`UreqTransport` /
 ///   `ReqwestTransport`), for wire-level checks (bring `BlockingTransport` and
 ///   `AsyncTransport` into scope and send with `wait!(t.send(..))`);
@@ -191,7 +192,7 @@ macro_rules! both {
                 #[allow(unused_macros)]
                 macro_rules! file_source {
                     ($d path:expr) => {
-                        ::hotdata_core::upload::AsyncUploadSource::from(::hotdata_reqwest::FileSource::open($d path).expect("the file to upload"))
+                        ::hotdata_core::upload::AsyncUploadSource::path($d path)
                     };
                 }
                 #[allow(unused_macros)]

@@ -1,8 +1,10 @@
 //! `upload_file` on both native backends, written once with `hotdata_conformance::both!`:
 //! against the local emulator, the sizes around the single-PUT threshold, a multipart upload
 //! from a file, a streamed multipart upload of unknown length, the emulator's storage faults,
-//! header isolation at storage, finalize called once, byte-granular progress and the legacy
-//! fallback when presigning is off; against a scripted local server, what each transport puts
+//! header isolation at storage, finalize called once, byte-granular progress, the legacy
+//! fallback when presigning is off, and the source forms both clients take through `Into`
+//! (paths as `&str`, `String`, `&Path`, `PathBuf` with the file name and content type they
+//! imply, bytes; a missing file); against a scripted local server, what each transport puts
 //! on the wire for a storage PUT and for a streaming body.
 //!
 //! Rounds pause 50 ms (not 2 s), so faults that heal in a later round do not wait.
@@ -229,6 +231,172 @@ fn without_presigning_the_legacy_endpoint_takes_the_stream() {
         assert_eq!(r.size_bytes, 300_000, "{backend}");
         let streamed = emulator.requests().into_iter().rfind(|r| r.operation == "upload_file").unwrap();
         assert_eq!(streamed.body_len, 300_000, "{backend}: the whole stream");
+    });
+}
+
+/// A fresh directory for the files of test `test` on `backend`.
+fn temp_dir(test: &str, backend: &str) -> std::path::PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("hotdata-conformance-{test}-{backend}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The content type and file name upload `id` was created with.
+fn metadata(emulator: &EmulatorHandle, id: &str) -> (Option<String>, Option<String>) {
+    let m = emulator.upload_metadata(id).expect("the upload exists");
+    (m.content_type, m.filename)
+}
+
+/// A path as `&str` is a source on both clients (no backend type, no extra step): the
+/// session carries the file's name and the content type its extension implies; an unknown
+/// extension, or none, sends no content type.
+#[test]
+fn a_path_given_as_str_uploads_with_its_file_name_and_content_type() {
+    both!(|backend| {
+        let emulator = start(Emulator::builder());
+        let c = client!(config(&emulator));
+        let dir = temp_dir("path-str", backend);
+        for (name, content_type) in [
+            ("events.csv", Some("text/csv")),
+            ("events.parquet", Some("application/vnd.apache.parquet")),
+            ("Rows.NDJSON", Some("application/x-ndjson")),
+            ("events.bin", None),
+            ("README", None),
+        ] {
+            let file = dir.join(name);
+            std::fs::write(&file, data(1000)).unwrap();
+            let path: &str = file.to_str().unwrap();
+            let done =
+                wait!(c.upload_file(path, options())).unwrap_or_else(|e| panic!("{backend} {name}: {e:?}"));
+            let expected = (content_type.map(str::to_owned), Some(name.to_owned()));
+            assert_eq!(metadata(&emulator, &done.upload_id), expected, "{backend} {name}");
+            assert_eq!(done.content_type.as_deref(), content_type, "{backend} {name}: finalize echoes it");
+            assert!(emulator.uploaded_object(&done.upload_id).unwrap() == data(1000), "{backend} {name}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    });
+}
+
+/// `String`, `&Path`, `PathBuf` and `&PathBuf` are paths too, with the same defaults.
+#[test]
+fn every_path_form_is_a_source() {
+    both!(|backend| {
+        let emulator = start(Emulator::builder());
+        let c = client!(config(&emulator));
+        let dir = temp_dir("path-forms", backend);
+        let file = dir.join("events.json");
+        std::fs::write(&file, data(500)).unwrap();
+        let ids = [
+            wait!(c.upload_file(file.to_str().unwrap().to_owned(), options())),
+            wait!(c.upload_file(file.as_path(), options())),
+            wait!(c.upload_file(file.clone(), options())),
+            wait!(c.upload_file(&file, options())),
+        ]
+        .map(|r| r.unwrap_or_else(|e| panic!("{backend}: {e:?}")).upload_id);
+        std::fs::remove_dir_all(&dir).unwrap();
+        for id in ids {
+            let expected = (Some("application/json".to_owned()), Some("events.json".to_owned()));
+            assert_eq!(metadata(&emulator, &id), expected, "{backend}");
+            assert!(emulator.uploaded_object(&id).unwrap() == data(500), "{backend}");
+        }
+    });
+}
+
+/// The caller's file name and content type win over the path's; one set alone leaves the
+/// other to the path.
+#[test]
+fn explicit_options_win_over_the_paths_name_and_type() {
+    both!(|backend| {
+        let emulator = start(Emulator::builder());
+        let c = client!(config(&emulator));
+        let dir = temp_dir("path-options", backend);
+        let file = dir.join("events.csv");
+        std::fs::write(&file, data(300)).unwrap();
+        let path = file.to_str().unwrap();
+        let both_set = options().filename("renamed.parquet").content_type("application/vnd.apache.parquet");
+        let done = wait!(c.upload_file(path, both_set)).unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+        let expected =
+            (Some("application/vnd.apache.parquet".to_owned()), Some("renamed.parquet".to_owned()));
+        assert_eq!(metadata(&emulator, &done.upload_id), expected, "{backend}");
+        let done = wait!(c.upload_file(path, options().content_type("application/octet-stream")))
+            .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+        let expected = (Some("application/octet-stream".to_owned()), Some("events.csv".to_owned()));
+        assert_eq!(metadata(&emulator, &done.upload_id), expected, "{backend}");
+        let done = wait!(c.upload_file(path, options().filename("other.txt")))
+            .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+        let expected = (Some("text/csv".to_owned()), Some("other.txt".to_owned()));
+        assert_eq!(metadata(&emulator, &done.upload_id), expected, "{backend}: the type is the path's");
+        std::fs::remove_dir_all(&dir).unwrap();
+    });
+}
+
+/// A path that cannot be opened fails before anything is sent, with a source error naming
+/// the path and the I/O error as its source (no panic, on the async client too).
+#[test]
+fn a_missing_file_is_a_source_error_naming_the_path() {
+    both!(|backend| {
+        let emulator = start(Emulator::builder());
+        let c = client!(config(&emulator));
+        let missing = temp_dir("missing", backend).join("gone.csv");
+        let path = missing.to_str().unwrap();
+        let e = wait!(c.upload_file(path, options())).expect_err("no such file");
+        assert_eq!(e.kind(), UploadErrorKind::SourceIo, "{backend}: {e:?}");
+        assert!(e.to_string().contains(path), "{backend}: the error names the path: {e}");
+        let io = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(io.map(std::io::Error::kind), Some(std::io::ErrorKind::NotFound), "{backend}: {e:?}");
+        assert!(emulator.requests().is_empty(), "{backend}: nothing was sent");
+        let e = wait!(c.upload_file(missing.parent().unwrap(), options())).expect_err("a directory");
+        assert_eq!(e.kind(), UploadErrorKind::SourceIo, "{backend}: {e:?}");
+        assert!(emulator.requests().is_empty(), "{backend}: nothing was sent for a directory");
+        std::fs::remove_dir_all(missing.parent().unwrap()).unwrap();
+    });
+}
+
+/// Bytes in memory, as `Vec<u8>`, `Bytes`, `&'static [u8]` or a static byte string, go in
+/// through `Into` on both clients, with no file name or content type.
+#[test]
+fn bytes_in_every_form_are_a_source() {
+    static CSV: &[u8] = b"a,b\n1,2\n";
+    both!(|backend| {
+        let emulator = start(Emulator::builder());
+        let c = client!(config(&emulator));
+        let uploads = [
+            (wait!(c.upload_file(data(700), options())), data(700)),
+            (wait!(c.upload_file(Bytes::from(data(600)), options())), data(600)),
+            (wait!(c.upload_file(CSV, options())), CSV.to_vec()),
+            (wait!(c.upload_file(b"x,y\n", options())), b"x,y\n".to_vec()),
+        ];
+        for (done, bytes) in uploads {
+            let id = done.unwrap_or_else(|e| panic!("{backend}: {e:?}")).upload_id;
+            assert!(emulator.uploaded_object(&id).unwrap() == bytes, "{backend}");
+            assert_eq!(metadata(&emulator, &id), (None, None), "{backend}");
+        }
+    });
+}
+
+/// `resume_upload` takes the same forms: a path as `String` continues an upload started
+/// from the path as `&str`, sending only the missing part.
+#[test]
+fn a_path_resumes_from_any_form() {
+    both!(|backend| {
+        let emulator =
+            start(Emulator::builder().min_part_size(MIB).fault(FaultRule::storage_part_fails(2, 400, 1)));
+        let c = client!(config(&emulator));
+        let dir = temp_dir("path-resume", backend);
+        let file = dir.join("events.csv");
+        std::fs::write(&file, data(9 * MIB)).unwrap();
+        let path = file.to_str().unwrap();
+        let opts = || options().part_size(3 * MIB).max_concurrency(1);
+        let e = wait!(c.upload_file(path, opts())).expect_err("a 400 at storage does not heal");
+        let state = e.into_resume_state().expect("a resumable failure");
+        let done = wait!(c.resume_upload(state, path.to_owned(), opts()))
+            .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(emulator.uploaded_object(&done.upload_id).unwrap() == data(9 * MIB), "{backend}");
+        let expected = (Some("text/csv".to_owned()), Some("events.csv".to_owned()));
+        assert_eq!(metadata(&emulator, &done.upload_id), expected, "{backend}");
+        assert_eq!(count(&emulator, "storage_put"), 4, "{backend}: part 1 once, part 2 twice, part 3 once");
     });
 }
 

@@ -519,6 +519,16 @@ impl RequestRecord {
     }
 }
 
+/// What an upload session was created with (see [`EmulatorHandle::upload_metadata`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UploadMetadata {
+    /// The `content_type` of its `POST /v1/uploads`, if any.
+    pub content_type: Option<String>,
+    /// The `filename` of its `POST /v1/uploads`, if any.
+    pub filename: Option<String>,
+}
+
 /// A running emulator. Dropping it stops the server.
 #[derive(Debug)]
 pub struct EmulatorHandle {
@@ -591,6 +601,13 @@ impl EmulatorHandle {
     /// upload arrived byte for byte), or `None` if there is no such finalized upload.
     pub fn uploaded_object(&self, upload_id: &str) -> Option<bytes::Bytes> {
         self.shared.uploaded_object(upload_id)
+    }
+
+    /// The content type and file name upload `upload_id` was created with (the
+    /// `content_type` and `filename` of its `POST /v1/uploads`), finalized or not, or `None`
+    /// if there is no such upload.
+    pub fn upload_metadata(&self, upload_id: &str) -> Option<UploadMetadata> {
+        self.shared.upload_metadata(upload_id)
     }
 
     /// Store an Arrow IPC stream as a ready result of database `database_id` (in whichever

@@ -70,6 +70,16 @@ impl Shared {
             .and_then(|u| u.object.as_ref().map(|o| o.bytes()))
     }
 
+    /// The content type and file name an upload session was created with, in whichever
+    /// workspace holds it.
+    pub(crate) fn upload_metadata(&self, upload_id: &str) -> Option<crate::UploadMetadata> {
+        let st = lock(&self.state);
+        st.workspaces.values().find_map(|ws| ws.uploads.get(upload_id)).map(|u| crate::UploadMetadata {
+            content_type: u.content_type.clone(),
+            filename: u.filename.clone(),
+        })
+    }
+
     /// Back to how the emulator started, in the parts `scope` names: fault rules (the
     /// startup rules again, counters at zero), the request log (emptied), data (the seeded
     /// workspaces, empty; ids keep counting, so no id is ever reused).
