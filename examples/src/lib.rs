@@ -95,6 +95,16 @@ impl std::str::FromStr for Backend {
 #[doc = include_str!("../../README.md")]
 mod readme {}
 
+/// The backends' READMEs (their pages on crates.io), compiled as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../../hotdata-ureq/README.md")]
+mod readme_ureq {}
+
+/// The async backend's README, as above.
+#[cfg(doctest)]
+#[doc = include_str!("../../hotdata-reqwest/README.md")]
+mod readme_reqwest {}
+
 /// Prints an error and its causes on stderr.
 pub fn report(error: &dyn std::error::Error) {
     eprintln!("error: {error}");

@@ -161,6 +161,7 @@
 //! With the `test-util` feature, [`testing`] provides a scripted transport and a manual
 //! runtime whose sleeps advance time instantly, so retry timing is tested exactly.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 // On wasm the client's shared state holds `!Send` browser handles (token providers,
 // transports) by design: there is one thread, and `Arc` keeps one type for both targets.

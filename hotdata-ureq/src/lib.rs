@@ -24,6 +24,7 @@
 //!
 //! [ureq 3]: https://docs.rs/ureq/3
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 use std::sync::Arc;

@@ -49,6 +49,7 @@
 //! the upload is finalized.
 #![cfg(target_arch = "wasm32")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 // The core's client holds its transport in an `Arc` on every target; in the browser the
 // transport is `!Send` (it owns JS handles) and there is only one thread.

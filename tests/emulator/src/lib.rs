@@ -60,6 +60,7 @@
 //! `{"method","uri","operation","status","had_authorization","workspace_id","body_len","fault","headers":[[name,value]]}`.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod api;
