@@ -3,24 +3,159 @@
 //! It serves all 63 operations of the current API statefully, runs real SQL (SQLite via
 //! rusqlite) over managed tables loaded from CSV, JSON and Parquet uploads, serves results
 //! as JSON and Arrow IPC, emulates presigned object storage for uploads, and can inject
-//! faults. It is meant for tests, examples and benchmarks: no account, no network.
+//! faults. It is meant for tests, examples and benchmarks: no account, no network. Use it as
+//! a library ([`Emulator`]) from your own tests, or as a process (the `hotdata-emulator`
+//! binary, see [below](crate#the-binary)).
 //!
-//! ```no_run
-//! let emu = hotdata_emulator::Emulator::builder().start().expect("emulator");
-//! println!("{} {} {}", emu.base_url(), emu.api_key(), emu.workspace_id());
-//! // ... point a client at emu.base_url(); the server stops when `emu` is dropped.
+//! The server runs on its own thread with its own tokio runtime, bound to `127.0.0.1` on an
+//! ephemeral port by default, so it works from plain `#[test]` functions as well as from
+//! async tests, and tests running in parallel each get their own. Dropping the handle stops
+//! it.
+//!
+//! # Testing your own code against it
+//!
+//! Add the emulator as a dev-dependency next to a client (`hotdata-ureq` here,
+//! `hotdata-reqwest` works the same way):
+//!
+//! ```toml
+//! [dev-dependencies]
+//! hotdata-emulator = "0.1"
 //! ```
 //!
-//! The server runs on its own thread with its own tokio runtime, so it works from plain
-//! `#[test]` functions as well as from async tests.
+//! then point the client at [`EmulatorHandle::base_url`] with the emulator's key and
+//! workspace, and inject faults ([`FaultRule`]) to check that your code copes. A complete
+//! test (it runs as this crate's doctest):
 //!
-//! Everything is configured through [`Config`] / [`EmulatorBuilder`]: upload limits, result
-//! sizes, job timing, fault rules ([`faults`]), and [`Config::arrow_compression`], which
-//! makes every Arrow IPC stream the emulator writes carry LZ4-frame or ZSTD compressed
-//! record batches ([`ArrowCompression`]). Arrow streams written elsewhere (pyarrow
-//! fixtures, say) become results with [`EmulatorHandle::store_arrow_result`] (or
-//! `POST /_emulator/results?database_id=DB`, or the binary's `--arrow-result FILE`): the
-//! emulator serves them byte for byte for `format=arrow`, faults included.
+//! ```
+//! use hotdata_emulator::{Emulator, FaultRule, RetryAfter};
+//! use hotdata_ureq::hotdata_core::models::{QueryOutcome, QueryRequest};
+//! use hotdata_ureq::hotdata_core::{BlockingClient, Config, Error};
+//!
+//! /// Your code, the code under test: how many rows a query answers.
+//! fn count_rows(client: &BlockingClient, sql: &str) -> Result<usize, Error> {
+//!     match client.query(QueryRequest::new(sql)).send()? {
+//!         QueryOutcome::Inline(answer) => Ok(answer.rows.len()),
+//!         _ => Ok(0), // still running (a real app would wait for its result)
+//!     }
+//! }
+//!
+//! // In your crate's tests/, as a plain #[test] function.
+//! fn count_rows_copes_with_an_overloaded_service() -> Result<(), Box<dyn std::error::Error>> {
+//!     let emu = Emulator::builder().start()?; // 127.0.0.1, an ephemeral port
+//!     let client = hotdata_ureq::client(
+//!         Config::new(emu.api_key()).with_workspace_id(emu.workspace_id()).with_base_url(emu.base_url()),
+//!     );
+//!     assert_eq!(count_rows(&client, "select * from synthetic(5)")?, 5);
+//!
+//!     // The next two queries are refused with 429 and `Retry-After: 0`: the SDK waits and
+//!     // retries, and your code sees the answer.
+//!     emu.inject(FaultRule::status("query", 429, Some(RetryAfter::Seconds(0)), 2));
+//!     emu.clear_requests();
+//!     assert_eq!(count_rows(&client, "select * from synthetic(3)")?, 3);
+//!     let statuses: Vec<u16> = emu.requests().iter().map(|r| r.status).collect();
+//!     assert_eq!(statuses, [429, 429, 200]);
+//!
+//!     // A failure no retry heals (a 500 to a query is not retried): your code gets an
+//!     // error that says what happened, after one request.
+//!     emu.inject(FaultRule::parse("op=query,status=500")?);
+//!     emu.clear_requests();
+//!     let err = count_rows(&client, "select 1").unwrap_err();
+//!     assert_eq!(err.status().map(|s| s.as_u16()), Some(500));
+//!     assert_eq!(emu.requests().len(), 1);
+//!     Ok(())
+//! }
+//! # count_rows_copes_with_an_overloaded_service().unwrap();
+//! ```
+//!
+//! [`EmulatorHandle::requests`] is the log of what your code sent (operation, status,
+//! headers, the fault applied), [`EmulatorHandle::uploaded_object`] the bytes an upload left
+//! in storage, and [`EmulatorHandle::reset`] puts everything back between tests that share
+//! one emulator.
+//!
+//! # Faults
+//!
+//! A [`FaultRule`] pairs a [`Target`] (which requests) with a [`Fault`] (what happens to
+//! them), and fires once by default:
+//!
+//! * [`FaultRule::new`]`(target, fault)`, then [`FaultRule::times`]`(n)` (the next `n`
+//!   matching requests), [`FaultRule::always`] (every one) and [`FaultRule::skip`]`(n)` (let
+//!   the first `n` through); shorthands [`FaultRule::status`]`(op, status, retry_after, n)`
+//!   and [`FaultRule::storage_part_fails`]`(part, status, attempts)`;
+//! * or parsed from a spec, [`FaultRule::parse`]`("op=query,status=429,retry-after=1,times=2")`,
+//!   the syntax of the binary's `--fault` (and [`FaultRule::from_json`], its JSON form).
+//!
+//! Rules apply from the start ([`EmulatorBuilder::fault`], [`Config::faults`]) or from when
+//! they are added ([`EmulatorHandle::inject`]); [`EmulatorHandle::faults`] lists them and
+//! [`EmulatorHandle::clear_faults`] removes them. The first rule that matches a request and
+//! has budget left fires.
+//!
+//! Targets: [`Target::Operation`] (`op=<operationId>`: `query`, `get_result`,
+//! `create_upload`, ...; storage requests are `storage_put` and `storage_get`),
+//! [`Target::PathPrefix`] (`path=<prefix>`, e.g. `path=/v1/results/res_1`),
+//! [`Target::StoragePart`] (`part=<n>`: the storage PUTs of multipart part `n`), or
+//! [`Target::Any`] (no target item).
+//!
+//! | [`Fault`] | spec | effect |
+//! |---|---|---|
+//! | [`Fault::Status`] | `status=<code>` (`retry-after=<secs>`, `retry-after-date=<secs>`) | answer this status (the API's error envelope, S3's XML on storage) instead of running the handler |
+//! | [`Fault::Reset`] | `reset` | TCP reset before any byte of the answer |
+//! | [`Fault::Delay`] | `delay-ms=<ms>` | wait, then answer |
+//! | [`Fault::SlowBody`] | `slow-body-ms=<ms>` (`chunk=<bytes>`, default 1024) | send the body in chunks with a pause between them |
+//! | [`Fault::Truncate`] | `truncate` or `truncate=<bytes>` | send part of the body (half by default), then abort the connection |
+//! | [`Fault::ExpiredUrl`] | `expired-url` | storage: 403 "Request has expired" |
+//! | [`Fault::MissingEtag`] | `missing-etag` | storage: accept the PUT, send no `ETag` |
+//! | [`Fault::HiddenEtag`] | `hidden-etag` | storage: send the `ETag` but do not expose it to a browser (CORS) |
+//! | [`Fault::FailAfterCommit`] | `fail-after-commit=<code>` | run the handler (a finalize commits), then answer this status |
+//! | [`Fault::ResetAfterCommit`] | `reset-after-commit` | run the handler, then reset the connection: an answer lost after the fact |
+//! | [`Fault::ForceAsync`] | `force-async` | a query, table load or index creation answers 202 (a job or query run) |
+//! | [`Fault::NotReady`] | `not-ready` (`retry-after=<secs>`) | a result answers 202 "pending" |
+//! | [`Fault::Close`] | `close` | answer normally with `Connection: close`, then close |
+//!
+//! Modifiers: `times=<n>` (default 1), `always`, `skip=<n>`.
+//!
+//! # Other settings
+//!
+//! Everything is configured through [`Config`] / [`EmulatorBuilder`]: the accepted API keys
+//! and seeded workspaces ([`EmulatorBuilder::api_key`], [`EmulatorBuilder::workspace_id`]),
+//! uploads ([`EmulatorBuilder::presign`]`(false)` makes upload sessions answer 501
+//! `PRESIGN_UNSUPPORTED`, as a server without presigning; [`EmulatorBuilder::single_put_max`],
+//! [`EmulatorBuilder::min_part_size`] (lower it for fast multipart tests),
+//! [`EmulatorBuilder::part_url_ttl`]), result sizes ([`EmulatorBuilder::preview_rows`],
+//! [`EmulatorBuilder::max_json_result_bytes`], [`EmulatorBuilder::max_stored_rows`]), job
+//! timing ([`EmulatorBuilder::job_step`], [`EmulatorBuilder::async_result_delay`]), and
+//! [`Config::arrow_compression`], which makes every Arrow IPC stream the emulator writes
+//! carry LZ4-frame or ZSTD compressed record batches ([`ArrowCompression`]). Arrow streams
+//! written elsewhere (pyarrow fixtures, say) become results with
+//! [`EmulatorHandle::store_arrow_result`] (or `POST /_emulator/results?database_id=DB`, or
+//! the binary's `--arrow-result FILE`): the emulator serves them byte for byte for
+//! `format=arrow`, faults included.
+//!
+//! # The binary
+//!
+//! `cargo install hotdata-emulator` (or `cargo run -p hotdata-emulator` in the SDK's
+//! repository), then `hotdata-emulator --port 0`: it prints `listening http://127.0.0.1:PORT`
+//! once it accepts connections, then `api key KEY  workspace ID`, and serves until killed.
+//! `--help` lists every flag. The ones for testing clients:
+//!
+//! | flag | environment | what it does |
+//! |---|---|---|
+//! | `--port N`, `--host ADDR` | `HOTDATA_EMULATOR_PORT`, `HOTDATA_EMULATOR_HOST` | where to listen (default `127.0.0.1:8787`; port 0 is ephemeral) |
+//! | `--api-key KEY`, `--workspace ID` (repeatable) | `HOTDATA_EMULATOR_API_KEYS`, `HOTDATA_EMULATOR_WORKSPACES` (comma-separated) | accepted keys, seeded workspaces (default `hd_emulator_key`, `ws_emulator`) |
+//! | `--fault SPEC` (repeatable) | `HOTDATA_EMULATOR_FAULTS` (`;`-separated) | a fault rule active from the start, in the [`FaultRule::parse`] syntax |
+//! | `--no-presign` | `HOTDATA_EMULATOR_PRESIGN=0` | upload sessions answer 501 `PRESIGN_UNSUPPORTED`; `POST /v1/files` works |
+//! | `--single-put-max`, `--min-part-size`, `--default-part-size` (bytes), `--part-url-ttl-secs` | | upload shapes and presigned URL lifetime |
+//! | `--preview-rows`, `--max-json-result-bytes`, `--max-stored-rows` | | result sizes |
+//! | `--job-step-ms`, `--async-result-delay-ms` | | job and async result timing |
+//! | `--arrow-compression none\|lz4\|zstd` | `HOTDATA_EMULATOR_ARROW_COMPRESSION` | compression of the Arrow streams written |
+//! | `--arrow-result FILE` (repeatable) | | serve this Arrow IPC stream as a result (prints `arrow-result FILE RESULT_ID DATABASE_ID`) |
+//! | `--control` | | the control routes below, with a random token (printed as `control token TOKEN`) |
+//! | `--control-token TOKEN` | `HOTDATA_EMULATOR_CONTROL_TOKEN` | the control routes with this token |
+//! | `--control-remote` | | let peers that are not loopback addresses use them |
+//!
+//! A test in another process (or a browser page) points its client at the printed URL with
+//! the printed key and workspace, and changes faults while it runs through the control
+//! routes: `curl -H "X-Emulator-Token: $TOKEN" -d 'op=query,status=429,retry-after=1'
+//! http://127.0.0.1:PORT/_emulator/faults`.
 //!
 //! # Control routes
 //!
@@ -75,6 +210,11 @@ mod server;
 mod sql;
 mod state;
 mod util;
+
+/// The README's code blocks, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
