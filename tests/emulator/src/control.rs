@@ -8,16 +8,17 @@
 //! `X-Emulator-Token` header and 403 when the token is wrong; only then is it routed. Control
 //! requests are never faulted and never recorded in the request log.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
 use serde_json::{Value as Json, json};
 
 use crate::faults::FaultRule;
 use crate::http::{ApiError, Req, Resp};
+use crate::instance::InstanceError;
 use crate::router::Routed;
 use crate::server::Shared;
-use crate::{Config, lock};
+use crate::{Config, InstanceInfo, RequestRecord, Settings, lock};
 
 /// The header that carries the control token.
 pub(crate) const TOKEN_HEADER: &str = "x-emulator-token";
@@ -175,13 +176,11 @@ pub(crate) fn dispatch(sh: &Shared, r: &Routed, req: &Req) -> Result<Resp, ApiEr
             let operation = req.q("operation").filter(|s| !s.is_empty());
             let path = req.q("path").filter(|s| !s.is_empty());
             let log = lock(&sh.log);
-            let list: Vec<Json> = log
+            let list = log
                 .iter()
                 .filter(|rec| operation.is_none_or(|o| rec.operation == o))
-                .filter(|rec| path.is_none_or(|p| rec.uri.starts_with(p)))
-                .map(crate::RequestRecord::to_json)
-                .collect();
-            Ok(Resp::json(200, &json!({"count": list.len(), "requests": list})))
+                .filter(|rec| path.is_none_or(|p| rec.uri.starts_with(p)));
+            Ok(Resp::json(200, &RequestRecord::log_to_json(list)))
         }
         "emulator_requests_clear" => {
             let mut log = lock(&sh.log);
@@ -218,8 +217,77 @@ pub(crate) fn dispatch(sh: &Shared, r: &Routed, req: &Req) -> Result<Resp, ApiEr
             sh.reset(scope);
             Ok(ok(json!({"reset": scope.names()})))
         }
+        op if op.starts_with("emulator_instances_") => instances(sh, op, r, req),
         _ => Err(ApiError::not_found(format!("no route for {} {}", req.method, req.path))),
     }
+}
+
+/// The instance routes: start (`POST`, the body a [`Settings`] JSON object), list (`GET`),
+/// stop one (`DELETE .../{id}`) or all (`DELETE`).
+fn instances(sh: &Shared, op: &str, r: &Routed, req: &Req) -> Result<Resp, ApiError> {
+    let Some(reg) = &sh.instances else {
+        return Err(ApiError::not_found(
+            "an instance starts no instances of its own: use /_emulator/instances of the emulator that started it",
+        ));
+    };
+    match op {
+        "emulator_instances_list" => {
+            let list: Vec<Json> = reg.list().iter().map(InstanceInfo::to_json).collect();
+            Ok(Resp::json(200, &json!({"count": list.len(), "max": reg.max(), "instances": list})))
+        }
+        "emulator_instances_start" => {
+            let settings = parse_settings(&req.body).map_err(ApiError::bad_request)?;
+            let cfg = Config {
+                bind: SocketAddr::new(sh.addr.ip(), 0),
+                api_keys: sh.cfg.api_keys.clone(),
+                workspaces: sh.cfg.workspaces.clone(),
+                organization_id: sh.cfg.organization_id.clone(),
+                settings,
+                control_token: sh.cfg.control_token.clone(),
+                control_remote: sh.cfg.control_remote,
+                max_instances: 0,
+            };
+            match reg.start(cfg) {
+                Ok(info) => Ok(Resp::json(201, &info.to_json())),
+                Err(InstanceError::Full(max)) => Err(ApiError::new(
+                    429,
+                    "TOO_MANY_INSTANCES",
+                    format!(
+                        "{max} instances are running, the most allowed (--max-instances): stop one with DELETE /_emulator/instances/{{id}} first"
+                    ),
+                )),
+                Err(InstanceError::Closed) => Err(ApiError::new(
+                    503,
+                    "SHUTTING_DOWN",
+                    "the emulator is stopping: no new instance starts",
+                )),
+                Err(InstanceError::Start(e)) => {
+                    Err(ApiError::new(500, "INTERNAL", format!("the instance did not start: {e}")))
+                }
+            }
+        }
+        "emulator_instances_stop" => {
+            let id = r.params.first().map(String::as_str).unwrap_or_default();
+            if reg.stop(id) {
+                Ok(ok(json!({"stopped": id})))
+            } else {
+                Err(ApiError::not_found(format!("no instance {id}")))
+            }
+        }
+        "emulator_instances_stop_all" => Ok(ok(json!({"stopped": reg.stop_all(false)}))),
+        _ => Err(ApiError::not_found(format!("no route for {} {}", req.method, req.path))),
+    }
+}
+
+/// The settings of a `POST /_emulator/instances` body: empty for the defaults, or a JSON
+/// object in [`Settings::to_json`]'s form.
+fn parse_settings(body: &[u8]) -> Result<Settings, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())?.trim();
+    if text.is_empty() {
+        return Ok(Settings::default());
+    }
+    let v: Json = serde_json::from_str(text).map_err(|e| format!("invalid JSON body: {e}"))?;
+    Settings::from_json(&v)
 }
 
 #[cfg(test)]

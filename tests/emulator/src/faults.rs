@@ -29,6 +29,7 @@ pub enum Target {
 }
 
 impl Target {
+    #[cfg(feature = "server")]
     pub(crate) fn matches(&self, op: &str, path: &str, part: Option<u32>) -> bool {
         match self {
             Target::Any => true,
@@ -390,11 +391,13 @@ impl fmt::Display for FaultRule {
 }
 
 /// Live rules plus their counters.
+#[cfg(feature = "server")]
 #[derive(Debug, Default)]
 pub(crate) struct FaultSet {
     rules: Vec<(FaultRule, u32, u32)>, // rule, seen, fired
 }
 
+#[cfg(feature = "server")]
 impl FaultSet {
     pub(crate) fn push(&mut self, rule: FaultRule) {
         self.rules.push((rule, 0, 0));
@@ -513,6 +516,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "server")]
     #[test]
     fn budget_and_skip() {
         let mut s = FaultSet::default();

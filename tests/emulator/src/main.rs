@@ -43,11 +43,12 @@ USAGE: hotdata-emulator [FLAGS]
                            `fixtures` (created at start; repeatable); after `listening ...` and
                            `api key ...`, prints `arrow-result FILE RESULT_ID DATABASE_ID` per file
   --control                turn on the control routes (/_emulator/*: faults, request log, stored
-                           objects and results, reset) with a random token, printed after
+                           objects and results, reset, instances) with a random token, printed after
                            `api key ...` as `control token TOKEN`; off, they answer 404
   --control-token TOKEN    turn them on with this token (visible ASCII)     env HOTDATA_EMULATOR_CONTROL_TOKEN
                            (the environment keeps it out of `ps`)
   --control-remote         let peers that are not loopback addresses use them (default: 403)
+  --max-instances N        instances (POST /_emulator/instances) running at once (default 64; past it 429)
   -h, --help
 
 CONTROL ROUTES: every request carries `X-Emulator-Token: TOKEN` (401 without, 403 when wrong);
@@ -58,6 +59,12 @@ CONTROL ROUTES: every request carries `X-Emulator-Token: TOKEN` (401 without, 40
   GET /_emulator/uploads/ID                  the stored object of a finalized upload
   POST /_emulator/results?database_id=DB     store the body (an Arrow IPC stream) as a result
   POST /_emulator/reset[?only=faults,requests,data]  back to the start (all three by default)
+  POST /_emulator/instances                  start an isolated emulator in this process, on its own
+                                             port; the body: settings as JSON (empty: defaults), e.g.
+                                             {\"preview_rows\":5,\"faults\":[\"op=query,status=429\"]};
+                                             answers 201 {\"id\",\"base_url\",\"api_key\",\"workspace_id\"}
+  GET|DELETE /_emulator/instances            list | stop every one
+  DELETE /_emulator/instances/ID             stop one (they all stop with this process)
 
 FAULT SPEC: comma-separated items, e.g. `op=query,status=429,retry-after=2,times=3`
   target: op=<operationId> | path=<prefix> | part=<n>   (storage ops: storage_put, storage_get)
@@ -165,6 +172,7 @@ fn main() {
                 control = true;
             }
             "--control-remote" => cfg.control_remote = true,
+            "--max-instances" => cfg.max_instances = num(val(), &flag) as usize,
             other => fail(&format!("unknown flag `{other}`")),
         }
     }

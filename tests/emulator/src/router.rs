@@ -98,6 +98,10 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/_emulator/uploads/{}", "emulator_upload_object"),
     ("POST", "/_emulator/results", "emulator_store_result"),
     ("POST", "/_emulator/reset", "emulator_reset"),
+    ("GET", "/_emulator/instances", "emulator_instances_list"),
+    ("POST", "/_emulator/instances", "emulator_instances_start"),
+    ("DELETE", "/_emulator/instances", "emulator_instances_stop_all"),
+    ("DELETE", "/_emulator/instances/{}", "emulator_instances_stop"),
 ];
 
 impl Routed {

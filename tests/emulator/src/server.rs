@@ -39,10 +39,20 @@ pub(crate) struct Shared {
     pub faults: Mutex<FaultSet>,
     pub log: Mutex<Vec<RequestRecord>>,
     pub secret: u64,
+    /// The bound address (instances bind its IP, on a port of their own).
+    pub addr: SocketAddr,
+    /// The instances this emulator runs (`/_emulator/instances`); `None` for an instance,
+    /// which runs none.
+    pub instances: Option<crate::instance::Instances>,
 }
 
 impl Shared {
-    pub(crate) fn new(cfg: Config, base_url: String) -> Shared {
+    pub(crate) fn new(
+        cfg: Config,
+        addr: SocketAddr,
+        base_url: String,
+        instances: Option<crate::instance::Instances>,
+    ) -> Shared {
         let mut st = State::new(cfg.api_keys.clone(), cfg.organization_id.clone());
         st.workspaces = seeded_workspaces(&cfg);
         let faults = startup_faults(&cfg);
@@ -57,6 +67,8 @@ impl Shared {
             faults: Mutex::new(faults),
             log: Mutex::new(Vec::new()),
             secret,
+            addr,
+            instances,
         }
     }
 

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::{Client, R};
-use hotdata_emulator::{Emulator, EmulatorBuilder, FaultRule};
+use hotdata_emulator::{Emulator, EmulatorBuilder, FaultRule, RequestRecord};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "s3cret-t0ken";
@@ -24,6 +24,10 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/_emulator/uploads/upl_nope", None),
     ("POST", "/_emulator/results?database_id=db_nope", Some("not arrow")),
     ("POST", "/_emulator/reset", None),
+    ("GET", "/_emulator/instances", None),
+    ("POST", "/_emulator/instances", Some("{\"bogus\":1}")),
+    ("DELETE", "/_emulator/instances", None),
+    ("DELETE", "/_emulator/instances/inst_nope", None),
 ];
 
 fn send(c: &Client, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> R {
@@ -94,9 +98,11 @@ fn control_routes_need_the_token() {
     // Nothing happened without the token.
     assert!(emu.faults().is_empty());
     assert_eq!(c.get("/v1/databases/count").status, 200);
-    // With it, every route answers (the uploads and results probes name things that do not
-    // exist, so they answer 404 and 400 from the route itself).
-    let expected = [200, 200, 200, 200, 200, 200, 404, 400, 200];
+    // With it, every route answers (the uploads, results and instance probes name things
+    // that do not exist or settings that are not, so they answer 404 and 400 from the route
+    // itself).
+    let expected = [200, 200, 200, 200, 200, 200, 404, 400, 200, 200, 400, 200, 404];
+    assert_eq!(expected.len(), ROUTES.len());
     for ((method, path, body), status) in ROUTES.iter().zip(expected) {
         let r = control(&c, method, path, *body);
         assert_eq!(r.status, status, "{method} {path}: {}", r.text());
@@ -244,6 +250,7 @@ fn the_request_log_as_json() {
     let expected: Vec<Value> = emu.requests().iter().map(|r| r.to_json()).collect();
     assert_eq!(log["count"], 3);
     assert_eq!(log["requests"], Value::Array(expected), "the same records as EmulatorHandle::requests");
+    assert_eq!(RequestRecord::log_from_json(&log).unwrap(), emu.requests(), "and they read back");
     let first = &log["requests"][0];
     assert_eq!(first["method"], "POST");
     assert_eq!(first["uri"], "/v1/databases");

@@ -44,17 +44,17 @@ pub struct Client {
 
 impl Client {
     pub fn new(emu: &EmulatorHandle) -> Client {
+        Client::at(emu.base_url(), emu.api_key(), emu.workspace_id())
+    }
+
+    /// A client for an emulator known by its URL, key and workspace (an instance, say).
+    pub fn at(base: &str, key: &str, ws: &str) -> Client {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .into();
-        Client {
-            base: emu.base_url().to_string(),
-            key: emu.api_key().to_string(),
-            ws: emu.workspace_id().to_string(),
-            agent,
-        }
+        Client { base: base.to_string(), key: key.to_string(), ws: ws.to_string(), agent }
     }
 
     /// Any request to an absolute URL with exactly these headers.
