@@ -21,7 +21,10 @@ use hyper::body::Body as _;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 
 /// An `AsyncTransport` over hyper-util's pooled client (plain HTTP; add a TLS connector
-/// such as hyper-rustls for HTTPS).
+/// such as hyper-rustls for HTTPS). It ignores `SendOptions::decompress`, which a transport
+/// may: it asks for no compression, so every answer arrives uncompressed (to honour it, send
+/// `Accept-Encoding: gzip, deflate` on those requests and decode the body, for example with
+/// tower-http's `DecompressionLayer`).
 pub struct HyperTransport(Client<HttpConnector, Full<Bytes>>);
 
 impl HyperTransport {

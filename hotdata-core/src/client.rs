@@ -23,7 +23,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
+use http::header::{
+    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT,
+};
 use http::{HeaderMap, Method, Uri};
 
 use crate::body::{AsyncBody, BlockingBody, RequestBody};
@@ -265,7 +267,14 @@ impl<M, E> Call<M, E> {
     where
         E: Endpoint,
     {
-        prepare(&self.client.shared, &self.endpoint, &self.options)
+        self.prepare_as(Answer::Read)
+    }
+
+    fn prepare_as(&self, answer: Answer) -> Result<Prepared, Error>
+    where
+        E: Endpoint,
+    {
+        prepare(&self.client.shared, &self.endpoint, &self.options, answer)
             .map_err(|e| e.with_operation(self.endpoint.operation().id))
     }
 
@@ -275,7 +284,7 @@ impl<M, E> Call<M, E> {
     where
         E: Endpoint,
     {
-        let mut prepared = self.prepare()?;
+        let mut prepared = self.prepare_as(Answer::Streamed)?;
         let idle = self.options.body_idle_timeout.unwrap_or(self.client.shared.config.body_idle_timeout);
         prepared.send = prepared.send.with_body_idle_timeout(idle);
         Ok(prepared)
@@ -304,7 +313,29 @@ struct Prepared {
     lock_retry: Option<RetryPolicy>,
 }
 
-fn prepare<E: Endpoint>(shared: &Shared, endpoint: &E, options: &CallOptions) -> Result<Prepared, Error> {
+/// What becomes of an answer's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// The client reads it whole (JSON, or the raw answer of `send_raw`).
+    Read,
+    /// It is handed to the caller as a stream (`send_streaming`).
+    Streamed,
+}
+
+/// Whether the transport asks for this answer compressed and decodes it
+/// ([`SendOptions::decompress`]): yes for a body the client reads whole, unless the endpoint
+/// names its own `Accept-Encoding`; never for a streamed one (a download is the stored
+/// bytes, an Arrow stream's batches may be compressed already).
+fn decompress(answer: Answer, headers: &HeaderMap) -> bool {
+    answer == Answer::Read && !headers.contains_key(ACCEPT_ENCODING)
+}
+
+fn prepare<E: Endpoint>(
+    shared: &Shared,
+    endpoint: &E,
+    options: &CallOptions,
+    answer: Answer,
+) -> Result<Prepared, Error> {
     let config = &shared.config;
     let op = endpoint.operation();
     let path = endpoint.path();
@@ -366,13 +397,14 @@ fn prepare<E: Endpoint>(shared: &Shared, endpoint: &E, options: &CallOptions) ->
         None => RequestBody::Empty,
     };
     let timeout = options.timeout.unwrap_or(config.timeout);
+    let send = SendOptions::with_timeout(timeout).with_decompress(decompress(answer, &headers));
     Ok(Prepared {
         op,
         method: op.method.clone(),
         uri,
         headers,
         body,
-        send: SendOptions::with_timeout(timeout),
+        send,
         retry: options.retry.clone().unwrap_or_else(|| config.retry.clone()),
         lock_retry: op.retry_when_locked.then(|| config.lock_retry.clone()),
     })

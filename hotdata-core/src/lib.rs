@@ -133,6 +133,9 @@
 //! refuse it as a `Request` failure), and honour [`SendOptions::connect_timeout`] when your
 //! library can set it per request. A request marked [`SendOptions::storage`] (a part PUT to
 //! a presigned URL) goes out with exactly its own headers, none of a client's defaults. A
+//! request marked [`SendOptions::decompress`] may be sent with `Accept-Encoding: gzip,
+//! deflate` and its body decoded (or the flag ignored: then nothing is compressed); any
+//! other body is handed back as it arrived, `Content-Encoding` included. A
 //! transport that cannot stream request bodies says so
 //! ([`BlockingTransport::supports_streaming_bodies`],
 //! [`AsyncTransport::supports_streaming_bodies`]) and is never handed one. A blocking

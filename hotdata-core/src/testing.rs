@@ -95,6 +95,9 @@ pub struct RecordedRequest {
     pub body_idle_timeout: Option<Duration>,
     /// Whether it was sent as a storage request ([`SendOptions::storage`](crate::SendOptions)).
     pub storage: bool,
+    /// Whether the transport was asked for a compressed answer it decodes
+    /// ([`SendOptions::decompress`](crate::SendOptions::decompress)).
+    pub decompress: bool,
 }
 
 /// What the fake transport answers.
@@ -140,6 +143,7 @@ impl FakeTransport {
             timeout: options.timeout,
             body_idle_timeout: options.body_idle_timeout,
             storage: options.storage,
+            decompress: options.decompress,
         };
         lock(&self.requests).push(recorded.clone());
         (self.handler)(&recorded)

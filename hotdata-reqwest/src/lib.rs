@@ -1,7 +1,8 @@
 //! # hotdata-reqwest: the async Hotdata client over reqwest
 //!
 //! A thin backend for [`hotdata_core`]: [`ReqwestTransport`] moves bytes with reqwest
-//! (rustls with ring; no OpenSSL) and [`TokioRuntime`] supplies the clock and
+//! (rustls with ring, given to reqwest explicitly: no process-wide provider is installed or
+//! used; no OpenSSL) and [`TokioRuntime`] supplies the clock and
 //! `tokio::time::sleep`. Everything else (auth, retries, timeouts, decoding) is the core's.
 //! Calls are futures: `.await` them on a tokio runtime. Files are uploaded by path
 //! (`client.upload_file("events.csv", options)`), read part by part on tokio's blocking
@@ -20,15 +21,15 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures_core::Stream;
 use hotdata_core::{
-    AsyncBody, AsyncClient, AsyncRuntime, AsyncTransport, BoxFuture, Config, HttpRequest, SendOptions,
-    TransportError, TransportErrorKind,
+    AsyncBody, AsyncClient, AsyncRuntime, AsyncTransport, BoxError, BoxFuture, Config, HttpRequest,
+    SendOptions, TransportError, TransportErrorKind,
 };
 
 pub use hotdata_core;
@@ -126,10 +127,25 @@ impl From<FileSource> for hotdata_core::upload::AsyncUploadSource {
 
 /// An [`AsyncTransport`] over a [`reqwest::Client`].
 ///
-/// reqwest sets the connect timeout per client, not per request: a request whose
-/// [`SendOptions::connect_timeout`] differs from the transport's (storage PUTs ask for 30 s)
-/// goes through a second client built the same way with that timeout, made on first use and
-/// kept (each has its own connection pool).
+/// reqwest sets the connect timeout and the decoding of compressed answers per client, not
+/// per request: a request whose [`SendOptions::connect_timeout`] differs from the
+/// transport's (storage PUTs ask for 30 s), or that must not be decoded (see below), goes
+/// through another client built the same way with those settings, made on first use and
+/// kept (each has its own connection pool, so streamed answers and storage PUTs do not
+/// share connections with JSON calls).
+///
+/// Compression: a request marked [`SendOptions::decompress`] (the JSON answers the core
+/// reads whole) is sent with `Accept-Encoding: gzip, deflate` and its answer decoded by
+/// reqwest (feature `gzip`, on by default; without it nothing is asked for and nothing
+/// decoded). Any other request (storage PUTs, result downloads, Arrow streams) goes through
+/// a client with every decoder of reqwest's turned off, whatever features your build gives
+/// reqwest: it gets no `Accept-Encoding` from reqwest and its body is handed on as it
+/// arrived, `Content-Encoding` included.
+///
+/// TLS: rustls with ring and the platform's root certificates (rustls-platform-verifier,
+/// as reqwest sets them up), handed to reqwest as a ready configuration (HTTP/1.1 by ALPN);
+/// no process default provider is installed or read, so building a transport has no effect
+/// on the rest of the process, and a provider installed elsewhere does not change it.
 ///
 /// Storage requests ([`SendOptions::storage`]: part PUTs to presigned URLs) carry only the
 /// headers the core set, plus `Host`, the body's framing, and the `Accept: */*` reqwest adds
@@ -146,28 +162,40 @@ impl From<FileSource> for hotdata_core::upload::AsyncUploadSource {
 /// steady rate completes. A body idle for that long fails with
 /// [`TransportErrorKind::Timeout`].
 ///
-/// Building a reqwest client can fail (no usable TLS configuration, for example a process
-/// default rustls provider without cipher suites). [`ReqwestTransport::new`] never panics
-/// for it: each request then fails with a [`TransportErrorKind::Request`] error (never sent,
-/// never retried) whose source says why. [`ReqwestTransport::try_new`] reports it at once.
+/// Building a reqwest client can fail (no usable TLS configuration, for example no root
+/// certificate found on the platform). [`ReqwestTransport::new`] never panics for it: each
+/// request then fails with a [`TransportErrorKind::Request`] error (never sent, never
+/// retried) whose source says why. [`ReqwestTransport::try_new`] reports it at once.
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
     /// The client requests go through, or why it could not be built.
     client: Result<reqwest::Client, BuildFailed>,
-    /// `None` for a caller's client, whose settings cannot be copied.
-    connect_timeout: Option<Option<Duration>>,
-    /// Clients of this transport's own by connect timeout, made on first use: for requests
-    /// asking for another connect timeout than `client` has, and for storage requests when
-    /// `client` is a caller's.
-    others: Arc<std::sync::Mutex<Vec<OwnClient>>>,
+    /// How `client` was built when it is the transport's own; `None` for a caller's client,
+    /// whose settings cannot be read.
+    own: Option<Settings>,
+    /// The TLS configuration of the transport's own clients, made once (on first use over a
+    /// caller's client: for its first storage request).
+    tls: Arc<OnceLock<Result<rustls::ClientConfig, BuildFailed>>>,
+    /// Clients of this transport's own by settings, made on first use: for requests asking
+    /// for other settings than `client` has, and for storage requests when `client` is a
+    /// caller's.
+    others: Arc<std::sync::Mutex<Vec<(Settings, reqwest::Client)>>>,
 }
 
-/// A client of the transport's own and the connect timeout it was built with.
-type OwnClient = (Option<Duration>, reqwest::Client);
+/// What tells the transport's own clients apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Settings {
+    connect_timeout: Option<Duration>,
+    /// Asks for compressed answers and decodes them ([`SendOptions::decompress`]).
+    decode: bool,
+}
+
+/// Whether this build decodes compressed answers (feature `gzip`).
+const DECODES: bool = cfg!(feature = "gzip");
 
 /// Why a reqwest client could not be built; every request through it reports this.
 #[derive(Debug, Clone)]
-struct BuildFailed(Arc<reqwest::Error>);
+struct BuildFailed(Arc<dyn std::error::Error + Send + Sync>);
 
 impl std::fmt::Display for BuildFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -189,49 +217,85 @@ impl BuildFailed {
     }
 }
 
-/// Installs ring as the process default rustls provider if none is (reqwest is built
-/// without one of its own).
-fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+impl BuildFailed {
+    fn new(e: impl Into<BoxError>) -> Self {
+        Self(Arc::from(e.into()))
     }
 }
 
-/// The settings of this transport's own clients: the given connect timeout, no redirects,
-/// rustls with the process default provider (ring installed if there is none).
-fn builder(connect_timeout: Option<Duration>) -> reqwest::ClientBuilder {
-    install_crypto_provider();
-    let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-    match connect_timeout {
+/// The TLS configuration of this transport's own clients: rustls with ring, given to
+/// reqwest explicitly (reqwest is built without a provider of its own and would otherwise
+/// take the process default, or panic without one), TLS 1.2 and 1.3, and the platform's
+/// root certificates through rustls-platform-verifier, as reqwest sets them up itself.
+/// ALPN offers HTTP/1.1, the only version this crate's reqwest speaks.
+fn tls_config() -> Result<rustls::ClientConfig, BuildFailed> {
+    let ring = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls_platform_verifier::Verifier::new(ring.clone()).map_err(BuildFailed::new)?;
+    let mut config = rustls::ClientConfig::builder_with_provider(ring)
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .map_err(BuildFailed::new)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A client of this transport's own: `tls`, the connect timeout of `settings`, no
+/// redirects, and reqwest's decoders of compressed answers on as `settings` says, every
+/// other off whatever features the build gives reqwest.
+fn builder(settings: Settings, tls: rustls::ClientConfig) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_backend_preconfigured(tls)
+        .no_gzip()
+        .no_deflate()
+        .no_brotli()
+        .no_zstd();
+    #[cfg(feature = "gzip")]
+    let builder = builder.gzip(settings.decode).deflate(settings.decode);
+    match settings.connect_timeout {
         Some(t) => builder.connect_timeout(t),
         None => builder,
     }
 }
 
 /// A client of this transport's own, or why it could not be built.
-fn build(connect_timeout: Option<Duration>) -> Result<reqwest::Client, BuildFailed> {
-    builder(connect_timeout).build().map_err(|e| BuildFailed(Arc::new(e)))
+fn build(
+    settings: Settings,
+    tls: &Result<rustls::ClientConfig, BuildFailed>,
+) -> Result<reqwest::Client, BuildFailed> {
+    let tls = tls.as_ref().map_err(BuildFailed::clone)?.clone();
+    builder(settings, tls).build().map_err(BuildFailed::new)
 }
 
 impl ReqwestTransport {
-    /// A transport with its own reqwest client: rustls with ring (installed as the process
-    /// default crypto provider if none is), the given connect timeout, and no redirects.
+    /// A transport with its own reqwest client: rustls with ring and the platform's root
+    /// certificates, the given connect timeout, and no redirects. Nothing global is touched:
+    /// no process default crypto provider is installed.
     ///
     /// Never panics: if the client cannot be built, every request fails with a
     /// [`TransportErrorKind::Request`] error saying why (use [`ReqwestTransport::try_new`]
     /// to find out here instead).
     pub fn new(connect_timeout: Option<Duration>) -> Self {
+        let settings = Settings { connect_timeout, decode: DECODES };
+        let tls = tls_config();
         Self {
-            client: build(connect_timeout),
-            connect_timeout: Some(connect_timeout),
+            client: build(settings, &tls),
+            own: Some(settings),
+            tls: Arc::new(OnceLock::from(tls)),
             others: Arc::default(),
         }
     }
 
-    /// Like [`ReqwestTransport::new`], but a client that cannot be built is an error here.
-    pub fn try_new(connect_timeout: Option<Duration>) -> Result<Self, reqwest::Error> {
-        let client = builder(connect_timeout).build()?;
-        Ok(Self { client: Ok(client), connect_timeout: Some(connect_timeout), others: Arc::default() })
+    /// Like [`ReqwestTransport::new`], but a client that cannot be built is an error here
+    /// (its source says why: the TLS configuration, or reqwest's builder).
+    pub fn try_new(connect_timeout: Option<Duration>) -> Result<Self, BoxError> {
+        let transport = Self::new(connect_timeout);
+        match &transport.client {
+            Ok(_) => Ok(transport),
+            Err(e) => Err(Box::new(e.clone())),
+        }
     }
 
     /// A transport over a client you configured, for API requests. Redirects it follows and
@@ -246,29 +310,44 @@ impl ReqwestTransport {
     /// client's settings apply to them: not its proxy (reqwest's own proxy settings from the
     /// environment, `HTTPS_PROXY` and the like, still do), nor its root certificates or
     /// client identity. Storage that only your settings reach needs a transport of your own.
+    ///
+    /// Compression over your client is your client's: [`SendOptions::decompress`] changes
+    /// nothing for API requests. With reqwest's `gzip`/`deflate` features (this crate's
+    /// `gzip` feature turns them on for the whole build) and your client not opting out, it
+    /// asks for compressed answers on every request without an `Accept-Encoding` of its own
+    /// and decodes them (result downloads and Arrow streams carry `Accept-Encoding: identity`,
+    /// so they stay uncompressed); without, nothing is compressed.
     pub fn with_client(client: reqwest::Client) -> Self {
-        Self { client: Ok(client), connect_timeout: None, others: Arc::default() }
+        Self { client: Ok(client), own: None, tls: Arc::default(), others: Arc::default() }
     }
 
-    /// The client for a request sent with `options`, or why it cannot be had.
-    fn client_for(&self, options: &SendOptions) -> Result<reqwest::Client, TransportError> {
+    /// The client for a request sent with `options`, and whether it is one of the
+    /// transport's own that decodes compressed answers; or why it cannot be had.
+    fn client_for(&self, options: &SendOptions) -> Result<(reqwest::Client, bool), TransportError> {
         let client = self.client.as_ref().map_err(BuildFailed::to_transport_error)?;
-        let wanted = match self.connect_timeout {
+        let wanted = match self.own {
             // A caller's client: as it is, except for storage, which it must not reach.
-            None if options.storage => options.connect_timeout,
-            None => return Ok(client.clone()),
-            Some(own) => match options.connect_timeout {
-                Some(wanted) if own != Some(wanted) => Some(wanted),
-                _ => return Ok(client.clone()),
-            },
+            None if options.storage => Settings { connect_timeout: options.connect_timeout, decode: false },
+            None => return Ok((client.clone(), false)),
+            Some(own) => {
+                let wanted = Settings {
+                    connect_timeout: options.connect_timeout.or(own.connect_timeout),
+                    decode: DECODES && options.decompress,
+                };
+                if wanted == own {
+                    return Ok((client.clone(), own.decode));
+                }
+                wanted
+            }
         };
         let mut others = self.others.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, c)) = others.iter().find(|(t, _)| *t == wanted) {
-            return Ok(c.clone());
+        if let Some((_, c)) = others.iter().find(|(s, _)| *s == wanted) {
+            return Ok((c.clone(), wanted.decode));
         }
-        let c = build(wanted).map_err(|e| e.to_transport_error())?;
+        let tls = self.tls.get_or_init(tls_config);
+        let c = build(wanted, tls).map_err(|e| e.to_transport_error())?;
         others.push((wanted, c.clone()));
-        Ok(c)
+        Ok((c, wanted.decode))
     }
 }
 
@@ -309,9 +388,17 @@ impl ReqwestTransport {
                 _ => reqwest::Body::from(Bytes::new()),
             },
         };
+        let (client, decodes) = self.client_for(options)?;
+        let mut parts = parts;
+        // Compressed answers, asked for in the same words as on ureq (reqwest's own would be
+        // `gzip,deflate`) when the client decodes them.
+        if decodes && !parts.headers.contains_key(http::header::ACCEPT_ENCODING) {
+            parts
+                .headers
+                .insert(http::header::ACCEPT_ENCODING, http::HeaderValue::from_static("gzip, deflate"));
+        }
         let mut request = reqwest::Request::try_from(http::Request::from_parts(parts, body))
             .map_err(|e| TransportError::new(TransportErrorKind::Request, redact(e)))?;
-        let client = self.client_for(options)?;
         let response = match options.body_idle_timeout {
             // reqwest's per-request timeout runs to the end of the body.
             None => {
@@ -522,29 +609,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_different_connect_timeout_gets_its_own_client_made_once() {
-        let connect = |t: Option<u64>| {
-            let mut o = SendOptions::with_timeout(None);
+    fn other_settings_get_their_own_client_made_once() {
+        let options = |t: Option<u64>, decompress: bool| {
+            let mut o = SendOptions::with_timeout(None).with_decompress(decompress);
             o.connect_timeout = t.map(Duration::from_secs);
             o
         };
-        let timeouts =
-            |t: &ReqwestTransport| t.others.lock().unwrap().iter().map(|(d, _)| *d).collect::<Vec<_>>();
-        let t = ReqwestTransport::new(Some(Duration::from_secs(10)));
-        let _ = t.client_for(&connect(Some(10)));
-        let _ = t.client_for(&connect(None));
-        let _ = t.client_for(&connect(None).for_storage());
-        assert!(timeouts(&t).is_empty(), "the transport's own timeout uses its client, storage too");
-        let _ = t.client_for(&connect(Some(30)));
-        let _ = t.client_for(&connect(Some(30)).for_storage());
-        assert_eq!(timeouts(&t), [Some(Duration::from_secs(30))]);
+        let made = |t: &ReqwestTransport| {
+            t.others.lock().unwrap().iter().map(|(s, _)| (s.connect_timeout, s.decode)).collect::<Vec<_>>()
+        };
+        let ten = Some(Duration::from_secs(10));
+        let thirty = Some(Duration::from_secs(30));
+        let t = ReqwestTransport::new(ten);
+        let decodes = |o: &SendOptions| t.client_for(o).unwrap().1;
+        assert_eq!(decodes(&options(Some(10), true)), DECODES);
+        assert_eq!(decodes(&options(None, true)), DECODES);
+        assert!(made(&t).is_empty(), "the transport's own settings use its client");
+        // Not decoded: a client of its own (unless this build decodes nothing).
+        assert!(!decodes(&options(None, false)));
+        assert!(!decodes(&options(None, false).for_storage()));
+        let undecoded = if DECODES { vec![(ten, false)] } else { vec![] };
+        assert_eq!(made(&t), undecoded);
+        assert!(!decodes(&options(Some(30), false).for_storage()));
+        assert!(!decodes(&options(Some(30), false).for_storage()));
+        assert_eq!(made(&t), [undecoded.clone(), vec![(thirty, false)]].concat());
 
-        let mine = ReqwestTransport::with_client(reqwest::Client::new());
-        let _ = mine.client_for(&connect(Some(30)));
-        assert!(timeouts(&mine).is_empty(), "a caller's client is used as it is");
-        let _ = mine.client_for(&connect(Some(30)).for_storage());
-        let _ = mine.client_for(&connect(Some(30)).for_storage());
-        assert_eq!(timeouts(&mine), [Some(Duration::from_secs(30))], "storage goes through one of ours");
+        let mine = ReqwestTransport::with_client(ReqwestTransport::new(None).client.unwrap());
+        assert!(
+            !mine.client_for(&options(Some(30), true)).unwrap().1,
+            "a caller's client decodes as it does"
+        );
+        assert!(made(&mine).is_empty(), "a caller's client is used as it is");
+        assert!(mine.tls.get().is_none(), "no TLS configuration made for it");
+        mine.client_for(&options(Some(30), false).for_storage()).unwrap();
+        mine.client_for(&options(Some(30), false).for_storage()).unwrap();
+        assert_eq!(made(&mine), [(thirty, false)], "storage goes through one of ours");
     }
 
     #[test]

@@ -37,6 +37,7 @@ use hotdata_core::{
 
 pub use hotdata_core;
 
+mod coding;
 mod idle;
 
 /// A blocking client for `config`, over ureq.
@@ -68,6 +69,20 @@ pub fn from_env() -> BlockingClient {
 /// bound while the head is awaited, through ureq's `unversioned` transport API (ureq is
 /// pinned to an exact version for it); over an agent you brought, see
 /// [`UreqTransport::with_agent`].
+///
+/// Compression: a request marked [`SendOptions::decompress`] (the JSON answers the core
+/// reads whole) is sent with `Accept-Encoding: gzip, deflate` and its answer decoded here
+/// (flate2, pure Rust; feature `gzip`, on by default: without it nothing is asked for and
+/// nothing decoded). Any other request (storage PUTs, result downloads, Arrow streams) gets
+/// no `Accept-Encoding` from this crate and its body is handed on as it arrived,
+/// `Content-Encoding` included. ureq's own `gzip` and `brotli` features, if anything in your
+/// build turns them on (ureq's default features include `gzip`), make ureq decode every
+/// answer in those codings itself: the transport finds that out once per process (from an
+/// exchange with an in-memory connection) and then neither decodes such a body again nor
+/// reports it encoded, so there such an answer arrives decoded even when not asked for.
+///
+/// TLS: rustls with ring, given to ureq explicitly: the transport's own agents neither
+/// install nor use a process default provider (`CryptoProvider::install_default`).
 #[derive(Debug, Clone)]
 pub struct UreqTransport {
     /// The agent API requests go through.
@@ -78,20 +93,25 @@ pub struct UreqTransport {
 }
 
 /// The settings of the transport's own agents: every status returned as a response, no
-/// redirects, and no header of ureq's own beyond `Host` and the body framing.
+/// redirects, no header of ureq's own beyond `Host` and the body framing, and rustls with
+/// ring given to ureq (not the process default provider, which ureq would take if there is
+/// one).
 fn bare_config() -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    let ring = Arc::new(rustls::crypto::ring::default_provider());
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent(ureq::config::AutoHeaderValue::None)
         .accept_encoding(ureq::config::AutoHeaderValue::None)
         .accept(ureq::config::AutoHeaderValue::None)
+        .tls_config(ureq::tls::TlsConfig::builder().unversioned_rustls_crypto_provider(ring).build())
 }
 
 impl UreqTransport {
-    /// A transport with its own agent: rustls, the given connect timeout, no redirects,
-    /// every status returned as a response, and no header of its own beyond `Host` and the
-    /// body framing (storage PUTs must carry only what the core set).
+    /// A transport with its own agent: rustls with ring and the webpki roots, the given
+    /// connect timeout, no redirects, every status returned as a response, and no header of
+    /// its own beyond `Host` and the body framing (storage PUTs must carry only what the core
+    /// set). Nothing global is touched.
     pub fn new(connect_timeout: Option<Duration>) -> Self {
         use ureq::unversioned::transport::{Connector, DefaultConnector};
         // ureq's own connector, each connection wrapped so that a streamed call's head is
@@ -123,6 +143,15 @@ impl UreqTransport {
     /// whose server takes longer than the idle timeout to answer then fails: raise
     /// [`Config::body_idle_timeout`](hotdata_core::Config::body_idle_timeout), or use
     /// [`UreqTransport::new`].
+    ///
+    /// Compression over your agent: a [`SendOptions::decompress`] request is sent with
+    /// `Accept-Encoding: gzip, deflate` (your agent's own setting does not replace a header
+    /// the request carries) and decoded as over the transport's own agent. Other API
+    /// requests carry your agent's `Accept-Encoding` if it adds one (ureq's default adds
+    /// `gzip` when its `gzip` feature is on), and what ureq decodes of their answers arrives
+    /// decoded, its `Content-Encoding` removed; storage requests carry none. The TLS
+    /// provider is the one your agent's TLS configuration names, or ureq's choice (the
+    /// process default if one is installed, else ring).
     pub fn with_agent(agent: ureq::Agent) -> Self {
         let yours = agent.config();
         let storage = bare_config()
@@ -176,7 +205,12 @@ impl BlockingTransport for UreqTransport {
         request: HttpRequest,
         options: &SendOptions,
     ) -> Result<http::Response<BlockingBody>, TransportError> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        // Compressed answers, when asked for and this build decodes them (feature `gzip`).
+        let decode = cfg!(feature = "gzip") && options.decompress;
+        if decode && !parts.headers.contains_key(http::header::ACCEPT_ENCODING) {
+            parts.headers.insert(http::header::ACCEPT_ENCODING, coding::ACCEPT_ENCODING);
+        }
         let response = match body.as_streaming() {
             // A body read while it is sent (its length, when known, is in the headers).
             Some(streaming) => {
@@ -188,8 +222,9 @@ impl BlockingTransport for UreqTransport {
             }
             None => self.run(http::Request::from_parts(parts, body.as_bytes().to_vec()), options)?,
         };
-        let (parts, body) = response.into_parts();
-        Ok(http::Response::from_parts(parts, BlockingBody::from_reader(body.into_reader(), body_error)))
+        let (mut parts, body) = response.into_parts();
+        let body = coding::body(&mut parts.headers, body.into_reader(), decode, coding::ureq_decodes());
+        Ok(http::Response::from_parts(parts, BlockingBody::from_reader(body, body_error)))
     }
 }
 

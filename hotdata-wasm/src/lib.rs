@@ -94,6 +94,11 @@ pub fn client(config: Config) -> AsyncClient {
 type InitHook = Rc<dyn Fn(&RequestInit)>;
 
 /// An [`AsyncTransport`] over the global `fetch`.
+///
+/// [`SendOptions::decompress`] changes nothing here: the browser negotiates content codings
+/// itself (a page may not set `Accept-Encoding`) and hands over every body decoded, so
+/// JSON answers come compressed whenever the server offers it, and the head returned has no
+/// `Content-Encoding` (the body is not in one any more).
 #[derive(Clone, Default)]
 pub struct FetchTransport {
     hook: Option<InitHook>,

@@ -97,12 +97,35 @@ pub struct SendOptions {
     /// through a client of its own (each backend says which of the caller's settings it
     /// keeps). The upload machine sets it on every storage request.
     pub storage: bool,
+    /// Ask for the answer compressed and decode it. When set, the transport sends
+    /// `Accept-Encoding: gzip, deflate` (unless the request carries an `Accept-Encoding`
+    /// already) and hands back a `gzip` or `deflate` (zlib) answer decoded, with
+    /// `Content-Encoding` and `Content-Length` removed from the head it returns (they
+    /// describe the bytes on the wire, not the body handed on); an answer in another coding
+    /// is handed back as it arrived. When unset, the transport adds no `Accept-Encoding` of
+    /// its own and passes the body through as it arrived, `Content-Encoding` included,
+    /// whatever coding the server chose: the core then sees what was sent and says so if it
+    /// cannot use it.
+    ///
+    /// The client sets it on calls whose answer it reads whole (JSON), the bulk of the
+    /// traffic and the part that compresses well; it leaves it unset on storage requests
+    /// (storage gets exactly the core's headers), on answers handed to the caller as a
+    /// stream (result downloads, Arrow results and queries: written out or decoded as
+    /// stored; Arrow batches may be compressed already) and on any request whose endpoint
+    /// names its own `Accept-Encoding`. Default: unset.
+    ///
+    /// A transport may ignore it and ask for nothing: then nothing is compressed and every
+    /// answer arrives as is, which is always correct, only larger. The browser's `fetch`
+    /// cannot honour either side (it negotiates and decodes content codings itself; a page
+    /// may not set `Accept-Encoding`): its bodies arrive decoded, so `Content-Encoding` is
+    /// dropped from the head it returns.
+    pub decompress: bool,
 }
 
 impl SendOptions {
     /// Options with the given whole-request timeout.
     pub fn with_timeout(timeout: Option<Duration>) -> Self {
-        Self { timeout, connect_timeout: None, body_idle_timeout: None, storage: false }
+        Self { timeout, connect_timeout: None, body_idle_timeout: None, storage: false, decompress: false }
     }
 
     /// These options with the body bounded by an idle timeout once the head has arrived
@@ -118,6 +141,14 @@ impl SendOptions {
     #[must_use]
     pub fn for_storage(mut self) -> Self {
         self.storage = true;
+        self
+    }
+
+    /// These options asking for a compressed answer, decoded by the transport, or not
+    /// ([`SendOptions::decompress`]).
+    #[must_use]
+    pub fn with_decompress(mut self, decompress: bool) -> Self {
+        self.decompress = decompress;
         self
     }
 }
