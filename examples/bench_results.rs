@@ -80,7 +80,7 @@ fn measure(mode: &str, t: &Target) -> Result<(u64, u64), String> {
         "sdk-ureq" => {
             let client = hotdata_ureq::client(t.config());
             let ResultFetch::Ready(mut batches) =
-                client.results().arrow(&t.result, &t.database).arrow_stream().map_err(err)?
+                client.results().arrow(&t.result, &t.database).stream().map_err(err)?
             else {
                 return Err("not ready".into());
             };
@@ -120,12 +120,8 @@ fn measure(mode: &str, t: &Target) -> Result<(u64, u64), String> {
                     }
                     "sdk-reqwest" => {
                         let client = hotdata_reqwest::client(t.config());
-                        let ResultFetch::Ready(mut s) = client
-                            .results()
-                            .arrow(&t.result, &t.database)
-                            .arrow_stream()
-                            .await
-                            .map_err(err)?
+                        let ResultFetch::Ready(mut s) =
+                            client.results().arrow(&t.result, &t.database).stream().await.map_err(err)?
                         else {
                             return Err("not ready".into());
                         };

@@ -142,7 +142,7 @@ impl Api for BlockingClient {
 
     fn result_arrow(&self, id: &str, db: &str) -> Result<Batches<'_>, Error> {
         self.wait_for_result(id, db)?;
-        let b = ready(self.results().arrow(id, db).arrow_stream()?, id)?;
+        let b = ready(self.results().arrow(id, db).stream()?, id)?;
         Ok(Batches { schema: b.schema(), iter: Box::new(b) })
     }
 
@@ -222,8 +222,7 @@ impl Api for AsyncApi {
 
     fn result_arrow(&self, id: &str, db: &str) -> Result<Batches<'_>, Error> {
         self.runtime.block_on(self.client.wait_for_result(id, db))?;
-        Ok(self
-            .batches(ready(self.runtime.block_on(self.client.results().arrow(id, db).arrow_stream())?, id)?))
+        Ok(self.batches(ready(self.runtime.block_on(self.client.results().arrow(id, db).stream())?, id)?))
     }
 
     fn result_json(&self, id: &str, db: &str, limit: usize) -> Result<JsonPage, Error> {

@@ -1208,7 +1208,7 @@ fn sync_read(client: BlockingClient, setup: Setup, op: Op) -> ReadOutcome {
                 if let Err(e) = client.wait_for_result(id, db) {
                     return failed(e);
                 }
-                match client.results().arrow(id, db).arrow_stream() {
+                match client.results().arrow(id, db).stream() {
                     Ok(ResultFetch::Ready(stream)) => {
                         let mut batches = Vec::new();
                         for b in stream {
@@ -1299,7 +1299,7 @@ async fn async_read(client: AsyncClient, setup: Setup, op: Op) -> ReadOutcome {
                 if let Err(e) = client.wait_for_result(id, db).await {
                     return failed(e);
                 }
-                match client.results().arrow(id, db).arrow_stream().await {
+                match client.results().arrow(id, db).stream().await {
                     Ok(ResultFetch::Ready(mut stream)) => {
                         let mut batches = Vec::new();
                         while let Some(b) = stream.next_batch().await {

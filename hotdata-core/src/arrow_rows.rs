@@ -655,9 +655,10 @@ impl<'a> Encoder<'a> {
 }
 
 impl crate::client::Client<crate::client::Blocking> {
-    /// Runs a query and decodes all its rows into `T`, through Arrow (so a large result is
-    /// never truncated and never paged through JSON): [`crate::Client::query_to_arrow`] then
-    /// [`batches_as`].
+    /// Runs a query and decodes all its rows into `T`, always through Arrow (so a large
+    /// result is never truncated and never paged through JSON): [`crate::Client::query_to_arrow`]
+    /// then [`batches_as`]. [`Client::sql`](crate::Client::sql)`(..).rows_as()` does the same
+    /// but reads a complete inline answer as sent, with per-call options.
     pub fn query_as<T: DeserializeOwned>(
         &self,
         body: crate::models::QueryRequest,

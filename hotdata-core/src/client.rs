@@ -586,7 +586,7 @@ impl<'a> Attempts<'a> {
         let attempts = self.count();
         result.map_err(|e| {
             let e = Error::transport(e).with_operation(self.prepared.op.id);
-            if attempts > 1 { e.with_attempts(attempts) } else { e }
+            e.with_attempts(attempts)
         })
     }
 }
@@ -601,7 +601,7 @@ fn finish<E: Endpoint>(
     let raw = result.map_err(|e| e.with_operation(op.id))?;
     endpoint.parse(&raw).map_err(|e| {
         let e = e.with_operation(op.id);
-        if attempts > 1 { e.with_attempts(attempts) } else { e }
+        e.with_attempts(attempts)
     })
 }
 

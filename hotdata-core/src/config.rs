@@ -197,16 +197,17 @@ impl Default for ArrowLimits {
     }
 }
 
-/// Caps on a whole result the SDK fetches into memory **on its own**: following a
-/// truncated answer ([`Client::follow_to_arrow`](crate::Client)), waiting for and fetching a
-/// stored result ([`stored_result_arrow`](crate::Client)), and the one-call queries
-/// ([`query_to_arrow`](crate::Client), `query_as`). Checked before fetching when the total
+/// Caps on a whole result the SDK fetches into memory **on its own**: the one-call query
+/// ([`Client::sql`](crate::Client::sql): a followed truncated answer, an asynchronous
+/// query's result, all rows as Arrow), following a truncated answer
+/// ([`Client::follow_to_arrow`](crate::Client)), waiting for and fetching a stored result
+/// ([`stored_result_arrow`](crate::Client)), and `query_to_arrow`, `query_as`. Checked before fetching when the total
 /// is known (a result's status, an inline answer's `total_row_count`, the Arrow answer's
 /// `X-Total-Row-Count`) and while reading; past a cap the call fails with
 /// [`ErrorKind::LimitExceeded`](crate::ErrorKind::LimitExceeded), naming the cap, how to
 /// raise it, and how to stream instead.
 ///
-/// A result the caller names and fetches whole (`results().arrow(id, db).arrow()`) has no
+/// A result the caller names and fetches whole (`results().arrow(id, db).collect()`) has no
 /// cap unless asked for (`.fetch_limits(..)` on that call). This is the one place the caps
 /// are defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,8 +255,6 @@ pub(crate) struct Cap {
     bytes_setting: &'static str,
 }
 
-// Without Arrow, no flow fetches a whole result on its own yet.
-#[cfg_attr(not(feature = "arrow-minimal"), allow(dead_code))]
 impl Cap {
     /// The client's caps ([`Config::fetch_limits`]), for the SDK's own fetches.
     pub(crate) fn config(limits: FetchLimits) -> Self {
@@ -263,6 +262,15 @@ impl Cap {
             limits,
             rows_setting: "Config::fetch_limits.max_rows",
             bytes_setting: "Config::fetch_limits.max_bytes",
+        }
+    }
+
+    /// The caps a caller set on one query ([`Sql::fetch_limits`](crate::sql::Sql::fetch_limits)).
+    pub(crate) fn sql(limits: FetchLimits) -> Self {
+        Self {
+            limits,
+            rows_setting: "Sql::fetch_limits.max_rows",
+            bytes_setting: "Sql::fetch_limits.max_bytes",
         }
     }
 
@@ -307,8 +315,9 @@ impl Cap {
         Error::limit_exceeded(
             LimitExceeded { limit: setting, max, actual },
             format!(
-                "{what} by `{setting}`: raise it (`Config::with_fetch_limits`, or `.fetch_limits(..)` on a \
-                 download), or stream the result instead (`results().arrow(id, db).arrow_stream()`)"
+                "{what} by `{setting}`: raise it (`Config::with_fetch_limits`, or `.fetch_limits(..)` on the \
+                 query or download), or stream the rows instead (`sql(..).arrow_stream()`, \
+                 `results().arrow(id, db).stream()`)"
             ),
         )
     }

@@ -40,6 +40,14 @@ pub enum ErrorKind {
     /// An answer went past a limit the SDK guards memory with; [`Error::limit`] says which
     /// limit, its value and how far the answer went.
     LimitExceeded,
+    /// A stored result was not ready yet (HTTP 202) where the caller asked for it ready
+    /// ([`ResultFetch::into_ready`](crate::results::ResultFetch::into_ready)):
+    /// [`Error::not_ready`] carries its status and the server's `Retry-After`.
+    NotReady,
+    /// An answer holds only part of the rows (a preview), and this build cannot fetch the
+    /// rest: following a truncated answer needs the `arrow` feature. The message says what
+    /// to enable; nothing partial is returned.
+    Incomplete,
 }
 
 /// Which guard an answer went past, for [`ErrorKind::LimitExceeded`].
@@ -67,6 +75,9 @@ struct Inner {
     transport_kind: Option<TransportErrorKind>,
     retry_after: Option<Duration>,
     limit: Option<LimitExceeded>,
+    not_ready: Option<crate::results::NotReady>,
+    query_run_id: Option<String>,
+    result_id: Option<String>,
     attempts: u32,
     body: Option<Bytes>,
     source: Option<BoxError>,
@@ -83,6 +94,9 @@ impl Error {
             transport_kind: None,
             retry_after: None,
             limit: None,
+            not_ready: None,
+            query_run_id: None,
+            result_id: None,
             attempts: 0,
             body: None,
             source: None,
@@ -169,6 +183,36 @@ impl Error {
         e
     }
 
+    /// A stored result that was not ready where it had to be ([`ErrorKind::NotReady`]).
+    pub fn not_ready_yet(not_ready: crate::results::NotReady) -> Self {
+        let mut e = Self::new(ErrorKind::NotReady);
+        e.0.retry_after = not_ready.retry_after;
+        e.0.result_id = Some(not_ready.result_id.clone());
+        e.0.message = Some(format!("result {} is not ready yet ({})", not_ready.result_id, not_ready.status));
+        e.0.not_ready = Some(not_ready);
+        e.with_operation(crate::ops::GET_RESULT.id)
+    }
+
+    /// A partial answer this build cannot complete ([`ErrorKind::Incomplete`]); `message`
+    /// says what is missing and what to enable.
+    pub fn incomplete(operation: &'static str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(ErrorKind::Incomplete);
+        e.0.message = Some(message.into());
+        e.with_operation(operation)
+    }
+
+    /// Records the query run and stored result a failure belongs to (each kept if already
+    /// set), so that a caller can go on waiting for them or fetch them later.
+    pub fn with_query_ids(mut self, query_run_id: Option<&str>, result_id: Option<&str>) -> Self {
+        if self.0.query_run_id.is_none() {
+            self.0.query_run_id = query_run_id.map(str::to_owned);
+        }
+        if self.0.result_id.is_none() {
+            self.0.result_id = result_id.map(str::to_owned);
+        }
+        self
+    }
+
     pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
         self.0.kind = kind;
         self
@@ -225,7 +269,27 @@ impl Error {
         self.0.limit.as_ref()
     }
 
-    /// How many attempts were made before giving up (0 when nothing was sent).
+    /// For [`ErrorKind::NotReady`]: the result's id, status and the server's `Retry-After`.
+    pub fn not_ready(&self) -> Option<&crate::results::NotReady> {
+        self.0.not_ready.as_ref()
+    }
+
+    /// The query run the failed call was part of, when known: a one-call query
+    /// ([`Client::sql`](crate::Client::sql)) that gave up waiting says which run to keep
+    /// waiting for ([`Client::wait_for_query_run`](crate::Client::wait_for_query_run)).
+    pub fn query_run_id(&self) -> Option<&str> {
+        self.0.query_run_id.as_deref()
+    }
+
+    /// The stored result the failed call was reading or waiting for, when known: fetch it
+    /// later with `client.results()`, or wait for it with
+    /// [`Client::wait_for_result`](crate::Client::wait_for_result).
+    pub fn result_id(&self) -> Option<&str> {
+        self.0.result_id.as_deref()
+    }
+
+    /// How many attempts the call made before giving up (a connection that failed counts as
+    /// one); 0 when it stopped before trying, on a configuration or credentials error.
     pub fn attempts(&self) -> u32 {
         self.0.attempts
     }
@@ -303,6 +367,9 @@ impl fmt::Display for Error {
                 write!(f, "the result failed: {}", i.message.as_deref().unwrap_or("no reason given"))?
             }
             ErrorKind::Io => write!(f, "{}", i.message.as_deref().unwrap_or("I/O error"))?,
+            ErrorKind::NotReady | ErrorKind::Incomplete => {
+                write!(f, "{}", i.message.as_deref().unwrap_or("the result is not complete"))?
+            }
             ErrorKind::LimitExceeded => {
                 write!(f, "{}", i.message.as_deref().unwrap_or("over a limit"))?;
                 if let Some(l) = &i.limit {
@@ -314,6 +381,12 @@ impl fmt::Display for Error {
                 "could not decode the response: {}",
                 i.message.as_deref().unwrap_or("invalid body")
             )?,
+        }
+        match (&i.query_run_id, &i.result_id) {
+            (Some(run), Some(result)) => write!(f, " [query run {run}, result {result}]")?,
+            (Some(run), None) => write!(f, " [query run {run}]")?,
+            (None, Some(result)) if i.kind != ErrorKind::NotReady => write!(f, " [result {result}]")?,
+            _ => {}
         }
         if i.attempts > 1 {
             write!(f, " (after {} attempts)", i.attempts)?;
@@ -347,6 +420,15 @@ impl fmt::Debug for Error {
         }
         if let Some(r) = i.retry_after {
             d.field("retry_after", &r);
+        }
+        if let Some(n) = &i.not_ready {
+            d.field("not_ready", n);
+        }
+        if let Some(r) = &i.query_run_id {
+            d.field("query_run_id", r);
+        }
+        if let Some(r) = &i.result_id {
+            d.field("result_id", r);
         }
         if i.attempts > 0 {
             d.field("attempts", &i.attempts);

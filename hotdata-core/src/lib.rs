@@ -42,6 +42,11 @@
 //!   private `wire` leaf holds what is read off a response without the rest of the core
 //!   ([`RawResponse`], `Retry-After`, `Link: rel="next"`), so errors, retries and endpoints
 //!   depend on it and not on one another in a circle.
+//! - [`sql`]: the one-call query, [`Client::sql`]: runs a statement and returns **all** its
+//!   rows (JSON-like cells, your own types, Arrow batches collected or streamed), resolving a
+//!   `202` and following a truncated answer through one Arrow stream, under [`FetchLimits`];
+//!   [`Client::query`] is the raw call whose inline answer may be a preview.
+//! - [`prelude`]: the everyday types in one `use`; each backend re-exports it at its root.
 //! - [`results`]: stored results in any format, streamed, with the `202` (not ready) and
 //!   `409` (failed) answers typed; [`lifecycle`]: waiting for results, query runs and jobs
 //!   with a pure poller. With the `arrow` feature, `arrow` (a push Arrow IPC decoder, results
@@ -182,9 +187,11 @@ pub mod error;
 mod generated;
 pub mod lifecycle;
 pub mod models;
+pub mod prelude;
 pub mod results;
 pub mod retry;
 pub mod runtime;
+pub mod sql;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod transport;
@@ -220,6 +227,7 @@ pub use error::{Error, ErrorKind, LimitExceeded};
 pub use models::{Cell, Patch};
 pub use retry::{Jitter, RetryPolicy, RetryState};
 pub use runtime::{AsyncRuntime, BlockingRuntime};
+pub use sql::{QueryRows, RowSource, Sql};
 pub use transport::{
     AsyncTransport, BlockingTransport, BoxError, BoxFuture, CorsFilteredHeaders, HttpRequest, MaybeSend,
     MaybeSync, SendOptions, TransportError, TransportErrorKind,

@@ -40,7 +40,23 @@ pub enum ResultFetch<T> {
 }
 
 impl<T> ResultFetch<T> {
-    /// The ready value, or `None` if the result is not ready.
+    /// The ready value, or an [`ErrorKind::NotReady`] error carrying the result's status and
+    /// the server's `Retry-After` ([`Error::not_ready`]).
+    pub fn into_ready(self) -> Result<T, Error> {
+        match self {
+            Self::Ready(t) => Ok(t),
+            Self::NotReady(n) => Err(Error::not_ready_yet(n)),
+        }
+    }
+
+    /// Whether the result was ready.
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Self::Ready(_))
+    }
+
+    /// The ready value, or `None` if the result is not ready (which throws away the status
+    /// and `Retry-After`).
+    #[deprecated(since = "0.1.0", note = "use `into_ready()`: its error says why the result was not ready")]
     pub fn ready(self) -> Option<T> {
         match self {
             Self::Ready(t) => Some(t),

@@ -44,6 +44,29 @@ fn backoff_sequence_on_a_manual_clock() {
 }
 
 #[test]
+fn an_error_counts_one_attempt_when_one_was_sent_and_none_when_nothing_was() {
+    // `Error::attempts` is 0 only when nothing was sent.
+    let transport =
+        FakeTransport::script(vec![Ok(response(404, r#"{"error":{"code":"NOT_FOUND","message":"no"}}"#))]);
+    let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
+    let client = blocking(transport.clone(), rt.clone(), cfg());
+    let err = client.databases().get("db").send().unwrap_err();
+    assert_eq!((err.kind(), err.attempts()), (ErrorKind::Api, 1), "{err:?}");
+    assert!(!err.to_string().contains("attempts"), "one attempt is not worth saying: {err}");
+    let transport = FakeTransport::script(vec![Err(TransportError::from_kind(TransportErrorKind::Request))]);
+    let client = blocking(transport, rt.clone(), cfg());
+    let err = client.databases().get("db").send().unwrap_err();
+    assert_eq!((err.kind(), err.attempts()), (ErrorKind::Transport, 1), "{err:?}");
+    let client = blocking(
+        FakeTransport::script(vec![]),
+        rt,
+        Config::new("k").with_base_url("https://api.example.test"),
+    );
+    let err = client.databases().get("db").send().unwrap_err();
+    assert_eq!((err.kind(), err.attempts()), (ErrorKind::Config, 0), "{err:?}");
+}
+
+#[test]
 fn retry_after_in_both_forms_drives_the_delay() {
     let date = httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + WALL + Duration::from_secs(9));
     let transport = FakeTransport::script(vec![

@@ -59,7 +59,7 @@ fn ready(rows: i64) -> Reply {
 #[test]
 fn status_200_decodes_with_metadata_and_exact_request() {
     let (c, t) = client(vec![ready(3)]);
-    let ResultFetch::Ready(result) = c.results().arrow("r1", "db1").offset(0).limit(3).arrow().unwrap()
+    let ResultFetch::Ready(result) = c.results().arrow("r1", "db1").offset(0).limit(3).collect().unwrap()
     else {
         panic!("ready expected")
     };
@@ -80,22 +80,49 @@ fn status_202_is_not_ready_with_retry_after() {
         "retry-after",
         "2",
     ))]);
-    let ResultFetch::NotReady(n) = c.results().arrow("r1", "db").arrow().unwrap() else {
+    let ResultFetch::NotReady(n) = c.results().arrow("r1", "db").collect().unwrap() else {
         panic!("not ready expected")
     };
     assert_eq!(n.status, ResultStatus::Processing);
     assert_eq!(n.result_id, "r1");
     assert_eq!(n.retry_after, Some(Duration::from_secs(2)));
     let (c, _) = client(vec![Ok(response(202, "not json"))]);
-    let ResultFetch::NotReady(n) = c.results().arrow("r9", "db").arrow().unwrap() else { panic!() };
+    let ResultFetch::NotReady(n) = c.results().arrow("r9", "db").collect().unwrap() else { panic!() };
     assert_eq!((n.status, n.result_id.as_str(), n.retry_after), (ResultStatus::Pending, "r9", None));
+}
+
+#[test]
+fn not_ready_turns_into_a_typed_error_that_keeps_the_status_and_retry_after() {
+    let (c, _) = client(vec![Ok(response_with(
+        202,
+        r#"{"result_id":"r1","status":"processing"}"#,
+        "retry-after",
+        "3",
+    ))]);
+    let fetch = c.results().arrow("r1", "db").stream().unwrap();
+    assert!(!fetch.is_ready());
+    let e = fetch.into_ready().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotReady);
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+    assert_eq!(e.result_id(), Some("r1"));
+    let n = e.not_ready().expect("the not-ready answer");
+    assert_eq!((n.status.clone(), n.result_id.as_str()), (ResultStatus::Processing, "r1"));
+    assert!(e.to_string().contains("result r1 is not ready yet (processing)"), "{e}");
+    let (c, _) = client(vec![ready(2)]);
+    let all = c.results().arrow("r1", "db").collect().unwrap().into_ready().unwrap();
+    assert_eq!(all.num_rows(), 2);
+    assert!(
+        all.bytes_received > 0 && all.bytes_received == arrow_body(2).len() as u64,
+        "{}",
+        all.bytes_received
+    );
 }
 
 #[test]
 fn status_404_409_413_429() {
     let (c, _) =
         client(vec![Ok(response(404, r#"{"error":{"code":"NOT_FOUND","message":"no result r1"}}"#))]);
-    let e = c.results().arrow("r1", "db").arrow().unwrap_err();
+    let e = c.results().arrow("r1", "db").collect().unwrap_err();
     assert!(e.is_not_found());
     assert_eq!(e.operation(), Some("get_result"));
 
@@ -103,7 +130,7 @@ fn status_404_409_413_429() {
         409,
         r#"{"result_id":"r1","status":"failed","error_message":"division by zero"}"#,
     ))]);
-    let e = c.results().arrow("r1", "db").arrow().unwrap_err();
+    let e = c.results().arrow("r1", "db").collect().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ResultFailed);
     assert_eq!(e.message(), Some("division by zero"));
     assert_eq!(e.to_string(), "get_result: the result failed: division by zero");
@@ -117,7 +144,7 @@ fn status_404_409_413_429() {
         Ok(response_with(429, r#"{"error":{"code":"OVERLOADED","message":"busy"}}"#, "retry-after", "1")),
         ready(2),
     ]);
-    let ResultFetch::Ready(r) = c.results().arrow("r1", "db").arrow().unwrap() else { panic!() };
+    let ResultFetch::Ready(r) = c.results().arrow("r1", "db").collect().unwrap() else { panic!() };
     assert_eq!(r.num_rows(), 2);
     assert_eq!(t.requests().len(), 2, "429 is retried before the body is handed over");
 }
@@ -143,7 +170,7 @@ fn truncated_body_is_an_error_not_a_short_result() {
     let body = arrow_body(100);
     let cut = body.slice(..body.len() - 9);
     let (c, _) = client(vec![Ok(http::Response::builder().status(200).body(cut).unwrap())]);
-    let e = c.results().arrow("r1", "db").arrow().unwrap_err();
+    let e = c.results().arrow("r1", "db").collect().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode);
 }
 
@@ -170,7 +197,7 @@ fn async_arrow_stream() {
         "t",
     );
     let fut = async {
-        let ResultFetch::Ready(mut s) = c.results().arrow("r", "db").arrow_stream().await.unwrap() else {
+        let ResultFetch::Ready(mut s) = c.results().arrow("r", "db").stream().await.unwrap() else {
             panic!()
         };
         assert_eq!(s.schema().field(0).name(), "n");
@@ -279,7 +306,7 @@ fn ready_with(header: &str, value: &str, body: Bytes) -> Reply {
 fn downloads_ask_for_the_stored_bytes_and_refuse_a_coding_the_transport_left() {
     // The request asks for no content coding (a server may compress any answer otherwise).
     let (c, t) = client(vec![ready(3), Ok(response(200, "a,b\n"))]);
-    c.results().arrow("r1", "db1").arrow().unwrap();
+    c.results().arrow("r1", "db1").collect().unwrap();
     c.results().download("r1", "db1", ResultsFormatQuery::Csv).write_to(&mut Vec::new()).unwrap();
     for r in t.requests() {
         assert_eq!(r.headers["accept-encoding"], "identity", "{}", r.uri);
@@ -289,21 +316,21 @@ fn downloads_ask_for_the_stored_bytes_and_refuse_a_coding_the_transport_left() {
         ready_with("content-encoding", "gzip", arrow_body(3)),
         ready_with("content-encoding", "br", Bytes::from_static(b"x")),
     ]);
-    let e = c.results().arrow("r1", "db1").arrow().unwrap_err();
+    let e = c.results().arrow("r1", "db1").collect().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode);
     assert!(e.to_string().contains("`gzip`-encoded"), "{e}");
     let e = c.results().download("r1", "db1", ResultsFormatQuery::Csv).write_to(&mut Vec::new()).unwrap_err();
     assert!(e.to_string().contains("`br`-encoded"), "{e}");
     // `identity` is no coding.
     let (c, _) = client(vec![ready_with("content-encoding", "identity", arrow_body(2))]);
-    assert_eq!(c.results().arrow("r1", "db1").arrow().unwrap().ready().unwrap().num_rows(), 2);
+    assert_eq!(c.results().arrow("r1", "db1").collect().unwrap().into_ready().unwrap().num_rows(), 2);
 }
 
 #[test]
 fn an_arrow_fetch_answered_with_another_type_says_so() {
     let html = Bytes::from_static(b"<html><body>Bad gateway</body></html>");
     let (c, _) = client(vec![ready_with("content-type", "text/html; charset=utf-8", html)]);
-    let e = c.results().arrow("r1", "db1").arrow_stream().unwrap_err();
+    let e = c.results().arrow("r1", "db1").stream().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode);
     assert!(e.to_string().contains("`text/html; charset=utf-8`"), "{e}");
     assert!(!e.to_string().contains("truncated"), "{e}");
@@ -313,7 +340,7 @@ fn an_arrow_fetch_answered_with_another_type_says_so() {
         "application/vnd.apache.arrow.stream; charset=binary",
         arrow_body(1),
     )]);
-    assert_eq!(c.results().arrow("r1", "db1").arrow().unwrap().ready().unwrap().num_rows(), 1);
+    assert_eq!(c.results().arrow("r1", "db1").collect().unwrap().into_ready().unwrap().num_rows(), 1);
     // The same for a query answered as Arrow.
     let (c, t) = client(vec![ready_with("content-type", "application/json", Bytes::from_static(b"{}"))]);
     let e = c.query_arrow(hotdata_core::models::QueryRequest::new("select 1")).stream().unwrap_err();
@@ -407,9 +434,9 @@ fn a_result_of_unknown_size_stops_at_the_cap_while_it_is_read() {
 #[test]
 fn a_result_the_caller_names_has_no_cap_unless_asked() {
     let (c, _) = capped(vec![ready_untold(6), ready_untold(6)], five_rows());
-    let all = c.results().arrow("r1", "db").arrow().unwrap().ready().unwrap();
+    let all = c.results().arrow("r1", "db").collect().unwrap().into_ready().unwrap();
     assert_eq!(all.num_rows(), 6, "the config's caps are for the SDK's own fetches");
-    let e = c.results().arrow("r1", "db").fetch_limits(five_rows()).arrow().unwrap_err();
+    let e = c.results().arrow("r1", "db").fetch_limits(five_rows()).collect().unwrap_err();
     assert_capped(&e, "ResultDownload::fetch_limits.max_rows", 5);
 }
 
@@ -431,8 +458,8 @@ fn streamed_answers_are_bounded_by_an_idle_timeout_and_json_answers_by_the_total
         ready(2),
         Ok(response(200, r#"{"result_id":"r1","status":"ready","columns":[],"rows":[]}"#)),
     ]);
-    assert!(c.results().arrow("r1", "db").arrow().unwrap().ready().is_some());
-    let ResultFetch::Ready(stream) = c.results().arrow("r1", "db").arrow_stream().unwrap() else { panic!() };
+    assert!(c.results().arrow("r1", "db").collect().unwrap().is_ready());
+    let ResultFetch::Ready(stream) = c.results().arrow("r1", "db").stream().unwrap() else { panic!() };
     assert_eq!(stream.map(|b| b.unwrap().num_rows()).sum::<usize>(), 3);
     let mut csv = Vec::new();
     c.results().download("r1", "db", ResultsFormatQuery::Csv).write_to(&mut csv).unwrap();
@@ -453,9 +480,9 @@ fn streamed_answers_are_bounded_by_an_idle_timeout_and_json_answers_by_the_total
     let config =
         Config::new("k").with_workspace_id("w").with_base_url("http://h").with_body_idle_timeout(five);
     let c = BlockingClient::new(config, t.clone(), ManualRuntime::new(SystemTime::UNIX_EPOCH), "t");
-    c.results().arrow("r1", "db").arrow().unwrap();
-    c.results().arrow("r1", "db").body_idle_timeout(Some(Duration::from_secs(2))).arrow().unwrap();
-    c.results().arrow("r1", "db").body_idle_timeout(None).arrow().unwrap();
+    c.results().arrow("r1", "db").collect().unwrap();
+    c.results().arrow("r1", "db").body_idle_timeout(Some(Duration::from_secs(2))).collect().unwrap();
+    c.results().arrow("r1", "db").body_idle_timeout(None).collect().unwrap();
     c.query_arrow(query()).timeout(None).stream().unwrap();
     assert_eq!(
         bounds(&t),
@@ -477,7 +504,7 @@ fn async_streamed_answers_are_bounded_by_an_idle_timeout_too() {
         ManualRuntime::new(SystemTime::UNIX_EPOCH),
         "t",
     );
-    assert!(block_on(c.results().arrow("r1", "db").arrow()).unwrap().ready().is_some());
+    assert!(block_on(c.results().arrow("r1", "db").collect()).unwrap().is_ready());
     let query = hotdata_core::models::QueryRequest::new("select 1");
     let hotdata_core::arrow::QueryArrowOutcome::Ready { batches, .. } =
         block_on(c.query_arrow(query).stream()).unwrap()

@@ -28,11 +28,16 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use futures_core::Stream;
 use hotdata_core::{
-    AsyncBody, AsyncClient, AsyncRuntime, AsyncTransport, BoxError, BoxFuture, Config, HttpRequest,
-    SendOptions, TransportError, TransportErrorKind,
+    AsyncBody, AsyncRuntime, AsyncTransport, BoxError, BoxFuture, HttpRequest, SendOptions, TransportError,
+    TransportErrorKind,
 };
 
 pub use hotdata_core;
+/// The everyday types at the crate root (clients, `Config`, `Error`, `QueryRequest`,
+/// `UploadOptions`, result types and, with `arrow`, `arrow_array` and `arrow_schema`): see
+/// [`hotdata_core::prelude`].
+#[doc(inline)]
+pub use hotdata_core::prelude::*;
 
 /// An async client for `config`, over reqwest. Never panics: a reqwest client that cannot be
 /// built fails each request instead (see [`ReqwestTransport::new`]).

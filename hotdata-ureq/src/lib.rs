@@ -31,11 +31,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use hotdata_core::{
-    BlockingBody, BlockingClient, BlockingRuntime, BlockingTransport, Config, HttpRequest, SendOptions,
-    TransportError, TransportErrorKind,
+    BlockingBody, BlockingRuntime, BlockingTransport, HttpRequest, SendOptions, TransportError,
+    TransportErrorKind,
 };
 
 pub use hotdata_core;
+/// The everyday types at the crate root (clients, `Config`, `Error`, `QueryRequest`,
+/// `UploadOptions`, result types and, with `arrow`, `arrow_array` and `arrow_schema`): see
+/// [`hotdata_core::prelude`].
+#[doc(inline)]
+pub use hotdata_core::prelude::*;
 
 mod coding;
 mod idle;

@@ -63,10 +63,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_core::Stream;
-use hotdata_core::upload::{AsyncRangeSource, AsyncUploadSource, UploadOptions};
+use hotdata_core::upload::AsyncRangeSource;
 use hotdata_core::{
-    AsyncBody, AsyncClient, AsyncRuntime, AsyncTransport, BoxFuture, Config, CorsFilteredHeaders,
-    HttpRequest, SendOptions, TransportError, TransportErrorKind,
+    AsyncBody, AsyncRuntime, AsyncTransport, BoxFuture, CorsFilteredHeaders, HttpRequest, SendOptions,
+    TransportError, TransportErrorKind,
 };
 use js_sys::{Promise, Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
@@ -75,6 +75,11 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestInit};
 
 pub use hotdata_core;
+/// The everyday types at the crate root (clients, `Config`, `Error`, `QueryRequest`,
+/// `UploadOptions`, result types and, with `arrow`, `arrow_array` and `arrow_schema`): see
+/// [`hotdata_core::prelude`].
+#[doc(inline)]
+pub use hotdata_core::prelude::*;
 
 #[wasm_bindgen]
 extern "C" {

@@ -137,13 +137,13 @@ async fn a_streamed_body_is_bounded_by_the_idle_timeout_and_a_json_body_by_the_t
 
     fault(&slow(150)).await;
     let t0 = js_sys::Date::now();
-    let fetched = c.results().arrow(&rid, &db).timeout(timeout).arrow().await.unwrap();
-    assert_eq!(fetched.ready().expect("ready").num_rows(), 2000);
+    let fetched = c.results().arrow(&rid, &db).timeout(timeout).collect().await.unwrap();
+    assert_eq!(fetched.into_ready().expect("ready").num_rows(), 2000);
     assert!(js_sys::Date::now() - t0 > 300.0, "the body outlasted the timeout");
 
     fault(&slow(5000)).await;
     let idle = Some(Duration::from_millis(300));
-    let fetched = c.results().arrow(&rid, &db).body_idle_timeout(idle).arrow().await;
+    let fetched = c.results().arrow(&rid, &db).body_idle_timeout(idle).collect().await;
     let err = fetched.map(|_| ()).expect_err("a stalled body must fail");
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
 
@@ -199,7 +199,7 @@ async fn arrow_results_stream_batch_by_batch_and_truncation_is_an_error() {
     assert!(js_sys::Date::now() - t0 >= 1900.0, "both 1 s Retry-After waits were honoured");
 
     fault(&format!("path=/v1/results/{result_id},truncate=200000,times=1")).await;
-    let fetched = c.results().arrow(result_id, db).arrow().await;
+    let fetched = c.results().arrow(result_id, db).collect().await;
     assert!(fetched.is_err(), "a truncated stream is an error, never a short result");
 }
 
@@ -389,7 +389,7 @@ async fn arrow_streams_written_by_pyarrow_stream_through_fetch() {
     };
     for (file, bytes) in FIXTURES {
         let rid = store_arrow(&db, bytes).await;
-        let ready = c.results().arrow(rid, db.as_str()).arrow_stream().await.unwrap();
+        let ready = c.results().arrow(rid, db.as_str()).stream().await.unwrap();
         let hotdata_core::results::ResultFetch::Ready(mut stream) = ready else {
             panic!("{file}: not ready")
         };
@@ -410,4 +410,41 @@ async fn arrow_streams_written_by_pyarrow_stream_through_fetch() {
             assert_eq!(got, local(twin).1, "{file}: its plain twin");
         }
     }
+}
+
+/// The one-call query in the browser: an inline answer, a truncated one followed through one
+/// Arrow stream, a query that went asynchronous (202), a guard, and a failed run.
+#[wasm_bindgen_test]
+async fn one_call_sql_returns_every_row_or_says_why_not() {
+    use hotdata_core::{FetchLimits, RowSource};
+    let c = client();
+    let db = database(&c, "sql").await;
+
+    let rows = c.sql("SELECT id, name FROM synthetic(20)").database_id(&db).rows().await.unwrap();
+    assert_eq!((rows.source, rows.len()), (RowSource::Inline, 20));
+
+    // Past the emulator's 1,000-row preview: every row, from the stored result as Arrow.
+    let rows = c.sql("SELECT id, name FROM synthetic(2500)").database_id(&db).rows().await.unwrap();
+    assert_eq!((rows.source, rows.len()), (RowSource::Arrow, 2500));
+    let last: Vec<serde_json::Value> = rows.rows_as().unwrap();
+    assert_eq!(last[2499]["name"], "name-2499");
+
+    let run_async = || QueryRequest::new("SELECT id FROM synthetic(50)").run_async(true);
+    assert_eq!(c.sql(run_async()).database_id(&db).rows().await.unwrap().len(), 50);
+    assert_eq!(c.sql(run_async()).database_id(&db).arrow().await.unwrap().num_rows(), 50);
+
+    let err = c
+        .sql("SELECT id FROM synthetic(2500)")
+        .database_id(&db)
+        .fetch_limits(FetchLimits::NONE.with_max_rows(2000))
+        .rows()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
+    assert!(err.result_id().is_some(), "{err:?}");
+
+    let bad = QueryRequest::new("SELECT * FROM no_such_table").run_async(true);
+    let err = c.sql(bad).database_id(&db).rows().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ResultFailed, "{err:?}");
+    assert!(err.query_run_id().is_some() && err.to_string().contains("no_such_table"), "{err}");
 }

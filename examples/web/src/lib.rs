@@ -287,7 +287,7 @@ impl App {
                             .ok_or(Failure::Sdk("the query run ended without a result".into()))?,
                     };
                     self.client.wait_for_result(&result_id, &db).await?;
-                    match self.client.results().arrow(result_id, db.as_str()).arrow_stream().await? {
+                    match self.client.results().arrow(result_id, db.as_str()).stream().await? {
                         ResultFetch::Ready(batches) => batches,
                         ResultFetch::NotReady(n) => {
                             return Err(Failure::Sdk(format!(

@@ -175,9 +175,10 @@ impl ArrowBatches {
     reader_accessors!();
 
     /// Reads every remaining batch into one [`ArrowResult`].
-    pub fn into_result(self) -> Result<ArrowResult, Error> {
+    pub fn into_result(mut self) -> Result<ArrowResult, Error> {
         let (schema, meta) = (self.schema(), self.meta().clone());
-        Ok(ArrowResult { schema, batches: self.collect::<Result<_, _>>()?, meta })
+        let batches = self.by_ref().collect::<Result<_, _>>()?;
+        Ok(ArrowResult { schema, batches, meta, bytes_received: self.reading.decoder.bytes_received() })
     }
 
     fn pull(&mut self) -> Result<Option<RecordBatch>, Error> {
@@ -247,7 +248,7 @@ impl ArrowBatchStream {
         while let Some(b) = self.next_batch().await {
             batches.push(b?);
         }
-        Ok(ArrowResult { schema, batches, meta })
+        Ok(ArrowResult { schema, batches, meta, bytes_received: self.reading.decoder.bytes_received() })
     }
 
     fn poll_pull(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<RecordBatch>, Error>> {
@@ -296,6 +297,9 @@ pub struct ArrowResult {
     pub batches: Vec<RecordBatch>,
     /// What the response headers said.
     pub meta: ResultMeta,
+    /// The bytes of the Arrow stream that arrived (the body as sent: batches compressed by
+    /// the writer count at their compressed size).
+    pub bytes_received: u64,
 }
 
 impl ArrowResult {
@@ -330,8 +334,8 @@ fn require_arrow(call: &Call<impl Sized, ResultDownload>) -> Result<(), Error> {
 }
 
 impl<M: Clone> Results<'_, M> {
-    /// `GET /v1/results/{id}?format=arrow`: the result as Arrow record batches, whole
-    /// ([`Call::arrow`]) or streamed ([`Call::arrow_stream`]). The body is bounded by the
+    /// `GET /v1/results/{id}?format=arrow`: the result as Arrow record batches, buffered
+    /// ([`Call::collect`]) or streamed ([`Call::stream`]). The body is bounded by the
     /// idle timeout ([`Config::body_idle_timeout`](crate::Config::body_idle_timeout)), not by
     /// the whole-request timeout, which bounds the wait for its head.
     pub fn arrow(&self, id: impl Into<String>, database_id: impl Into<String>) -> Call<M, ResultDownload> {
@@ -340,8 +344,9 @@ impl<M: Clone> Results<'_, M> {
 }
 
 impl Call<Blocking, ResultDownload> {
-    /// The result as record batches decoded off the socket as they arrive.
-    pub fn arrow_stream(self) -> Result<ResultFetch<ArrowBatches>, Error> {
+    /// **Streamed:** the result as record batches decoded off the socket as they arrive (an
+    /// `Iterator`, about one batch in memory at a time).
+    pub fn stream(self) -> Result<ResultFetch<ArrowBatches>, Error> {
         require_arrow(&self)?;
         let limits = self.client().config().arrow_limits;
         let cap = self.request().cap;
@@ -359,18 +364,31 @@ impl Call<Blocking, ResultDownload> {
         }
     }
 
-    /// The whole result as record batches.
-    pub fn arrow(self) -> Result<ResultFetch<ArrowResult>, Error> {
-        Ok(match self.arrow_stream()? {
+    /// **Buffered:** the whole result in memory as record batches.
+    pub fn collect(self) -> Result<ResultFetch<ArrowResult>, Error> {
+        Ok(match self.stream()? {
             ResultFetch::Ready(stream) => ResultFetch::Ready(stream.into_result()?),
             ResultFetch::NotReady(n) => ResultFetch::NotReady(n),
         })
     }
+
+    /// The result as streamed record batches: renamed [`Call::stream`].
+    #[deprecated(since = "0.1.0", note = "renamed `stream()` (streamed) beside `collect()` (buffered)")]
+    pub fn arrow_stream(self) -> Result<ResultFetch<ArrowBatches>, Error> {
+        self.stream()
+    }
+
+    /// The whole result as record batches: renamed [`Call::collect`].
+    #[deprecated(since = "0.1.0", note = "renamed `collect()` (buffered) beside `stream()` (streamed)")]
+    pub fn arrow(self) -> Result<ResultFetch<ArrowResult>, Error> {
+        self.collect()
+    }
 }
 
 impl Call<Async, ResultDownload> {
-    /// The result as a `Stream` of record batches decoded off the socket as they arrive.
-    pub async fn arrow_stream(self) -> Result<ResultFetch<ArrowBatchStream>, Error> {
+    /// **Streamed:** the result as a `Stream` of record batches decoded off the socket as
+    /// they arrive (about one batch in memory at a time).
+    pub async fn stream(self) -> Result<ResultFetch<ArrowBatchStream>, Error> {
         require_arrow(&self)?;
         let limits = self.client().config().arrow_limits;
         let cap = self.request().cap;
@@ -388,11 +406,23 @@ impl Call<Async, ResultDownload> {
         }
     }
 
-    /// The whole result as record batches.
-    pub async fn arrow(self) -> Result<ResultFetch<ArrowResult>, Error> {
-        Ok(match self.arrow_stream().await? {
+    /// **Buffered:** the whole result in memory as record batches.
+    pub async fn collect(self) -> Result<ResultFetch<ArrowResult>, Error> {
+        Ok(match self.stream().await? {
             ResultFetch::Ready(stream) => ResultFetch::Ready(stream.into_result().await?),
             ResultFetch::NotReady(n) => ResultFetch::NotReady(n),
         })
+    }
+
+    /// The result as streamed record batches: renamed [`Call::stream`].
+    #[deprecated(since = "0.1.0", note = "renamed `stream()` (streamed) beside `collect()` (buffered)")]
+    pub async fn arrow_stream(self) -> Result<ResultFetch<ArrowBatchStream>, Error> {
+        self.stream().await
+    }
+
+    /// The whole result as record batches: renamed [`Call::collect`].
+    #[deprecated(since = "0.1.0", note = "renamed `collect()` (buffered) beside `stream()` (streamed)")]
+    pub async fn arrow(self) -> Result<ResultFetch<ArrowResult>, Error> {
+        self.collect().await
     }
 }

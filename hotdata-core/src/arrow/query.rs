@@ -1,16 +1,15 @@
-//! Queries answered as Arrow: [`QueryArrow`] (`POST /v1/query` with an Arrow `Accept`),
-//! and the flows that return every row of a query or a stored result as Arrow
-//! (`query_to_arrow`, `stored_result_arrow`, `follow_to_arrow`), written once for both
-//! client modes.
+//! Queries answered as Arrow: [`QueryArrow`] (`POST /v1/query` with an Arrow `Accept`). The
+//! flows that return every row of a query or a stored result as Arrow (`Client::sql(..)
+//! .arrow()`, `query_to_arrow`, `stored_result_arrow`, `follow_to_arrow`) live in
+//! [`crate::sql`], written once for both client modes.
 
 use super::ARROW_STREAM;
-use super::batches::{ArrowBatchStream, ArrowBatches, ArrowResult, check_arrow_type};
+use super::batches::{ArrowBatchStream, ArrowBatches, check_arrow_type};
 use crate::client::{Async, Blocking, Call, Client};
-use crate::config::Cap;
 use crate::endpoint::{Endpoint, HeaderWriter, Operation, RawResponse};
 use crate::error::Error;
-use crate::models::{AsyncQueryResponse, QueryRequest, QueryResponse};
-use crate::results::{ResultFetch, ResultMeta};
+use crate::models::{AsyncQueryResponse, QueryRequest};
+use crate::results::ResultMeta;
 
 /// What the head of a `200` Arrow answer to a query says, once it is known to announce the
 /// plain bytes of an Arrow stream.
@@ -194,105 +193,3 @@ impl Call<Async, QueryArrow> {
         Ok(QueryArrowOutcome::Ready { meta, batches })
     }
 }
-/// The database the rows of a query that went asynchronous are read from: the header given,
-/// else the body's `database_id`.
-fn follow_database(client_db: Option<&str>, body: &QueryRequest) -> String {
-    client_db.map(str::to_owned).or_else(|| body.database_id.as_value().cloned()).unwrap_or_default()
-}
-
-fn ready_or_timeout(fetch: ResultFetch<ArrowResult>) -> Result<ArrowResult, Error> {
-    match fetch {
-        ResultFetch::Ready(r) => Ok(r),
-        ResultFetch::NotReady(n) => {
-            Err(Error::wait_timeout(format!("result {} was ready, then not ({})", n.result_id, n.status)))
-        }
-    }
-}
-
-fn result_of(response: &QueryResponse) -> Result<&str, Error> {
-    response.result_id.as_deref().ok_or_else(|| {
-        let why = response.warning.as_deref().unwrap_or("the server kept no result for this query");
-        Error::result_failed(crate::ops::QUERY.id, why)
-    })
-}
-
-/// A total announced before fetching (a result's status, an inline answer) checked against
-/// the client's caps: nothing is fetched past them.
-fn check_total(cap: &Cap, total: Option<i64>) -> Result<(), Error> {
-    match total {
-        Some(t) => cap.check_rows(u64::try_from(t).unwrap_or(0), true),
-        None => Ok(()),
-    }
-}
-
-fn no_result() -> Error {
-    Error::result_failed(crate::ops::QUERY.id, "the query run ended without a result")
-}
-
-/// The flows, once for both modes: `$mode` is the client mode, `[$($async)*]` is `async` or
-/// nothing, and `[$($aw)*]` is `.await` or nothing, placed after every call that waits.
-macro_rules! arrow_flows {
-    ($mode:ident, [$($async:tt)*], [$($aw:tt)*]) => {
-        impl Client<$mode> {
-            /// Runs a query and returns all its rows as Arrow, however the server answers:
-            /// directly as a stream, or, when the query goes asynchronous, by waiting for its
-            /// result and fetching it as Arrow (never through 50k-row JSON pages). Every Arrow
-            /// body is bounded by
-            /// [`Config::body_idle_timeout`](crate::Config::body_idle_timeout), not by the
-            /// whole-request timeout.
-            pub $($async)* fn query_to_arrow(
-                &self,
-                body: QueryRequest,
-                database_id: Option<&str>,
-            ) -> Result<ArrowResult, Error> {
-                let mut call = self.query_arrow(body.clone());
-                if let Some(db) = database_id {
-                    call = call.database_id(db);
-                }
-                let cap = Cap::config(self.config().fetch_limits);
-                match call.stream() $($aw)* ? {
-                    QueryArrowOutcome::Ready { batches, .. } => batches.capped(cap)?.into_result() $($aw)*,
-                    QueryArrowOutcome::Submitted { run, result_id } => {
-                        let db = follow_database(database_id, &body);
-                        let result_id = match result_id {
-                            Some(id) => id,
-                            None => self.wait_for_query_run(&run.query_run_id, &db) $($aw)* ?
-                                .result_id
-                                .ok_or_else(no_result)?,
-                        };
-                        self.stored_result_arrow(&result_id, &db) $($aw)*
-                    }
-                }
-            }
-
-            /// All rows of a stored result as Arrow, once it is ready: waits for it (status
-            /// polls, never the rows), then fetches it as one Arrow stream.
-            pub $($async)* fn stored_result_arrow(
-                &self,
-                result_id: &str,
-                database_id: &str,
-            ) -> Result<ArrowResult, Error> {
-                let status = self.wait_for_result(result_id, database_id) $($aw)* ?;
-                let cap = Cap::config(self.config().fetch_limits);
-                check_total(&cap, status.total_row_count)?;
-                let call = self.results().arrow(result_id, database_id).capped_by(cap);
-                ready_or_timeout(call.arrow() $($aw)* ?)
-            }
-
-            /// The full row set behind an inline answer of [`Client::query`] (a preview when
-            /// `truncated`), through Arrow rather than JSON pages.
-            pub $($async)* fn follow_to_arrow(
-                &self,
-                response: &QueryResponse,
-                database_id: &str,
-            ) -> Result<ArrowResult, Error> {
-                let result_id = result_of(response)?;
-                check_total(&Cap::config(self.config().fetch_limits), response.total_row_count)?;
-                self.stored_result_arrow(result_id, database_id) $($aw)*
-            }
-        }
-    };
-}
-
-arrow_flows!(Blocking, [], []);
-arrow_flows!(Async, [async], [.await]);

@@ -328,7 +328,7 @@ fn a_slow_body_completes() {
 
         emu.inject(slow_body());
         let t0 = Instant::now();
-        let result = ready(wait!(c.results().arrow(&rid, &db).arrow()).unwrap(), "slow Arrow");
+        let result = ready(wait!(c.results().arrow(&rid, &db).collect()).unwrap(), "slow Arrow");
         assert_synthetic(backend, &result, 5000);
         assert!(t0.elapsed() >= Duration::from_millis(100), "{backend}: the body was slow");
         assert!(requests(&emu, "get_result").last().unwrap().fault.is_some(), "{backend}");
@@ -369,7 +369,7 @@ fn a_streamed_body_is_bounded_by_the_idle_timeout_and_a_json_body_by_the_timeout
 
         emu.inject(slow("get_result", 150));
         let t0 = Instant::now();
-        let result = ready(wait!(c.results().arrow(&rid, &db).timeout(timeout).arrow()).unwrap(), "slow");
+        let result = ready(wait!(c.results().arrow(&rid, &db).timeout(timeout).collect()).unwrap(), "slow");
         assert_synthetic(backend, &result, 2000);
         assert!(t0.elapsed() > Duration::from_millis(300), "{backend}: the body outlasted the timeout");
         assert!(requests(&emu, "get_result").last().unwrap().fault.is_some(), "{backend}");
@@ -391,7 +391,7 @@ fn a_streamed_body_is_bounded_by_the_idle_timeout_and_a_json_body_by_the_timeout
         emu.inject(slow("get_result", 5000));
         let t0 = Instant::now();
         let idle = Some(Duration::from_millis(300));
-        let fetched = wait!(c.results().arrow(&rid, &db).body_idle_timeout(idle).arrow());
+        let fetched = wait!(c.results().arrow(&rid, &db).body_idle_timeout(idle).collect());
         let err = fetched.map(|_| ()).expect_err("a stalled body must fail");
         assert_eq!(err.kind(), ErrorKind::Timeout, "{backend}: {err:?}");
         assert_eq!(err.transport_kind(), Some(TransportErrorKind::Timeout), "{backend}: {err:?}");
@@ -434,9 +434,10 @@ fn a_truncated_body_or_arrow_stream_is_an_error_never_a_short_result() {
         for at in [FLUSHED, len / 2, len - 8, len - 1] {
             emu.clear_requests();
             emu.inject(FaultRule::new(op("get_result"), Fault::Truncate { at: Some(at) }));
-            let whole = wait!(c.results().arrow(&rid, &db).arrow());
-            let err =
-                whole.map(|f| f.ready().map(|r| r.num_rows())).expect_err("a cut Arrow stream must fail");
+            let whole = wait!(c.results().arrow(&rid, &db).collect());
+            let err = whole
+                .and_then(|f| f.into_ready().map(|r| r.num_rows()))
+                .expect_err("a cut Arrow stream must fail");
             assert!(
                 matches!(err.kind(), ErrorKind::Transport | ErrorKind::Decode),
                 "{backend} at {at}: {err:?}"
@@ -450,8 +451,7 @@ fn a_truncated_body_or_arrow_stream_is_an_error_never_a_short_result() {
 
         // Streamed: the batches before the cut arrive, then the stream ends in an error.
         emu.inject(FaultRule::new(op("get_result"), Fault::Truncate { at: Some(len - 1000) }));
-        let mut batches =
-            ready(wait!(c.results().arrow(&rid, &db).arrow_stream()).unwrap(), "streamed Arrow");
+        let mut batches = ready(wait!(c.results().arrow(&rid, &db).stream()).unwrap(), "streamed Arrow");
         let (mut seen, mut failed) = (0, None);
         while let Some(batch) = next_batch!(batches) {
             match batch {
@@ -489,7 +489,7 @@ fn a_truncated_body_or_arrow_stream_is_an_error_never_a_short_result() {
         // ends early, which is an error (the head was received, so it is not re-sent).
         emu.clear_requests();
         emu.inject(FaultRule::new(op("get_result"), Fault::Truncate { at: Some(300) }));
-        let err = wait!(c.results().arrow(&rid, &db).arrow()).map(|_| ()).unwrap_err();
+        let err = wait!(c.results().arrow(&rid, &db).collect()).map(|_| ()).unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::Transport | ErrorKind::Decode), "{backend}: {err:?}");
         assert_eq!(statuses(&requests(&emu, "get_result")), [200], "{backend}");
     });
@@ -514,7 +514,7 @@ fn a_storm_of_429_on_results_is_ridden_out_within_the_retry_budget() {
         };
 
         emu.inject(storm().times(4));
-        let result = ready(wait!(c.results().arrow(&rid, &db).arrow()).unwrap(), "Arrow");
+        let result = ready(wait!(c.results().arrow(&rid, &db).collect()).unwrap(), "Arrow");
         assert_synthetic(backend, &result, 2000);
         assert_eq!(statuses(&requests(&emu, "get_result")), [429, 429, 429, 429, 200], "{backend}");
 
@@ -534,7 +534,7 @@ fn a_storm_of_429_on_results_is_ridden_out_within_the_retry_budget() {
         // A storm that outlasts the retries ends with the 429.
         emu.clear_requests();
         emu.inject(storm().always());
-        let err = wait!(c.results().arrow(&rid, &db).retry(fast_retry().with_max_retries(3)).arrow())
+        let err = wait!(c.results().arrow(&rid, &db).retry(fast_retry().with_max_retries(3)).collect())
             .map(|r| r.map(|_| ()))
             .unwrap_err();
         assert_eq!(http_status(&err), Some(429), "{backend}: {err}");
@@ -559,7 +559,7 @@ fn a_result_that_becomes_ready_late_is_awaited_then_fetched_as_arrow() {
             QueryArrowOutcome::Submitted { run, result_id } => (run, result_id.expect("X-Result-Id")),
             QueryArrowOutcome::Ready { .. } => panic!("{backend}: an async query answered at once"),
         };
-        match wait!(c.results().arrow(&rid, &db).arrow()).unwrap() {
+        match wait!(c.results().arrow(&rid, &db).collect()).unwrap() {
             ResultFetch::NotReady(n) => {
                 assert_eq!(n.result_id, rid, "{backend}");
                 assert_eq!(n.retry_after, Some(Duration::from_secs(1)), "{backend}");
@@ -576,7 +576,7 @@ fn a_result_that_becomes_ready_late_is_awaited_then_fetched_as_arrow() {
             polls.iter().skip(1).all(|r| r.uri.contains("limit=0")),
             "{backend}: status polls use limit=0"
         );
-        let result = ready(wait!(c.results().arrow(&rid, &db).arrow()).unwrap(), "late Arrow");
+        let result = ready(wait!(c.results().arrow(&rid, &db).collect()).unwrap(), "late Arrow");
         assert_synthetic(backend, &result, 1500);
         let run =
             wait!(c.wait_for(&QueryRunDone { id: run.query_run_id, database_id: db.clone() }, fast_poll()))
@@ -621,7 +621,7 @@ fn a_query_forced_async_and_a_result_not_ready_are_followed_to_all_rows_as_arrow
         let err = wait!(c.wait_for_result(&bad, &db)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ResultFailed, "{backend}: {err:?}");
         assert!(err.message().unwrap_or_default().contains("no_such_table"), "{backend}: {err:?}");
-        let err = wait!(c.results().arrow(&bad, &db).arrow()).map(|r| r.map(|_| ())).unwrap_err();
+        let err = wait!(c.results().arrow(&bad, &db).collect()).map(|r| r.map(|_| ())).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ResultFailed, "{backend}: {err:?}");
         assert_eq!(http_status(&err), Some(409), "{backend}");
     });
@@ -658,7 +658,8 @@ fn query_to_arrow_returns_every_row_of_a_large_result() {
         }
         assert_eq!(rows, 20_000, "{backend}");
         // ... and fetched again later by its result id.
-        let again = ready(wait!(c.results().arrow(meta.result_id.unwrap(), &db).arrow()).unwrap(), "stored");
+        let again =
+            ready(wait!(c.results().arrow(meta.result_id.unwrap(), &db).collect()).unwrap(), "stored");
         assert_synthetic(backend, &again, 20_000);
     });
 }
@@ -849,7 +850,7 @@ fn results_download_as_csv_parquet_and_markdown_into_a_writer() {
         assert_eq!(page.total_row_count, Some(1000), "{backend}");
         assert_eq!(page.rows.as_ref().map(Vec::len), Some(3), "{backend}");
         assert_eq!(page.rows.unwrap()[0][0].as_json(), "10", "{backend}");
-        let all = ready(wait!(c.results().arrow(&rid, &db).arrow()).unwrap(), "Arrow");
+        let all = ready(wait!(c.results().arrow(&rid, &db).collect()).unwrap(), "Arrow");
         assert_synthetic(backend, &all, 1000);
 
         // A download cut short fails (what was written before the cut is the caller's to drop).
@@ -884,7 +885,7 @@ fn a_not_ready_result_with_an_http_date_retry_after_is_waited_out() {
         };
 
         emu.inject(not_ready());
-        match wait!(c.results().arrow(&rid, &db).arrow()).unwrap() {
+        match wait!(c.results().arrow(&rid, &db).collect()).unwrap() {
             ResultFetch::NotReady(n) => assert!(
                 n.retry_after.is_some_and(|d| d > Duration::from_millis(500) && d <= Duration::from_secs(2)),
                 "{backend}: {n:?}"
@@ -923,7 +924,7 @@ fn arrow_streams_written_by_pyarrow_stream_through_every_backend() {
             let file = f["file"].as_str().unwrap();
             let bytes = bytes::Bytes::from(std::fs::read(dir.join(file)).unwrap());
             let rid = emu.store_arrow_result(&db, bytes).unwrap();
-            let mut stream = ready(wait!(c.results().arrow(&rid, &db).arrow_stream()).unwrap(), file);
+            let mut stream = ready(wait!(c.results().arrow(&rid, &db).stream()).unwrap(), file);
             let mut got = Vec::new();
             while let Some(b) = next_batch!(stream) {
                 got.push(b.unwrap_or_else(|e| panic!("{backend} {file}: {e}")));
