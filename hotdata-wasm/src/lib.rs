@@ -20,7 +20,7 @@
 //! Uploads read a `Blob` or `File` part by part with `Blob.slice` ([`BlobSource`]): only the
 //! parts in flight are copied into wasm memory. Object storage must expose the `ETag`
 //! header to the page (its CORS `ExposeHeaders`); when it does not, the upload fails with
-//! [`UploadErrorKind::EtagNotExposed`](hotdata_core::upload::UploadErrorKind::EtagNotExposed)
+//! [`UploadErrorKind::EtagNotExposed`]
 //! instead of retrying.
 //!
 //! ```ignore
@@ -30,7 +30,7 @@
 //! ```
 //!
 //! A path is no source here (the browser has no files): uploading one fails with
-//! [`UploadErrorKind::SourceIo`](hotdata_core::upload::UploadErrorKind::SourceIo) saying so.
+//! [`UploadErrorKind::SourceIo`] saying so.
 //!
 //! Browser specifics: the API's CORS rules decide which response headers a page can read;
 //! credentials mode, cache mode and extra headers can be set per request with
@@ -45,7 +45,7 @@
 //! browser itself resends a request, whatever its method, whose *reused* keep-alive
 //! connection dropped before any answer (Chromium does). A finalize resent that way is
 //! answered "already finalized", which the SDK reports as
-//! [`UploadErrorKind::AlreadyFinalized`](hotdata_core::upload::UploadErrorKind::AlreadyFinalized):
+//! [`UploadErrorKind::AlreadyFinalized`]:
 //! the upload is finalized.
 #![cfg(target_arch = "wasm32")]
 #![forbid(unsafe_code)]
