@@ -7,4 +7,5 @@ pub mod examples;
 pub mod faults;
 pub mod flows;
 pub mod prism;
+pub mod scenarios;
 pub mod server;
