@@ -357,3 +357,9 @@ mod sql {
     use super::*;
     include!("../../tests/scenarios/sql.rs");
 }
+
+mod uploads {
+    #[allow(unused_imports)]
+    use super::*;
+    include!("../../tests/scenarios/uploads.rs");
+}
