@@ -37,6 +37,7 @@ const CONTROL_TOKEN: &str = match option_env!("HOTDATA_TEST_CONTROL_TOKEN") {
 /// `"browser"`; a `native_only` one is not compiled here.
 macro_rules! scenario {
     ($(#[$meta:meta])* native_only($reason:literal) fn $name:ident($backend:ident) $body:block) => {};
+    ($(#[$meta:meta])* native_only($reason:literal) fn $name:ident() $body:block) => {};
     ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
         $(#[$meta])*
         #[::wasm_bindgen_test::wasm_bindgen_test]
@@ -362,4 +363,10 @@ mod uploads {
     #[allow(unused_imports)]
     use super::*;
     include!("../../tests/scenarios/uploads.rs");
+}
+
+mod secrets {
+    #[allow(unused_imports)]
+    use super::*;
+    include!("../../tests/scenarios/secrets.rs");
 }

@@ -26,9 +26,18 @@ pub use hotdata_emulator::{ArrowCompression, EmulatorHandle as Emu, RequestRecor
 /// A scenario of `tests/scenarios`, run on both native backends (ureq, then reqwest) as one
 /// `#[test]`: `scenario! { fn name(backend) { body } }`. The browser harness runs the same
 /// body in headless Chromium; `scenario! { native_only("reason") fn name(backend) { body } }`
-/// runs here only (the reason is read by `tests/scenarios/check`).
+/// runs here only (the reason is read by `tests/scenarios/check`), and so does
+/// `scenario! { native_only("reason") fn name() { body } }`, a plain `#[test]` whose body
+/// calls `both!` itself after setup the two backends share (it may stay outside
+/// `tests/scenarios`: the check reads `scenario!` in `tests/conformance/tests` too).
 #[macro_export]
 macro_rules! scenario {
+    // A native-only test whose body runs `both!` itself (with setup the two backends share).
+    ($(#[$meta:meta])* native_only($reason:literal) fn $name:ident() $body:block) => {
+        $(#[$meta])*
+        #[test]
+        fn $name() $body
+    };
     ($(#[$meta:meta])* native_only($reason:literal) fn $name:ident($backend:ident) $body:block) => {
         $(#[$meta])*
         #[test]
