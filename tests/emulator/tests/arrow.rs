@@ -13,7 +13,7 @@ use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch,
 use arrow_ipc::CompressionType;
 use arrow_schema::SchemaRef;
 use bytes::Bytes;
-use common::{Client, R};
+use common::{Client, Kill, R};
 use hotdata_emulator::{ArrowCompression, Config, Emulator, EmulatorHandle, Fault, FaultRule, Target};
 use serde_json::{Value, json};
 
@@ -154,16 +154,6 @@ fn compressed_arrow_downloads_decode_to_the_plain_answer() {
             assert_eq!(decode(z), decode(p), "{compression}: same schema and batches as uncompressed");
             assert!(z.len() < p.len(), "{compression}: {} bytes, uncompressed {}", z.len(), p.len());
         }
-    }
-}
-
-/// Kills the child process when the test ends, pass or fail.
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{Client, R};
+use common::{Client, Kill, R};
 use hotdata_emulator::{Emulator, EmulatorBuilder, FaultRule, RequestRecord};
 use serde_json::{Value, json};
 
@@ -349,16 +349,6 @@ fn reset_returns_to_the_start() {
     let r = control(&c, "POST", "/_emulator/reset?only=faults,bogus", None);
     assert_eq!(r.status, 400);
     assert!(r.text().contains("bogus"));
-}
-
-/// Kills the child process when the test ends, pass or fail.
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Starts the binary; returns it with its first stdout lines (up to `lines`).

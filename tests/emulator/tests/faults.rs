@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Client;
+use common::{Client, Kill};
 use hotdata_emulator::{Emulator, Fault, FaultRule, RetryAfter, Target};
 use serde_json::json;
 
@@ -185,16 +185,6 @@ fn cors_preflight_and_exposed_headers() {
         assert!(exposed.contains(h), "{h} not exposed");
     }
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
-}
-
-/// Kills the child process when the test ends, pass or fail.
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Client, R};
+use common::{Client, Kill, R};
 use hotdata_emulator::{
     Config, Emulator, EmulatorBuilder, EmulatorHandle, FaultRule, InstanceInfo, RequestRecord, RetryAfter,
     Settings,
@@ -327,16 +327,6 @@ fn the_cap_holds() {
     // None at all with 0.
     let none = on().max_instances(0).start().unwrap();
     assert_eq!(control(&Client::new(&none), "POST", "/_emulator/instances", None).status, 429);
-}
-
-/// Kills the child process when the test ends, pass or fail.
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

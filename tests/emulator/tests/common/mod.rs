@@ -193,3 +193,14 @@ pub fn decode_arrow(bytes: &[u8]) -> (usize, usize, Vec<String>) {
     }
     (rows, batches, names)
 }
+
+/// Kills a child process (the emulator binary) when the test ends, pass or fail.
+#[allow(dead_code)] // not every test binary that includes this module starts the binary
+pub struct Kill(pub std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
