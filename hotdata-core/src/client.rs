@@ -596,11 +596,12 @@ fn finish<E: Endpoint>(
     endpoint: &E,
     attempts: u32,
     result: Result<RawResponse, Error>,
+    wall: std::time::SystemTime,
 ) -> Result<E::Output, Error> {
     let op = endpoint.operation();
     let raw = result.map_err(|e| e.with_operation(op.id))?;
     endpoint.parse(&raw).map_err(|e| {
-        let e = e.with_operation(op.id);
+        let e = e.with_operation(op.id).resolve_retry_after(&raw.headers, wall);
         e.with_attempts(attempts)
     })
 }
@@ -657,7 +658,7 @@ impl<E: Endpoint> Call<Blocking, E> {
     pub fn send(self) -> Result<E::Output, Error> {
         let prepared = self.prepare()?;
         let (attempts, result) = self.client.mode.run(&self.client.shared, &prepared, read_blocking);
-        finish(&self.endpoint, attempts, result)
+        finish(&self.endpoint, attempts, result, self.client.mode.runtime.wall_clock())
     }
 
     /// Sends the call and returns the raw answer (any status) with its body read, for
@@ -792,7 +793,7 @@ impl<E: Endpoint> Call<Async, E> {
     pub async fn send(self) -> Result<E::Output, Error> {
         let prepared = self.prepare()?;
         let (attempts, result) = self.client.mode.run(&self.client.shared, &prepared, read_async).await;
-        finish(&self.endpoint, attempts, result)
+        finish(&self.endpoint, attempts, result, self.client.mode.runtime.wall_clock())
     }
 }
 

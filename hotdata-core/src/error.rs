@@ -140,7 +140,9 @@ impl Error {
     }
 
     /// An API error from a response with an error status: reads the server's code and
-    /// message from either error envelope, and `Retry-After` if present.
+    /// message from either error envelope, and `Retry-After` if present (an HTTP date is
+    /// resolved against the answer's `Date`; the client's calls fall back to their runtime's
+    /// wall clock when there is none).
     pub fn from_response(response: &RawResponse) -> Self {
         let mut e = Self::new(ErrorKind::Api);
         e.0.status = Some(response.status);
@@ -150,6 +152,30 @@ impl Error {
         e.0.retry_after = retry_after_from_headers(&response.headers, None);
         e.0.body = Some(response.body.slice(..response.body.len().min(64 * 1024)));
         e
+    }
+
+    /// [`from_response`](Self::from_response), with an HTTP-date `Retry-After` the answer's
+    /// own `Date` could not resolve resolved against the client's wall clock `wall`.
+    pub(crate) fn from_response_at(response: &RawResponse, wall: std::time::SystemTime) -> Self {
+        Self::from_response(response).resolve_retry_after(&response.headers, wall)
+    }
+
+    /// Resolves an HTTP-date `Retry-After` against the client's wall clock `wall` when
+    /// [`from_response`](Self::from_response) could not (the answer carried no `Date` a
+    /// client can read: a browser hides it from a page unless the server exposes it).
+    pub(crate) fn resolve_retry_after(self, headers: &http::HeaderMap, wall: std::time::SystemTime) -> Self {
+        if self.0.retry_after.is_some() {
+            return self;
+        }
+        self.or_retry_after(retry_after_from_headers(headers, Some(wall)))
+    }
+
+    /// Sets `retry_after` to `fallback` unless it is known already.
+    pub(crate) fn or_retry_after(mut self, fallback: Option<Duration>) -> Self {
+        if self.0.retry_after.is_none() {
+            self.0.retry_after = fallback;
+        }
+        self
     }
 
     /// A local I/O failure while `doing` something.

@@ -136,6 +136,23 @@ fn retry_after(response: &RawResponse) -> Option<Duration> {
     retry_after_from_headers(&response.headers, None)
 }
 
+/// Reads one poll's answer with `target`; an HTTP-date `Retry-After` the answer's own `Date`
+/// could not resolve (a browser hides `Date` from a page) is resolved against `wall`.
+fn check_at<T: WaitTarget>(
+    target: &T,
+    response: RawResponse,
+    wall: std::time::SystemTime,
+) -> Result<WaitStep<T::Output>, Error> {
+    let fallback = retry_after_from_headers(&response.headers, Some(wall));
+    match target.check(response) {
+        Ok(WaitStep::Pending { status, retry_after }) => {
+            Ok(WaitStep::Pending { status, retry_after: retry_after.or(fallback) })
+        }
+        Ok(done) => Ok(done),
+        Err(e) => Err(e.or_retry_after(fallback)),
+    }
+}
+
 /// Waiting for a stored result to be ready.
 #[derive(Debug, Clone)]
 pub struct ResultReady {
@@ -260,7 +277,7 @@ impl Client<Blocking> {
         let mut poller = Poller::new(policy, rt.now());
         loop {
             let response = self.call(target.request()).send_raw()?;
-            match target.check(response)? {
+            match check_at(target, response, rt.wall_clock())? {
                 WaitStep::Done(out) => return Ok(out),
                 WaitStep::Pending { status, retry_after } => match poller.next_delay(retry_after, rt.now()) {
                     Some(delay) => rt.sleep(delay),
@@ -294,7 +311,7 @@ impl Client<Async> {
         let mut poller = Poller::new(policy, rt.now());
         loop {
             let response = self.call(target.request()).send_raw().await?;
-            match target.check(response)? {
+            match check_at(target, response, rt.wall_clock())? {
                 WaitStep::Done(out) => return Ok(out),
                 WaitStep::Pending { status, retry_after } => match poller.next_delay(retry_after, rt.now()) {
                     Some(delay) => rt.sleep(delay).await,

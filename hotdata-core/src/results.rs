@@ -16,7 +16,7 @@
 //! completes, and one that stalls fails with a timeout.
 
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 
@@ -29,6 +29,7 @@ use crate::models::{ResultStatus, ResultsFormatQuery};
 use crate::resources::Results;
 use crate::transport::collect_blocking;
 pub use crate::wire::link_next;
+use crate::wire::retry_after_from_headers;
 
 /// What a result fetch found.
 #[derive(Debug)]
@@ -201,7 +202,9 @@ impl Endpoint for ResultDownload {
 
 /// Maps a non-200 result answer: a [`NotReady`] for 202, an error for the rest (409 →
 /// [`ErrorKind::ResultFailed`] with the server's message).
-pub(crate) fn not_ready_or_error(id: &str, raw: RawResponse) -> Result<NotReady, Error> {
+/// An HTTP-date `Retry-After` the answer's own `Date` could not resolve is resolved against
+/// the client's wall clock `wall`.
+pub(crate) fn not_ready_or_error(id: &str, raw: RawResponse, wall: SystemTime) -> Result<NotReady, Error> {
     let op = crate::ops::GET_RESULT.id;
     match raw.status.as_u16() {
         202 => {
@@ -211,11 +214,11 @@ pub(crate) fn not_ready_or_error(id: &str, raw: RawResponse) -> Result<NotReady,
             Ok(NotReady {
                 result_id: field("result_id").unwrap_or_else(|| id.to_owned()),
                 status: field("status").map_or(ResultStatus::Pending, |s| ResultStatus::from(s.as_str())),
-                retry_after: Error::from_response(&raw).retry_after(),
+                retry_after: retry_after_from_headers(&raw.headers, Some(wall)),
             })
         }
-        409 => Err(Error::from_response(&raw).with_kind(ErrorKind::ResultFailed).with_operation(op)),
-        _ => Err(Error::from_response(&raw).with_operation(op)),
+        409 => Err(Error::from_response_at(&raw, wall).with_kind(ErrorKind::ResultFailed).with_operation(op)),
+        _ => Err(Error::from_response_at(&raw, wall).with_operation(op)),
     }
 }
 
@@ -288,11 +291,12 @@ impl Call<Blocking, ResultDownload> {
     pub fn open(self) -> Result<ResultFetch<Download<BlockingBody>>, Error> {
         let id = self.request().id.clone();
         let (format, op) = (self.request().format.clone(), crate::ops::GET_RESULT.id);
+        let (_, rt) = self.client().blocking_parts();
         let (parts, body) = self.send_streaming()?.into_parts();
         if parts.status != http::StatusCode::OK {
             let body = collect_blocking(body).map_err(Error::transport)?;
             let raw = RawResponse { status: parts.status, headers: parts.headers, body };
-            return not_ready_or_error(&id, raw).map(ResultFetch::NotReady);
+            return not_ready_or_error(&id, raw, rt.wall_clock()).map(ResultFetch::NotReady);
         }
         check_content_encoding(&parts.headers, media_type(&format)).map_err(|e| e.with_operation(op))?;
         Ok(ResultFetch::Ready(Download { meta: ResultMeta::from_headers(&parts.headers), body }))
@@ -315,11 +319,12 @@ impl Call<Async, ResultDownload> {
     pub async fn open(self) -> Result<ResultFetch<Download<AsyncBody>>, Error> {
         let id = self.request().id.clone();
         let (format, op) = (self.request().format.clone(), crate::ops::GET_RESULT.id);
+        let (_, rt) = self.client().async_parts();
         let (parts, body) = self.send_streaming().await?.into_parts();
         if parts.status != http::StatusCode::OK {
             let body = body.collect().await.map_err(Error::transport)?;
             let raw = RawResponse { status: parts.status, headers: parts.headers, body };
-            return not_ready_or_error(&id, raw).map(ResultFetch::NotReady);
+            return not_ready_or_error(&id, raw, rt.wall_clock()).map(ResultFetch::NotReady);
         }
         check_content_encoding(&parts.headers, media_type(&format)).map_err(|e| e.with_operation(op))?;
         Ok(ResultFetch::Ready(Download { meta: ResultMeta::from_headers(&parts.headers), body }))

@@ -51,8 +51,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// The `Retry-After` of a response, in either form. An HTTP date is resolved against the
 /// response's own `Date` header (the server's clock, so client clock skew does not matter);
-/// without one, against `fallback_now` when given. The attempt loop passes its runtime's
-/// wall clock; error and not-ready answers, read without one, rely on `Date`.
+/// without one, against `fallback_now` when given. The client passes its runtime's wall
+/// clock everywhere it reads an answer (retries, errors, not-ready results, waits), so a date
+/// is honoured in a browser too, where `Date` is hidden from a page unless the server exposes it.
 pub fn retry_after_from_headers(
     headers: &http::HeaderMap,
     fallback_now: Option<SystemTime>,

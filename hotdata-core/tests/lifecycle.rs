@@ -110,3 +110,55 @@ fn query_runs_and_jobs_wait_for_a_final_status() {
     let done = client(t, ManualRuntime::new(SystemTime::UNIX_EPOCH)).wait_for_job("j").unwrap();
     assert!(matches!(done.result, Some(hotdata_core::models::JobResult::Index(_))), "{:?}", done.result);
 }
+
+/// A `Retry-After` given as an HTTP date on an answer without a visible `Date` header (a
+/// browser hides `Date` from a page unless the server exposes it) is resolved against the
+/// runtime's wall clock: on a not-ready poll, a not-ready download, and an error, on both
+/// clients.
+#[test]
+fn an_http_date_retry_after_without_a_date_header_is_resolved_against_the_wall_clock() {
+    use hotdata_core::models::ResultsFormatQuery;
+    use hotdata_core::results::ResultFetch;
+    use hotdata_core::testing::{Reply, block_on};
+    use hotdata_core::{AsyncClient, RetryPolicy};
+
+    let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_750_000_000);
+    let secs = Duration::from_secs;
+    // Dates as seen from the start: the wait sleeps 7 s first, so the later answers are
+    // read 7 s in.
+    let at = |s: u64| httpdate::fmt_http_date(wall + secs(s));
+    let script = || -> Vec<Reply> {
+        vec![
+            Ok(response_with(202, &result("pending"), "retry-after", &at(7))),
+            Ok(response(200, &result("ready"))),
+            Ok(response_with(202, &result("pending"), "retry-after", &at(7 + 5))),
+            Ok(response_with(400, r#"{"error":{"code":"X","message":"m"}}"#, "retry-after", &at(7 + 9))),
+        ]
+    };
+    let config = || {
+        Config::new("k")
+            .with_workspace_id("w")
+            .with_base_url("http://h")
+            .with_retry(RetryPolicy::default().with_max_retries(0))
+    };
+
+    let rt = ManualRuntime::new(wall);
+    let c = BlockingClient::new(config(), FakeTransport::script(script()), rt.clone(), "t");
+    c.wait_for_result("r1", "db").unwrap();
+    assert_eq!(rt.sleeps(), [secs(7)], "blocking: the wait honours the date");
+    let fetch = c.results().download("r1", "db", ResultsFormatQuery::Csv).open().unwrap();
+    let ResultFetch::NotReady(n) = fetch else { panic!("202 is not ready") };
+    assert_eq!(n.retry_after, Some(secs(5)), "blocking: {n:?}");
+    let e = c.databases().get("db").send().unwrap_err();
+    assert_eq!(e.retry_after(), Some(secs(9)), "blocking: {e:?}");
+
+    let rt = ManualRuntime::new(wall);
+    let c = AsyncClient::new(config(), FakeTransport::script(script()), rt.clone(), "t");
+    block_on(c.wait_for_result("r1", "db")).unwrap();
+    assert_eq!(rt.sleeps(), [secs(7)], "async: the wait honours the date");
+    let fetch = block_on(c.results().download("r1", "db", ResultsFormatQuery::Csv).open()).unwrap();
+    let ResultFetch::NotReady(n) = fetch else { panic!("202 is not ready") };
+    assert_eq!(n.retry_after, Some(secs(5)), "async: {n:?}");
+    let e = block_on(c.databases().get("db").send()).unwrap_err();
+    assert_eq!(e.retry_after(), Some(secs(9)), "async: {e:?}");
+}

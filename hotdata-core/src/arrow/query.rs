@@ -123,10 +123,13 @@ pub enum QueryArrowOutcome<S> {
     },
 }
 
-fn submitted(raw: RawResponse) -> Result<QueryArrowOutcome<std::convert::Infallible>, Error> {
+fn submitted(
+    raw: RawResponse,
+    wall: std::time::SystemTime,
+) -> Result<QueryArrowOutcome<std::convert::Infallible>, Error> {
     let op = crate::ops::QUERY.id;
     if raw.status.as_u16() != 202 {
-        return Err(Error::from_response(&raw).with_operation(op));
+        return Err(Error::from_response_at(&raw, wall).with_operation(op));
     }
     let run: AsyncQueryResponse = crate::endpoint::decode_json(&raw).map_err(|e| e.with_operation(op))?;
     let result_id = raw.headers.get("x-result-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -162,11 +165,12 @@ impl Call<Blocking, QueryArrow> {
     /// Runs the query; its batches are decoded off the socket as they arrive.
     pub fn stream(self) -> Result<QueryArrowOutcome<ArrowBatches>, Error> {
         let limits = self.client().config().arrow_limits;
+        let (_, rt) = self.client().blocking_parts();
         let (parts, body) = self.send_streaming()?.into_parts();
         if parts.status != http::StatusCode::OK {
             let body = crate::transport::collect_blocking(body).map_err(Error::transport)?;
-            return submitted(RawResponse { status: parts.status, headers: parts.headers, body })
-                .map(relabel);
+            let raw = RawResponse { status: parts.status, headers: parts.headers, body };
+            return submitted(raw, rt.wall_clock()).map(relabel);
         }
         let result_meta = arrow_head(&parts.headers)?;
         let meta = QueryMeta::from_headers(&parts.headers);
@@ -180,11 +184,12 @@ impl Call<Async, QueryArrow> {
     /// Runs the query; its batches are decoded off the socket as they arrive.
     pub async fn stream(self) -> Result<QueryArrowOutcome<ArrowBatchStream>, Error> {
         let limits = self.client().config().arrow_limits;
+        let (_, rt) = self.client().async_parts();
         let (parts, body) = self.send_streaming().await?.into_parts();
         if parts.status != http::StatusCode::OK {
             let body = body.collect().await.map_err(Error::transport)?;
-            return submitted(RawResponse { status: parts.status, headers: parts.headers, body })
-                .map(relabel);
+            let raw = RawResponse { status: parts.status, headers: parts.headers, body };
+            return submitted(raw, rt.wall_clock()).map(relabel);
         }
         let result_meta = arrow_head(&parts.headers)?;
         let meta = QueryMeta::from_headers(&parts.headers);
