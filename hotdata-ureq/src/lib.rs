@@ -44,6 +44,7 @@ pub use hotdata_core::prelude::*;
 
 mod coding;
 mod idle;
+mod resolve;
 
 /// A blocking client for `config`, over ureq.
 pub fn client(config: Config) -> BlockingClient {
@@ -117,12 +118,17 @@ impl UreqTransport {
     /// connect timeout, no redirects, every status returned as a response, and no header of
     /// its own beyond `Host` and the body framing (storage PUTs must carry only what the core
     /// set). Nothing global is touched.
+    ///
+    /// Name resolution: an IP literal is used as it is, and a host name's addresses are
+    /// reused for 10 s (ureq resolves every request's host, pooled connection or not, and
+    /// its resolver starts a thread per lookup when a timeout is set, as the SDK's always
+    /// is); a lookup is ureq's own, bounded by the request's timeout.
     pub fn new(connect_timeout: Option<Duration>) -> Self {
         use ureq::unversioned::transport::{Connector, DefaultConnector};
         // ureq's own connector, each connection wrapped so that a streamed call's head is
         // bounded by its timeout alone (see `idle`).
         let connector = DefaultConnector::new().chain(idle::HeadPhase);
-        let resolver = ureq::unversioned::resolver::DefaultResolver::default();
+        let resolver = resolve::CachingResolver::<ureq::unversioned::resolver::DefaultResolver>::default();
         let config = bare_config().timeout_connect(connect_timeout).build();
         let agent = ureq::Agent::with_parts(config, connector, resolver);
         Self { storage: agent.clone(), agent }
@@ -165,7 +171,12 @@ impl UreqTransport {
             .ip_family(yours.ip_family())
             .timeout_connect(yours.timeouts().connect)
             .build();
-        Self { agent, storage: ureq::Agent::new_with_config(storage) }
+        let storage = ureq::Agent::with_parts(
+            storage,
+            ureq::unversioned::transport::DefaultConnector::default(),
+            resolve::CachingResolver::<ureq::unversioned::resolver::DefaultResolver>::default(),
+        );
+        Self { agent, storage }
     }
 }
 
