@@ -330,18 +330,47 @@ fn decompress(answer: Answer, headers: &HeaderMap) -> bool {
     answer == Answer::Read && !headers.contains_key(ACCEPT_ENCODING)
 }
 
+/// What an endpoint contributes to its request, gathered so that the rest of preparing it
+/// is compiled once rather than once per endpoint.
+struct EndpointParts {
+    op: &'static Operation,
+    path: String,
+    query: QueryWriter,
+    headers: HeaderWriter,
+    accept: &'static str,
+    body: Result<Option<(&'static str, RequestBody)>, Error>,
+}
+
 fn prepare<E: Endpoint>(
     shared: &Shared,
     endpoint: &E,
     options: &CallOptions,
     answer: Answer,
 ) -> Result<Prepared, Error> {
-    let config = &shared.config;
-    let op = endpoint.operation();
-    let path = endpoint.path();
-    check_path(op, &path)?;
     let mut query = QueryWriter::default();
     endpoint.query(&mut query);
+    let mut headers = HeaderWriter::default();
+    endpoint.headers(&mut headers);
+    let parts = EndpointParts {
+        op: endpoint.operation(),
+        path: endpoint.path(),
+        query,
+        headers,
+        accept: endpoint.accept(),
+        body: endpoint.body(),
+    };
+    prepare_parts(shared, parts, options, answer)
+}
+
+fn prepare_parts(
+    shared: &Shared,
+    parts: EndpointParts,
+    options: &CallOptions,
+    answer: Answer,
+) -> Result<Prepared, Error> {
+    let config = &shared.config;
+    let EndpointParts { op, path, query, headers: own, accept, body } = parts;
+    check_path(op, &path)?;
     let query = query.encode();
     let base = config.base_url.trim_end_matches('/');
     // Every path starts with `/v1/`: a base given with it (as the API's docs write the root)
@@ -358,7 +387,7 @@ fn prepare<E: Endpoint>(
 
     let mut headers = HeaderMap::new();
     headers.insert(USER_AGENT, shared.user_agent.clone());
-    headers.insert(ACCEPT, HeaderValue::from_static(endpoint.accept()));
+    headers.insert(ACCEPT, HeaderValue::from_static(accept));
     if op.workspace_scoped {
         let ws = options.workspace_id.as_deref().or(config.workspace_id.as_deref()).ok_or_else(|| {
             Error::config(
@@ -367,8 +396,6 @@ fn prepare<E: Endpoint>(
         })?;
         headers.insert(HeaderName::from_static("x-workspace-id"), header_value("X-Workspace-Id", ws)?);
     }
-    let mut own = HeaderWriter::default();
-    endpoint.headers(&mut own);
     for (name, value) in own.headers {
         let required = op.params.iter().any(|p| p.required && p.name.eq_ignore_ascii_case(name));
         if value.trim().is_empty() {
@@ -385,7 +412,7 @@ fn prepare<E: Endpoint>(
         }
         headers.insert(name, v);
     }
-    let body = match endpoint.body()? {
+    let body = match body? {
         Some((content_type, body)) => {
             // An endpoint that names its body's type among its headers (an upload of the
             // caller's file) keeps it.

@@ -246,34 +246,61 @@ pub trait Paginated: Endpoint + Clone {
 
 /// Serializes a JSON body.
 pub fn json_body<T: serde::Serialize>(body: &T) -> Result<Option<(&'static str, RequestBody)>, Error> {
-    let bytes = serde_json::to_vec(body)
-        .map_err(|e| Error::config(format!("could not encode the request body: {e}")))?;
+    encoded_body(serde_json::to_vec(body))
+}
+
+fn encoded_body(
+    bytes: Result<Vec<u8>, serde_json::Error>,
+) -> Result<Option<(&'static str, RequestBody)>, Error> {
+    let bytes = bytes.map_err(|e| Error::config(format!("could not encode the request body: {e}")))?;
     Ok(Some(("application/json", RequestBody::Bytes(Bytes::from(bytes)))))
 }
 
-/// Decodes a JSON body, naming the path of the offending field on failure.
+/// Decodes a JSON body, naming the path of the offending field on failure (`HTTP 200 body
+/// at `columns[1]`: invalid type: ...`). The body is decoded once; a failure is explained
+/// from where the decoder stopped. JSON is UTF-8 (RFC 8259): a body that is not is an
+/// error, as is anything but whitespace after the value.
 pub fn decode_json<T: DeserializeOwned>(response: &RawResponse) -> Result<T, Error> {
-    // Tracking the path costs on every value (a fifth of decoding a large result page), so
-    // the body is decoded plainly first and again, tracked, only to explain a failure: the
-    // same bytes fail at the same place.
-    // A body checked as UTF-8 once is read as text, so strings and raw cells are not
-    // checked again one by one.
-    let plain = match std::str::from_utf8(&response.body) {
-        Ok(text) => T::deserialize(&mut serde_json::Deserializer::from_str(text)),
-        Err(_) => T::deserialize(&mut serde_json::Deserializer::from_slice(&response.body)),
-    };
-    if let Ok(value) = plain {
-        return Ok(value);
-    }
-    let mut de = serde_json::Deserializer::from_slice(&response.body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
+    // The generic part is the decoder alone: the rest is compiled once, not per model.
+    decode_text(body_text(response)?).map_err(|failure| undecodable(response, failure))
+}
+
+fn body_text(response: &RawResponse) -> Result<&str, Error> {
+    std::str::from_utf8(&response.body).map_err(|e| {
+        let status = response.status.as_u16();
         Error::decode(
-            format!("HTTP {} body at `{path}`: {inner}", response.status.as_u16()),
-            Some(Box::new(inner)),
+            format!("HTTP {status} body is not UTF-8 (byte {})", e.valid_up_to()),
+            Some(Box::new(e)),
         )
     })
+}
+
+fn undecodable(response: &RawResponse, (path, e): (Option<String>, serde_json::Error)) -> Error {
+    let status = response.status.as_u16();
+    Error::decode(format!("HTTP {status} body{}: {e}", at_path(path)), Some(Box::new(e)))
+}
+
+/// Decodes `text` as `T`, once; on failure, the path of the value where it failed (see
+/// `json_path`) and serde_json's error. The one decoder of each model the crate
+/// instantiates (a second one, for a path-tracking deserializer, would double the code
+/// the models' decoding compiles to).
+fn decode_text<T: DeserializeOwned>(text: &str) -> Result<T, (Option<String>, serde_json::Error)> {
+    // Read as text, so strings are not checked as UTF-8 again one by one.
+    let mut de = serde_json::Deserializer::from_str(text);
+    match T::deserialize(&mut de) {
+        Ok(value) => de.end().map(|()| value).map_err(|e| explain(text, e)),
+        Err(e) => Err(explain(text, e)),
+    }
+}
+
+fn explain(text: &str, e: serde_json::Error) -> (Option<String>, serde_json::Error) {
+    let path = crate::json_path::offset_of(text, e.line(), e.column())
+        .map(|at| crate::json_path::path_at(text.as_bytes(), at));
+    (path, e)
+}
+
+fn at_path(path: Option<String>) -> String {
+    path.map(|p| format!(" at `{p}`")).unwrap_or_default()
 }
 
 /// Characters left unencoded in paths and queries: RFC 3986 "unreserved".
@@ -329,7 +356,8 @@ pub fn decode_percent(s: &str) -> Option<String> {
 /// Any operation, chosen at runtime by its operationId, with parameters as strings and the
 /// body as JSON: what command-line tools and scripts use. Its output is the JSON of the
 /// answer after decoding it into the operation's typed model (so a response that does not
-/// fit the model is an error here too).
+/// fit the model is an error here too). The body is passed through the operation's request
+/// model, so what is sent is what the typed request would send.
 #[derive(Debug, Clone)]
 pub struct DynamicRequest {
     operation: &'static Operation,
@@ -475,21 +503,34 @@ pub fn retype_response<T: DeserializeOwned + serde::Serialize>(
     response: &RawResponse,
 ) -> Result<serde_json::Value, Error> {
     let typed: T = decode_json(response)?;
-    serde_json::to_value(&typed)
+    // Through bytes, not `serde_json::to_value`: one encoder per model, the one a typed
+    // request body uses, instead of a second one building a `Value` tree.
+    reencoded_response(serde_json::to_vec(&typed))
+}
+
+fn reencoded_response(bytes: Result<Vec<u8>, serde_json::Error>) -> Result<serde_json::Value, Error> {
+    bytes
+        .and_then(|bytes| serde_json::from_slice(&bytes))
         .map_err(|e| Error::decode(format!("re-encoding the response: {e}"), Some(Box::new(e))))
 }
 
-/// Decodes a JSON body into `T` and re-encodes it (used by [`DynamicRequest`]).
+/// Decodes a JSON body into `T` and re-encodes it, so that what is sent is what the model
+/// produces (used by [`DynamicRequest`]). Both steps are the ones the typed requests use.
 pub fn retype_body<T: DeserializeOwned + serde::Serialize>(
     op: &str,
     body: &serde_json::Value,
 ) -> Result<serde_json::Value, Error> {
-    let typed: T = serde_path_to_error::deserialize(body.clone()).map_err(|e| {
-        Error::config(format!(
-            "the body does not fit `{op}`'s request model at `{}`: {}",
-            e.path(),
-            e.inner()
-        ))
-    })?;
-    serde_json::to_value(&typed).map_err(|e| Error::config(format!("could not encode the request body: {e}")))
+    let text = body.to_string();
+    let typed: T = decode_text(&text).map_err(|failure| unfit_body(op, failure))?;
+    reencoded(serde_json::to_vec(&typed))
+}
+
+fn unfit_body(op: &str, (path, e): (Option<String>, serde_json::Error)) -> Error {
+    Error::config(format!("the body does not fit `{op}`'s request model{}: {e}", at_path(path)))
+}
+
+fn reencoded(bytes: Result<Vec<u8>, serde_json::Error>) -> Result<serde_json::Value, Error> {
+    bytes
+        .and_then(|bytes| serde_json::from_slice(&bytes))
+        .map_err(|e| Error::config(format!("could not encode the request body: {e}")))
 }

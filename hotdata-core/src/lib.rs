@@ -185,6 +185,7 @@ pub mod config;
 pub mod endpoint;
 pub mod error;
 mod generated;
+mod json_path;
 pub mod lifecycle;
 pub mod models;
 pub mod prelude;

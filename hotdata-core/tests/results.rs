@@ -151,8 +151,8 @@ fn status_404_409_413_429() {
 
 #[test]
 fn a_json_body_that_does_not_fit_names_the_offending_field() {
-    // Decoded without path tracking first (it costs on every value); a failure is decoded
-    // again to name where it is.
+    // Decoded once, without path tracking (it costs on every value); a failure is explained
+    // from where the decoder stopped.
     let body = r#"{"result_id":"r1","status":"ready","columns":["a",5],"rows":[[1,"x"]]}"#;
     let (c, _) = client(vec![Ok(response(200, body))]);
     let e = c.results().get("r1", "db").send().unwrap_err();
@@ -163,6 +163,30 @@ fn a_json_body_that_does_not_fit_names_the_offending_field() {
     let (c, _) = client(vec![Ok(response(200, body))]);
     let page = c.results().get("r1", "db").send().unwrap();
     assert_eq!(page.rows.unwrap()[0][1].as_str().as_deref(), Some("x"));
+
+    let nested = r#"{"result_id":"r1","status":"ready","columns":["a"],
+        "rows":[[1],[2,{"k":[true]}]],"total_row_count":"many"}"#;
+    let (c, _) = client(vec![Ok(response(200, nested))]);
+    let e = c.results().get("r1", "db").send().unwrap_err();
+    assert!(e.to_string().contains("body at `total_row_count`: invalid type: string"), "{e}");
+}
+
+#[test]
+fn a_body_that_is_not_one_json_value_in_utf8_is_a_decode_error() {
+    let ok = r#"{"result_id":"r1","status":"ready","columns":[],"rows":[]}"#;
+    let (c, _) = client(vec![Ok(response(200, &format!("{ok} \n")))]);
+    c.results().get("r1", "db").send().expect("whitespace after the value is fine");
+    let (c, _) = client(vec![Ok(response(200, &format!("{ok} {{}}")))]);
+    let e = c.results().get("r1", "db").send().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert!(e.to_string().contains("trailing characters"), "{e}");
+    let mut bytes = ok.as_bytes().to_vec();
+    bytes.insert(bytes.len() - 3, 0xff);
+    let reply = http::Response::builder().status(200).body(Bytes::from(bytes)).unwrap();
+    let (c, _) = client(vec![Ok(reply)]);
+    let e = c.results().get("r1", "db").send().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert!(e.to_string().contains("HTTP 200 body is not UTF-8 (byte 55)"), "{e}");
 }
 
 #[test]
