@@ -234,6 +234,10 @@ impl BuildFailed {
 /// root certificates through rustls-platform-verifier, as reqwest sets them up itself.
 /// ALPN offers HTTP/1.1, the only version this crate's reqwest speaks.
 fn tls_config() -> Result<rustls::ClientConfig, BuildFailed> {
+    // rustls 0.23.48 deprecates ring's provider (it has no post-quantum key exchange). ring
+    // is this crate's choice (no C toolchain beyond ring's own, builds wherever the SDK does),
+    // so a newer rustls in a user's lock file must not turn the choice into a warning.
+    #[allow(deprecated)]
     let ring = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = rustls_platform_verifier::Verifier::new(ring.clone()).map_err(BuildFailed::new)?;
     let mut config = rustls::ClientConfig::builder_with_provider(ring)

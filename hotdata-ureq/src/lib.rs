@@ -103,6 +103,10 @@ pub struct UreqTransport {
 /// ring given to ureq (not the process default provider, which ureq would take if there is
 /// one).
 fn bare_config() -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    // rustls 0.23.48 deprecates ring's provider (it has no post-quantum key exchange). ring
+    // is this crate's choice (no C toolchain beyond ring's own, builds wherever the SDK does),
+    // so a newer rustls in a user's lock file must not turn the choice into a warning.
+    #[allow(deprecated)]
     let ring = Arc::new(rustls::crypto::ring::default_provider());
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -236,7 +240,8 @@ impl BlockingTransport for UreqTransport {
                 let body = ureq::SendBody::from_owned_reader(reader);
                 self.run(http::Request::from_parts(parts, body), options)?
             }
-            None => self.run(http::Request::from_parts(parts, body.as_bytes().to_vec()), options)?,
+            // Sent from the body as it is: a part of an upload is not copied.
+            None => self.run(http::Request::from_parts(parts, body.as_bytes()), options)?,
         };
         let (mut parts, body) = response.into_parts();
         let body = coding::body(&mut parts.headers, body.into_reader(), decode, coding::ureq_decodes());

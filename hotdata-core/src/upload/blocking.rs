@@ -22,8 +22,9 @@ use bytes::Bytes;
 use super::driver::{Answer, DriverCore, Inline, Spawn, Step};
 use super::machine::{PutResponse, RequestId, UploadMachine};
 #[cfg(any(unix, windows))]
-use super::source::read_file_at;
-use super::source::{Opened, UploadSource};
+#[cfg(any(unix, windows))]
+use super::source::read_part_at;
+use super::source::{Opened, PartBuffers, UploadSource};
 use super::{ResumeState, UploadError, UploadErrorKind, UploadOptions};
 use crate::body::{RequestBody, StreamingBody};
 use crate::client::{Blocking, Client};
@@ -101,6 +102,8 @@ struct Workers<'s> {
     rx: Receiver<Message>,
     /// Jobs run on threads (so a retry pause needs a sleeper to wake the driver).
     threaded: bool,
+    /// The buffers parts of a file are read into, reused from part to part.
+    buffers: Arc<PartBuffers>,
     /// The time a sleeper is set to wake the driver at, if one is.
     armed: Option<Duration>,
     /// The caller's cancel token, looked at while waiting.
@@ -237,14 +240,20 @@ impl Client<Blocking> {
                 });
             };
             let cancel = options.cancel.clone();
-            let workers = Workers { spawn: &spawn, tx, rx, threaded: true, armed: None, cancel };
+            let buffers = Arc::default();
+            let workers = Workers { spawn: &spawn, tx, rx, threaded: true, buffers, armed: None, cancel };
             return self.run(core, source, workers);
         }
         let sender = tx.clone();
         let spawn = move |job: Job| {
             let _ = sender.send(Ok(job()));
         };
-        self.run(core, source, Workers { spawn: &spawn, tx, rx, threaded: false, armed: None, cancel: None })
+        let buffers = Arc::default();
+        self.run(
+            core,
+            source,
+            Workers { spawn: &spawn, tx, rx, threaded: false, buffers, armed: None, cancel: None },
+        )
     }
 
     /// The driver's loop: each step of the core performed here, started on a worker, or
@@ -267,7 +276,7 @@ impl Client<Blocking> {
                     }
                 },
                 Step::Spawn(work) => {
-                    (workers.spawn)(self.job(work, source, &transport, &workers.tx));
+                    (workers.spawn)(self.job(work, source, &transport, &workers.tx, &workers.buffers));
                     continue;
                 }
                 // A request cut off runs out on its detached worker, unobserved: the machine
@@ -296,14 +305,18 @@ impl Client<Blocking> {
         source: &mut Opened,
         transport: &Arc<dyn BlockingTransport>,
         tx: &Sender<Message>,
+        buffers: &Arc<PartBuffers>,
     ) -> Job {
         match work {
             Spawn::ReadAt { id, offset, len } => {
                 #[cfg(any(unix, windows))]
                 if let (Some(file), Ok(n)) = (source.positional(), usize::try_from(len)) {
-                    let buf = vec![0u8; n];
-                    return Box::new(move || Answer::Read(id, read_file_at(&file, offset, buf)));
+                    // The buffer is taken on the driver's thread, not the worker's.
+                    let (buf, buffers) = (buffers.take(n), buffers.clone());
+                    return Box::new(move || Answer::Read(id, read_part_at(&file, offset, buf, &buffers)));
                 }
+                #[cfg(not(any(unix, windows)))]
+                let _ = buffers;
                 let read = source.read_at(offset, len);
                 Box::new(move || Answer::Read(id, read))
             }

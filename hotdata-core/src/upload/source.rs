@@ -386,6 +386,59 @@ pub(crate) async fn run_blocking<T: Send + 'static>(
     })
 }
 
+/// The part buffers of one upload's file reads, reused from part to part: a buffer whose
+/// PUT is over (no one else holds it: [`Bytes::is_unique`]) is read into again instead of
+/// a new one being allocated. Freed 8 MiB buffers otherwise stay with the allocator, in the
+/// arena of whichever thread freed them (glibc keeps one per thread), and an upload's peak
+/// RSS grew to twice the parts in flight (174 vs 86 MiB for 1 GiB in 8 MiB parts, 10 at a
+/// time, on the async client): with reuse, the buffers alive are the parts in flight and one
+/// being read.
+/// (Files are read by position on Unix and Windows only: elsewhere nothing takes one.)
+#[derive(Debug, Default)]
+#[cfg_attr(not(any(unix, windows)), allow(dead_code))]
+pub(crate) struct PartBuffers {
+    /// Every part read into one of its buffers and not yet reused.
+    held: std::sync::Mutex<Vec<Bytes>>,
+}
+
+/// Buffers kept at most (more than an upload has in flight: a part is retried with its own).
+const MAX_HELD: usize = 64;
+
+#[cfg_attr(not(any(unix, windows)), allow(dead_code))]
+impl PartBuffers {
+    /// A buffer of `len` bytes to read a part into (its contents are overwritten): a buffer
+    /// no PUT holds any more, or a new one.
+    pub(crate) fn take(&self, len: usize) -> Vec<u8> {
+        let reusable = self.held.lock().ok().and_then(|mut held| {
+            let i = held.iter().position(Bytes::is_unique)?;
+            Some(held.swap_remove(i))
+        });
+        match reusable {
+            // Unique: the allocation is taken back as it is (no copy). Its bytes up to its
+            // old length are initialized already; only a longer part zeroes the rest.
+            Some(bytes) => {
+                let mut buf = Vec::from(bytes);
+                buf.resize(len, 0);
+                buf
+            }
+            None => vec![0u8; len],
+        }
+    }
+
+    /// Remembers a part read into a buffer from [`take`](Self::take), to reuse its buffer
+    /// once the part is sent.
+    pub(crate) fn keep(&self, part: &Bytes) {
+        if let Ok(mut held) = self.held.lock() {
+            if held.len() >= MAX_HELD {
+                held.retain(|b| !b.is_unique());
+            }
+            if held.len() < MAX_HELD {
+                held.push(part.clone());
+            }
+        }
+    }
+}
+
 /// A file on the async client: read by position, each read a job of the runtime's
 /// [`AsyncRuntime::spawn_blocking`] (so parts are read concurrently, beside the PUTs).
 struct FileRange {
@@ -395,6 +448,8 @@ struct FileRange {
     len: u64,
     /// Where its reads run.
     runtime: Arc<dyn AsyncRuntime>,
+    /// Its part buffers.
+    buffers: Arc<PartBuffers>,
 }
 
 impl AsyncRangeSource for FileRange {
@@ -403,8 +458,20 @@ impl AsyncRangeSource for FileRange {
     }
 
     fn read_range(&self, offset: u64, len: u64) -> BoxFuture<'_, std::io::Result<Bytes>> {
-        let (file, runtime) = (self.file.clone(), self.runtime.clone());
-        Box::pin(async move { run_blocking(&*runtime, move || read_file_range(&file, offset, len)).await? })
+        let (file, runtime, buffers) = (self.file.clone(), self.runtime.clone(), self.buffers.clone());
+        Box::pin(async move {
+            #[cfg(any(unix, windows))]
+            {
+                // Taken here, on the caller's task, not on the runtime's blocking threads.
+                let buf = buffers.take(usize::try_from(len).map_err(std::io::Error::other)?);
+                run_blocking(&*runtime, move || read_part_at(&file, offset, buf, &buffers)).await?
+            }
+            #[cfg(not(any(unix, windows)))]
+            {
+                let _ = buffers;
+                run_blocking(&*runtime, move || read_file_range(&file, offset, len)).await?
+            }
+        })
     }
 }
 
@@ -443,7 +510,12 @@ impl Opened {
                 let (file, len) = run_blocking(&**runtime, move || open_file(&opening))
                     .await
                     .map_err(|e| source_error(&format!("opening {}", path.display()), e))??;
-                let file = FileRange { file: Arc::new(file), len, runtime: runtime.clone() };
+                let file = FileRange {
+                    file: Arc::new(file),
+                    len,
+                    runtime: runtime.clone(),
+                    buffers: Arc::default(),
+                };
                 (Opened::Ranged(Arc::new(file)), path_spec(&path, len))
             }
             AsyncUploadSource::Bytes(b) => {
@@ -486,10 +558,22 @@ pub fn read_file_range(file: &File, offset: u64, len: u64) -> std::io::Result<By
     }
 }
 
+/// [`read_file_at`] into `buf`, a buffer from `buffers`, which keeps the part to reuse its
+/// buffer once it is sent.
+#[cfg(any(unix, windows))]
+pub(crate) fn read_part_at(
+    file: &File,
+    offset: u64,
+    buf: Vec<u8>,
+    buffers: &PartBuffers,
+) -> std::io::Result<Bytes> {
+    let part = read_file_at(file, offset, buf)?;
+    buffers.keep(&part);
+    Ok(part)
+}
+
 /// Fills `buf` from `offset` of `file` without moving its cursor (fewer bytes only at its
-/// end). The blocking driver allocates `buf` on its own thread: part buffers are then reused
-/// from one allocator arena instead of piling up in one per worker thread (peak RSS 88 vs
-/// 270 MiB for 1 GiB).
+/// end).
 #[cfg(any(unix, windows))]
 pub(crate) fn read_file_at(file: &File, offset: u64, mut buf: Vec<u8>) -> std::io::Result<Bytes> {
     #[cfg(unix)]
@@ -564,6 +648,40 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test; // runs under wasm-bindgen-test-runner
+
+    #[test]
+    fn a_part_buffer_is_reused_once_no_one_holds_its_part() {
+        let buffers = PartBuffers::default();
+        let mut first = buffers.take(8);
+        first.copy_from_slice(b"part one");
+        let at = first.as_ptr();
+        let part = Bytes::from(first);
+        buffers.keep(&part);
+        // Still held (the PUT is in flight, or a retry keeps it): another buffer.
+        let in_flight = part.slice(2..4);
+        drop(part);
+        let second = buffers.take(8);
+        assert_ne!(second.as_ptr(), at, "a buffer still held is never written into");
+        assert_eq!(&in_flight[..], b"rt");
+        // Its PUT over: the same allocation comes back, and a shorter part fits in it.
+        drop(in_flight);
+        let third = buffers.take(5);
+        assert_eq!((third.as_ptr(), third.len()), (at, 5), "reused, not allocated");
+        let fourth = Bytes::from(buffers.take(8));
+        assert_ne!(fourth.as_ptr(), at);
+        assert_eq!(fourth.len(), 8);
+    }
+
+    #[test]
+    fn the_buffers_kept_are_bounded() {
+        let buffers = PartBuffers::default();
+        let parts: Vec<Bytes> = (0..MAX_HELD + 10).map(|_| Bytes::from(buffers.take(4))).collect();
+        parts.iter().for_each(|p| buffers.keep(p));
+        assert_eq!(buffers.held.lock().unwrap().len(), MAX_HELD, "all in flight: no more kept");
+        drop(parts);
+        buffers.keep(&Bytes::from(vec![1, 2, 3]));
+        assert_eq!(buffers.held.lock().unwrap().len(), 1, "the unused ones were let go");
+    }
 
     #[test]
     fn the_extension_implies_the_content_type() {
