@@ -256,8 +256,8 @@ fn encoded_body(
     Ok(Some(("application/json", RequestBody::Bytes(Bytes::from(bytes)))))
 }
 
-/// Decodes a JSON body, naming the path of the offending field on failure (`HTTP 200 body
-/// at `columns[1]`: invalid type: ...`). The body is decoded once; a failure is explained
+/// Decodes a JSON body, naming the path of the offending field on failure (``HTTP 200 body
+/// at `columns[1]`: invalid type: ...``). The body is decoded once; a failure is explained
 /// from where the decoder stopped. JSON is UTF-8 (RFC 8259): a body that is not is an
 /// error, as is anything but whitespace after the value.
 pub fn decode_json<T: DeserializeOwned>(response: &RawResponse) -> Result<T, Error> {
