@@ -31,7 +31,8 @@
 //!   larger than the budget still runs, alone). When the budget holds fewer parts than
 //!   `max_concurrency` asks for (10 asked, 4 run with 64 MiB parts), the upload says so with
 //!   [`UploadEvent::ConcurrencyLimited`]. Part bodies are read from the source as they are
-//!   needed.
+//!   needed; a file's part buffers are reused once their PUT is over (a freed buffer would
+//!   otherwise stay with the allocator), so an upload holds about the parts in flight.
 //! - **Storage PUTs** carry only `Content-Length` and the session's own headers: no
 //!   `Authorization`, workspace header, `User-Agent`, `Accept-Encoding` or `Content-Type`
 //!   (see [`storage_put_request`]). ETags are kept byte for byte; a missing or blank one is
