@@ -97,7 +97,9 @@ pub(crate) fn path_at(text: &[u8], at: usize) -> String {
                 let end = string_end(text, i);
                 if wants_key {
                     let key = serde_json::from_slice::<String>(&text[i..end]).unwrap_or_else(|_| {
-                        String::from_utf8_lossy(&text[i + 1..end.saturating_sub(1)]).into_owned()
+                        // Unterminated or malformed: its bytes as they are, without the quotes.
+                        let close = if end > i + 1 && text[end - 1] == b'"' { end - 1 } else { end };
+                        String::from_utf8_lossy(&text[(i + 1).min(close)..close]).into_owned()
                     });
                     if let Some(Frame::Object(k)) = stack.last_mut() {
                         *k = Some(key);
@@ -204,9 +206,33 @@ mod tests {
         assert_eq!(path_of::<Vec<Vec<u8>>>("[[1],[2,-3]]"), "[1][1]");
     }
 
+    proptest::proptest! {
+        /// Any text (JSON-ish bytes weighted toward structure), any position: a path, no panic.
+        #[test]
+        fn any_text_and_position_gives_a_path(
+            text in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(b"{}[]\",:\\ 0a-".to_vec()),
+                    proptest::num::u8::ANY,
+                ],
+                0..64,
+            ),
+            at in 0usize..80,
+        ) {
+            let path = path_at(&text, at);
+            proptest::prop_assert!(!path.is_empty());
+            if let Ok(text) = std::str::from_utf8(&text) {
+                let _ = offset_of(text, at % 4, at);
+            }
+        }
+    }
+
     #[test]
     fn malformed_text_never_panics() {
-        for body in ["", "{", "[", "\"", "{\"a", "{\"a\":", "}}}", "]", "[1,", "\"\\", "{\"\\u12", "nul"] {
+        for body in [
+            "", "{", "[", "\"", "{\"", "{\"\\", "{\"a", "{\"a\":", "}}}", "]", "[1,", "\"\\", "{\"\\u12",
+            "nul",
+        ] {
             for at in 0..body.len() + 3 {
                 path_at(body.as_bytes(), at);
             }

@@ -187,6 +187,12 @@ fn a_body_that_is_not_one_json_value_in_utf8_is_a_decode_error() {
     let e = c.results().get("r1", "db").send().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode);
     assert!(e.to_string().contains("HTTP 200 body is not UTF-8 (byte 55)"), "{e}");
+    // Cut off inside a key: explained, never a panic (the path walker once sliced past it).
+    for cut in [r#"{""#, r#"{"\"#, r#"{"result_id":"r1","st"#] {
+        let (c, _) = client(vec![Ok(response(200, cut))]);
+        let e = c.results().get("r1", "db").send().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Decode, "{cut}: {e}");
+    }
 }
 
 #[test]
