@@ -14,6 +14,21 @@ use proptest::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 proptest! {
+    /// Whatever a server answers, decoding it is a value or an error: never a panic. Bodies
+    /// are a valid answer cut and spliced with JSON-ish bytes, so most fail deep inside.
+    #[test]
+    fn any_answer_decodes_or_is_an_error(
+        cut in 0usize..400,
+        splice in proptest::collection::vec(
+            prop_oneof![proptest::sample::select(b"{}[]\",:\\ 0-9ae".to_vec()), any::<u8>()],
+            0..24,
+        ),
+    ) {
+        let mut body = VALID_ANSWER.as_bytes()[..cut.min(VALID_ANSWER.len())].to_vec();
+        body.extend_from_slice(&splice);
+        decode_result_page(body);
+    }
+
     #[test]
     fn path_segments_round_trip(id in any::<String>()) {
         let enc = encode_path_segment(&id);
@@ -73,6 +88,30 @@ proptest! {
         let again = serde_json::to_string(&cells).unwrap();
         let reparsed: Vec<Vec<Cell>> = serde_json::from_str(&again).unwrap();
         prop_assert_eq!(reparsed, cells);
+    }
+}
+
+/// A result page as the server answers it.
+const VALID_ANSWER: &str = r#"{"result_id":"r1","status":"ready","columns":["a","b"],"nullable":[true,false],
+    "rows":[[1,"x"],[null,"\u00e9\"q"],[2.5e3,{"k":[]}]],"row_count":3,"total_row_count":3}"#;
+
+/// Decodes `body` as a result page: a value or an error (a panic fails the test).
+fn decode_result_page(body: Vec<u8>) {
+    let reply = http::Response::builder().status(200).body(bytes::Bytes::from(body)).unwrap();
+    let c = BlockingClient::new(
+        Config::new("k").with_workspace_id("w").with_base_url("http://h"),
+        FakeTransport::script(vec![Ok(reply)]),
+        ManualRuntime::new(SystemTime::UNIX_EPOCH),
+        "t",
+    );
+    let _ = c.results().get("r1", "db").send();
+}
+
+/// Every prefix of an answer (a body cut off anywhere: inside a key, a string, an escape).
+#[test]
+fn every_prefix_of_an_answer_decodes_or_is_an_error() {
+    for cut in 0..=VALID_ANSWER.len() {
+        decode_result_page(VALID_ANSWER.as_bytes()[..cut].to_vec());
     }
 }
 
