@@ -1174,186 +1174,139 @@ fn synthetic(rows: u64) -> String {
     format!("select * from synthetic({rows}) order by id")
 }
 
-fn sync_read(client: BlockingClient, setup: Setup, op: Op) -> ReadOutcome {
-    let db = setup.db.as_str();
-    match op {
-        Op::QueryJson { rows } => {
-            match client.query(QueryRequest::new(synthetic(rows)).database_id(db)).send() {
-                Ok(QueryOutcome::Inline(r)) => {
-                    if let Err(why) = check_inline(&r, rows) {
-                        return ReadOutcome::Short(why);
-                    }
-                    if r.truncated {
-                        return check_result(client.follow_to_arrow(&r, db), rows);
-                    }
-                    ReadOutcome::Complete
-                }
-                Ok(QueryOutcome::Submitted(run)) => match client.wait_for_query_run(&run.query_run_id, db) {
-                    Ok(info) => match info.result_id {
-                        Some(id) => check_result(client.stored_result_arrow(&id, db), rows),
-                        None => ReadOutcome::Short("a finished query run without a result".into()),
-                    },
-                    Err(e) => failed(e),
-                },
-                Ok(other) => ReadOutcome::Short(format!("an answer the soak does not know: {other:?}")),
-                Err(e) => failed(e),
-            }
-        }
-        Op::QueryArrow { rows } => {
-            check_result(client.query_to_arrow(QueryRequest::new(synthetic(rows)), Some(db)), rows)
-        }
-        Op::ResultStream => {
-            let id = setup.stored_result.as_str();
-            for _ in 0..4 {
-                if let Err(e) = client.wait_for_result(id, db) {
-                    return failed(e);
-                }
-                match client.results().arrow(id, db).stream() {
-                    Ok(ResultFetch::Ready(stream)) => {
-                        let mut batches = Vec::new();
-                        for b in stream {
-                            match b {
-                                Ok(b) => batches.push(b),
-                                Err(e) => return failed(e),
-                            }
+/// One read, written once for both clients: `$($aw)*` is what follows each call (nothing on
+/// the blocking client, `.await` on the async one), `$pin` readies a stream of batches or
+/// pages, and `$next` takes its next item (an `Iterator`'s `next`, or a `Stream` polled).
+macro_rules! read_op {
+    ($client:ident, $setup:ident, $op:ident, $pin:ident, $next:ident, [$($aw:tt)*]) => {{
+        let db = $setup.db.as_str();
+        match $op {
+            Op::QueryJson { rows } => {
+                match $client.query(QueryRequest::new(synthetic(rows)).database_id(db)).send() $($aw)* {
+                    Ok(QueryOutcome::Inline(r)) => {
+                        if let Err(why) = check_inline(&r, rows) {
+                            return ReadOutcome::Short(why);
                         }
-                        return match check_rows(&batches, setup.stored_rows) {
-                            Ok(()) => ReadOutcome::Complete,
-                            Err(why) => ReadOutcome::Short(why),
-                        };
+                        if r.truncated {
+                            return check_result($client.follow_to_arrow(&r, db) $($aw)*, rows);
+                        }
+                        ReadOutcome::Complete
                     }
-                    Ok(ResultFetch::NotReady(_)) => continue,
-                    Err(e) => return failed(e),
+                    Ok(QueryOutcome::Submitted(run)) => {
+                        match $client.wait_for_query_run(&run.query_run_id, db) $($aw)* {
+                            Ok(info) => match info.result_id {
+                                Some(id) => check_result($client.stored_result_arrow(&id, db) $($aw)*, rows),
+                                None => ReadOutcome::Short("a finished query run without a result".into()),
+                            },
+                            Err(e) => failed(e),
+                        }
+                    }
+                    Ok(other) => ReadOutcome::Short(format!("an answer the soak does not know: {other:?}")),
+                    Err(e) => failed(e),
                 }
             }
-            failed(Error::wait_timeout("the stored result stayed not ready"))
-        }
-        Op::Download => {
-            let id = setup.stored_result.as_str();
-            let mut out = Vec::new();
-            match client.results().download(id, db, ResultsFormatQuery::Csv).write_to(&mut out) {
-                Ok(ResultFetch::Ready((_, n))) => check_csv(&out, n, setup.stored_rows),
-                Ok(ResultFetch::NotReady(_)) => {
-                    failed(Error::wait_timeout("the stored result was not ready"))
-                }
-                Err(e) => failed(e),
+            Op::QueryArrow { rows } => {
+                check_result($client.query_to_arrow(QueryRequest::new(synthetic(rows)), Some(db)) $($aw)*, rows)
             }
-        }
-        Op::ListDatabases { limit } => {
-            let mut ids = Vec::new();
-            for page in client.databases().list().limit(limit).pages() {
-                match page {
-                    Ok(items) => ids.extend(items.into_iter().map(|d| d.id)),
-                    Err(e) => return failed(e),
+            Op::ResultStream => {
+                let id = $setup.stored_result.as_str();
+                for _ in 0..4 {
+                    if let Err(e) = $client.wait_for_result(id, db) $($aw)* {
+                        return failed(e);
+                    }
+                    match $client.results().arrow(id, db).stream() $($aw)* {
+                        Ok(ResultFetch::Ready(stream)) => {
+                            let mut stream = $pin!(stream);
+                            let mut batches = Vec::new();
+                            while let Some(b) = $next!(stream) {
+                                match b {
+                                    Ok(b) => batches.push(b),
+                                    Err(e) => return failed(e),
+                                }
+                            }
+                            return match check_rows(&batches, $setup.stored_rows) {
+                                Ok(()) => ReadOutcome::Complete,
+                                Err(why) => ReadOutcome::Short(why),
+                            };
+                        }
+                        Ok(ResultFetch::NotReady(_)) => continue,
+                        Err(e) => return failed(e),
+                    }
+                }
+                failed(Error::wait_timeout("the stored result stayed not ready"))
+            }
+            Op::Download => {
+                let id = $setup.stored_result.as_str();
+                let mut out = Vec::new();
+                match $client.results().download(id, db, ResultsFormatQuery::Csv).write_to(&mut out) $($aw)* {
+                    Ok(ResultFetch::Ready((_, n))) => check_csv(&out, n, $setup.stored_rows),
+                    Ok(ResultFetch::NotReady(_)) => {
+                        failed(Error::wait_timeout("the stored result was not ready"))
+                    }
+                    Err(e) => failed(e),
                 }
             }
-            check_listing(ids, &setup.databases)
-        }
-        Op::ListResults { limit } => {
-            let mut ids = Vec::new();
-            for page in client.results().list(setup.list_db.as_str()).limit(limit).pages() {
-                match page {
-                    Ok(items) => ids.extend(items.into_iter().map(|r| r.id)),
-                    Err(e) => return failed(e),
+            Op::ListDatabases { limit } => {
+                let mut pages = $pin!($client.databases().list().limit(limit).pages());
+                let mut ids = Vec::new();
+                while let Some(page) = $next!(pages) {
+                    match page {
+                        Ok(items) => ids.extend(items.into_iter().map(|d| d.id)),
+                        Err(e) => return failed(e),
+                    }
                 }
+                check_listing(ids, &$setup.databases)
             }
-            check_listing(ids, &setup.listed_results)
+            Op::ListResults { limit } => {
+                let mut pages = $pin!($client.results().list($setup.list_db.as_str()).limit(limit).pages());
+                let mut ids = Vec::new();
+                while let Some(page) = $next!(pages) {
+                    match page {
+                        Ok(items) => ids.extend(items.into_iter().map(|r| r.id)),
+                        Err(e) => return failed(e),
+                    }
+                }
+                check_listing(ids, &$setup.listed_results)
+            }
+            Op::Upload { .. } => ReadOutcome::Short("an upload is not a read".into()),
         }
-        Op::Upload { .. } => ReadOutcome::Short("an upload is not a read".into()),
-    }
+    }};
+}
+
+/// An iterator as it is.
+macro_rules! as_is {
+    ($e:expr) => {
+        $e
+    };
+}
+
+/// An iterator's next item.
+macro_rules! iter_next {
+    ($i:ident) => {
+        $i.next()
+    };
+}
+
+/// A stream's next item, polled.
+macro_rules! stream_next {
+    ($s:ident) => {
+        std::future::poll_fn(|cx| $s.as_mut().poll_next(cx)).await
+    };
+}
+
+/// A stream pinned on the heap, to be polled.
+macro_rules! pin_boxed {
+    ($e:expr) => {
+        Box::pin($e)
+    };
+}
+
+fn sync_read(client: BlockingClient, setup: Setup, op: Op) -> ReadOutcome {
+    read_op!(client, setup, op, as_is, iter_next, [])
 }
 
 async fn async_read(client: AsyncClient, setup: Setup, op: Op) -> ReadOutcome {
-    let db = setup.db.as_str();
-    match op {
-        Op::QueryJson { rows } => {
-            match client.query(QueryRequest::new(synthetic(rows)).database_id(db)).send().await {
-                Ok(QueryOutcome::Inline(r)) => {
-                    if let Err(why) = check_inline(&r, rows) {
-                        return ReadOutcome::Short(why);
-                    }
-                    if r.truncated {
-                        return check_result(client.follow_to_arrow(&r, db).await, rows);
-                    }
-                    ReadOutcome::Complete
-                }
-                Ok(QueryOutcome::Submitted(run)) => {
-                    match client.wait_for_query_run(&run.query_run_id, db).await {
-                        Ok(info) => match info.result_id {
-                            Some(id) => check_result(client.stored_result_arrow(&id, db).await, rows),
-                            None => ReadOutcome::Short("a finished query run without a result".into()),
-                        },
-                        Err(e) => failed(e),
-                    }
-                }
-                Ok(other) => ReadOutcome::Short(format!("an answer the soak does not know: {other:?}")),
-                Err(e) => failed(e),
-            }
-        }
-        Op::QueryArrow { rows } => {
-            check_result(client.query_to_arrow(QueryRequest::new(synthetic(rows)), Some(db)).await, rows)
-        }
-        Op::ResultStream => {
-            let id = setup.stored_result.as_str();
-            for _ in 0..4 {
-                if let Err(e) = client.wait_for_result(id, db).await {
-                    return failed(e);
-                }
-                match client.results().arrow(id, db).stream().await {
-                    Ok(ResultFetch::Ready(mut stream)) => {
-                        let mut batches = Vec::new();
-                        while let Some(b) = stream.next_batch().await {
-                            match b {
-                                Ok(b) => batches.push(b),
-                                Err(e) => return failed(e),
-                            }
-                        }
-                        return match check_rows(&batches, setup.stored_rows) {
-                            Ok(()) => ReadOutcome::Complete,
-                            Err(why) => ReadOutcome::Short(why),
-                        };
-                    }
-                    Ok(ResultFetch::NotReady(_)) => continue,
-                    Err(e) => return failed(e),
-                }
-            }
-            failed(Error::wait_timeout("the stored result stayed not ready"))
-        }
-        Op::Download => {
-            let id = setup.stored_result.as_str();
-            let mut out = Vec::new();
-            match client.results().download(id, db, ResultsFormatQuery::Csv).write_to(&mut out).await {
-                Ok(ResultFetch::Ready((_, n))) => check_csv(&out, n, setup.stored_rows),
-                Ok(ResultFetch::NotReady(_)) => {
-                    failed(Error::wait_timeout("the stored result was not ready"))
-                }
-                Err(e) => failed(e),
-            }
-        }
-        Op::ListDatabases { limit } => {
-            let mut pages = Box::pin(client.databases().list().limit(limit).pages());
-            let mut ids = Vec::new();
-            while let Some(page) = std::future::poll_fn(|cx| pages.as_mut().poll_next(cx)).await {
-                match page {
-                    Ok(items) => ids.extend(items.into_iter().map(|d| d.id)),
-                    Err(e) => return failed(e),
-                }
-            }
-            check_listing(ids, &setup.databases)
-        }
-        Op::ListResults { limit } => {
-            let mut pages = Box::pin(client.results().list(setup.list_db.as_str()).limit(limit).pages());
-            let mut ids = Vec::new();
-            while let Some(page) = std::future::poll_fn(|cx| pages.as_mut().poll_next(cx)).await {
-                match page {
-                    Ok(items) => ids.extend(items.into_iter().map(|r| r.id)),
-                    Err(e) => return failed(e),
-                }
-            }
-            check_listing(ids, &setup.listed_results)
-        }
-        Op::Upload { .. } => ReadOutcome::Short("an upload is not a read".into()),
-    }
+    read_op!(client, setup, op, pin_boxed, stream_next, [.await])
 }
 
 /// A CSV download of `synthetic(rows)`: a header and `rows` lines.
