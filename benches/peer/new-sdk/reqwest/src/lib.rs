@@ -8,12 +8,8 @@ use bench_util::Args;
 /// current-thread runtime. The same as `official::runtime` and `raw_reqwest::runtime`.
 pub fn runtime(a: &Args) -> tokio::runtime::Runtime {
     match a.str_or("rt", "multi").as_str() {
-        "current" => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        "multi" => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
+        "current" => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        "multi" => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
         other => {
             eprintln!("--rt must be multi or current, not {other:?}");
             std::process::exit(2)

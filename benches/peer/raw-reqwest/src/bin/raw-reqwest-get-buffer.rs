@@ -11,28 +11,11 @@ use bench_util::{err_chain, Bench, Outcome};
 fn main() {
     let mut b = Bench::start("raw-reqwest-get-buffer");
     let a = b.args().clone();
-    let url = bench_util::arrow_result_url(&a.base_url(), &a.result_id());
     let rt = raw_reqwest::runtime(&a);
     let client = raw_reqwest::client();
     b.begin();
     let res = rt.block_on(async move {
-        let mut resp = client
-            .get(&url)
-            .bearer_auth(a.token())
-            .header("X-Workspace-Id", a.workspace_id())
-            .header("X-Database-Id", a.database_id())
-            .header("Accept", bench_util::ARROW_STREAM_MEDIA_TYPE)
-            .send()
-            .await
-            .map_err(|e| err_chain(&e))?;
-        if !resp.status().is_success() {
-            return Err(format!("HTTP {}", resp.status()));
-        }
-        let rows = resp
-            .headers()
-            .get("x-total-row-count")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let (mut resp, rows) = raw_reqwest::arrow_get(&client, &a).await?;
         let size = resp.content_length().unwrap_or_else(|| a.u64_or("expect-bytes", 0));
         let mut body = Vec::with_capacity(size as usize);
         while let Some(c) = resp.chunk().await.map_err(|e| err_chain(&e))? {

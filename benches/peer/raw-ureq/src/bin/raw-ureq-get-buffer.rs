@@ -12,34 +12,14 @@ use bench_util::{Bench, Outcome};
 fn main() {
     let mut b = Bench::start("raw-ureq-get-buffer");
     let a = b.args().clone();
-    let url = bench_util::arrow_result_url(&a.base_url(), &a.result_id());
     let agent = raw_ureq::agent(&a);
     b.begin();
     let res = (|| {
-        let mut resp = agent
-            .get(&url)
-            .header("Authorization", format!("Bearer {}", a.token()))
-            .header("X-Workspace-Id", a.workspace_id())
-            .header("X-Database-Id", a.database_id())
-            .header("Accept", bench_util::ARROW_STREAM_MEDIA_TYPE)
-            .call()
-            .map_err(raw_ureq::err)?;
-        if !resp.status().is_success() {
-            return Err(format!("HTTP {}", resp.status()));
-        }
-        let header = |k: &str| {
-            resp.headers()
-                .get(k)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-        };
-        let rows = header("x-total-row-count");
-        let size = header("content-length").unwrap_or_else(|| a.u64_or("expect-bytes", 0));
+        let (mut resp, rows) = raw_ureq::arrow_get(&agent, &a)?;
+        let size =
+            raw_ureq::header_u64(&resp, "content-length").unwrap_or_else(|| a.u64_or("expect-bytes", 0));
         let mut body = Vec::with_capacity(size as usize);
-        resp.body_mut()
-            .as_reader()
-            .read_to_end(&mut body)
-            .map_err(|e| e.to_string())?;
+        resp.body_mut().as_reader().read_to_end(&mut body).map_err(|e| e.to_string())?;
         let mut o = Outcome::bytes(body.len() as u64).calls(1);
         o.rows = rows;
         drop(body);

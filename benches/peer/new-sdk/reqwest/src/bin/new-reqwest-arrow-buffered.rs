@@ -18,12 +18,7 @@ fn main() {
     let (rid, db) = (a.result_id(), a.database_id());
     b.begin();
     let res = rt.block_on(async move {
-        let fetch = client
-            .results()
-            .arrow(&rid, &db)
-            .collect()
-            .await
-            .map_err(|e| err_chain(&e))?;
+        let fetch = client.results().arrow(&rid, &db).collect().await.map_err(|e| err_chain(&e))?;
         let result = match fetch {
             ResultFetch::Ready(result) => result,
             ResultFetch::NotReady(n) => return Err(format!("result not ready: {n:?}")),
@@ -36,10 +31,7 @@ fn main() {
         }
         let (batches, bytes) = (result.batches.len(), result.bytes_received);
         drop(result);
-        Ok(Outcome::bytes(bytes)
-            .rows(rows)
-            .calls(1)
-            .extra("batches", batches))
+        Ok(Outcome::bytes(bytes).rows(rows).calls(1).extra("batches", batches))
     });
     b.finish(res)
 }

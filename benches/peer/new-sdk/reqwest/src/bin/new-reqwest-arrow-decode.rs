@@ -52,11 +52,7 @@ fn main() {
             }
         }
         decoder.finish().map_err(|e| err_chain(&e))?;
-        Ok(Outcome::bytes(bytes)
-            .rows(rows)
-            .calls(1)
-            .extra("batches", batches)
-            .extra("chunks", count))
+        Ok(Outcome::bytes(bytes).rows(rows).calls(1).extra("batches", batches).extra("chunks", count))
     });
     b.finish(res)
 }

@@ -18,12 +18,7 @@ fn main() {
     let (rid, db) = (a.result_id(), a.database_id());
     b.begin();
     let res = rt.block_on(async move {
-        let fetch = client
-            .results()
-            .arrow(&rid, &db)
-            .stream()
-            .await
-            .map_err(|e| err_chain(&e))?;
+        let fetch = client.results().arrow(&rid, &db).stream().await.map_err(|e| err_chain(&e))?;
         let mut stream = match fetch {
             ResultFetch::Ready(stream) => stream,
             ResultFetch::NotReady(n) => return Err(format!("result not ready: {n:?}")),
@@ -42,10 +37,7 @@ fn main() {
             }
         }
         let bytes = stream.decoder().bytes_received();
-        Ok(Outcome::bytes(bytes)
-            .rows(rows)
-            .calls(1)
-            .extra("batches", count))
+        Ok(Outcome::bytes(bytes).rows(rows).calls(1).extra("batches", count))
     });
     b.finish(res)
 }

@@ -22,9 +22,7 @@ fn main() {
     let (part_size, max_concurrency) = (a.u64_opt("part-size"), a.u64_opt("max-concurrency"));
     b.begin();
     let res = rt.block_on(async move {
-        let size = std::fs::metadata(&path)
-            .map_err(|e| format!("{path}: {e}"))?
-            .len();
+        let size = std::fs::metadata(&path).map_err(|e| format!("{path}: {e}"))?.len();
         let mut opts = UploadOptions::new().content_type("application/octet-stream");
         if let Some(bytes) = part_size {
             opts = opts.part_size(bytes);
@@ -32,19 +30,11 @@ fn main() {
         if let Some(n) = max_concurrency {
             opts = opts.max_concurrency(n as usize);
         }
-        let fin = client
-            .upload_file(std::path::Path::new(&path), opts)
-            .await
-            .map_err(|e| err_chain(&e))?;
+        let fin = client.upload_file(std::path::Path::new(&path), opts).await.map_err(|e| err_chain(&e))?;
         if fin.size_bytes as u64 != size {
-            return Err(format!(
-                "finalize size_bytes {} != file size {size}",
-                fin.size_bytes
-            ));
+            return Err(format!("finalize size_bytes {} != file size {size}", fin.size_bytes));
         }
-        Ok(Outcome::bytes(size)
-            .extra("upload_id", fin.upload_id)
-            .extra("status", fin.status))
+        Ok(Outcome::bytes(size).extra("upload_id", fin.upload_id).extra("status", fin.status))
     });
     b.finish(res)
 }

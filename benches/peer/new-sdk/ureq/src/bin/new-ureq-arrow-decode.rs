@@ -48,10 +48,7 @@ fn main() {
             at = end;
         }
         decoder.finish().map_err(|e| err_chain(&e))?;
-        Ok(Outcome::bytes(body.len() as u64)
-            .rows(rows)
-            .calls(1)
-            .extra("batches", batches))
+        Ok(Outcome::bytes(body.len() as u64).rows(rows).calls(1).extra("batches", batches))
     });
     b.finish(res)
 }

@@ -51,9 +51,7 @@ fn read_messages(mut body: BlockingBody, tx: SyncSender<Bytes>) -> Result<u64, S
             return Ok(total);
         }
         let meta = read_exact(&mut body, meta_len as usize)?;
-        let body_len = arrow_ipc::root_as_message(&meta)
-            .map_err(|e| format!("metadata: {e}"))?
-            .bodyLength();
+        let body_len = arrow_ipc::root_as_message(&meta).map_err(|e| format!("metadata: {e}"))?.bodyLength();
         total += meta.len() as u64;
         tx.send(meta).map_err(|e| e.to_string())?;
         if body_len > 0 {

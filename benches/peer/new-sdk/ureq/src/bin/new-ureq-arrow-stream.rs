@@ -16,11 +16,7 @@ fn main() {
     let (rid, db) = (a.result_id(), a.database_id());
     b.begin();
     let res = (|| {
-        let fetch = client
-            .results()
-            .arrow(&rid, &db)
-            .stream()
-            .map_err(|e| err_chain(&e))?;
+        let fetch = client.results().arrow(&rid, &db).stream().map_err(|e| err_chain(&e))?;
         let mut batches = match fetch {
             ResultFetch::Ready(batches) => batches,
             ResultFetch::NotReady(n) => return Err(format!("result not ready: {n:?}")),
@@ -39,10 +35,7 @@ fn main() {
             }
         }
         let bytes = batches.decoder().bytes_received();
-        Ok(Outcome::bytes(bytes)
-            .rows(rows)
-            .calls(1)
-            .extra("batches", count))
+        Ok(Outcome::bytes(bytes).rows(rows).calls(1).extra("batches", count))
     })();
     b.finish(res)
 }
