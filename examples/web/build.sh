@@ -6,8 +6,12 @@
 #   examples/web/build.sh --no-arrow    # without it (results rendered from JSON rows)
 #   examples/web/build.sh --codecs=none|lz4|zstd   # Arrow with no IPC codec, or one
 #                                       # (the default `arrow` has both; zstd needs clang)
-#   examples/web/build.sh --small       # also: opt-level s, fat LTO, 1 codegen unit, no
-#                                       # name section (a size-tuned release; slower to build)
+#   examples/web/build.sh --small       # also: opt-level z, fat LTO, 1 codegen unit, no
+#                                       # name section, then binaryen's `wasm-opt -Oz` (a
+#                                       # size-tuned release; slower to build). wasm-opt is
+#                                       # the version pinned in examples/web/package.json,
+#                                       # installed with npm when missing
+#   examples/web/build.sh --small --no-wasm-opt    # the same without the wasm-opt step
 #   examples/web/build.sh --dev         # a debug build (what tests/run uses: it shares the
 #                                       # debug wasm dependencies the browser tests build)
 set -euo pipefail
@@ -16,6 +20,7 @@ cd "$(dirname "$0")/../.."
 FEATURES=()
 LABEL="arrow"
 SMALL=""
+WASM_OPT=1
 PROFILE=release
 for arg in "$@"; do
   case "$arg" in
@@ -28,16 +33,30 @@ for arg in "$@"; do
       esac
       LABEL="arrow, codecs: $CODEC" ;;
     --small) SMALL=1 ;;
+    --no-wasm-opt) WASM_OPT="" ;;
     --dev) PROFILE=debug ;;
-    *) echo "usage: $0 [--no-arrow | --codecs=none|lz4|zstd] [--small] [--dev]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--no-arrow | --codecs=none|lz4|zstd] [--small [--no-wasm-opt]] [--dev]" >&2; exit 2 ;;
   esac
 done
 [ "$PROFILE" = release ] || LABEL="$LABEL, debug"
 BINDGEN=()
 if [ -n "$SMALL" ]; then
   LABEL="$LABEL, small"
-  export CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+  export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
   BINDGEN=(--remove-name-section --remove-producers-section)
+  # Binaryen from npm (a wasm build run by Node), pinned: Debian's binaryen 108 writes the
+  # externref table's export against the wrong table and the page fails to start.
+  if [ -n "$WASM_OPT" ] && [ ! -x examples/web/node_modules/.bin/wasm-opt ] && command -v npm >/dev/null; then
+    echo "== installing binaryen (npm ci --prefix examples/web)"
+    npm ci --prefix examples/web --no-audit --no-fund --loglevel=error
+  fi
+  if [ -n "$WASM_OPT" ] && [ ! -x examples/web/node_modules/.bin/wasm-opt ]; then
+    echo "warning: no wasm-opt (npm ci --prefix examples/web): the .wasm is left as wasm-bindgen wrote it" >&2
+    WASM_OPT=""
+  fi
+  [ -n "$WASM_OPT" ] || LABEL="$LABEL, no wasm-opt"
+else
+  WASM_OPT=""
 fi
 
 command -v wasm-bindgen >/dev/null || { echo "wasm-bindgen (wasm-bindgen-cli) is not on PATH" >&2; exit 1; }
@@ -49,6 +68,16 @@ WASM=${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/$PROFILE/hotdata_web_exa
 rm -rf examples/web/pkg
 wasm-bindgen --target web --no-typescript "${BINDGEN[@]}" --out-dir examples/web/pkg "$WASM"
 OUT=examples/web/pkg/hotdata_web_example_bg.wasm
+if [ -n "$WASM_OPT" ]; then
+  # The features rustc 1.95 enables for wasm32-unknown-unknown. Single-caller functions are
+  # inlined only up to 20 bytes: binaryen's default (any size) makes the file smaller but
+  # its gzip larger (BENCHMARKS.md).
+  WO=examples/web/node_modules/.bin/wasm-opt
+  "$WO" -Oz --one-caller-inline-max-function-size=20 \
+    --enable-bulk-memory --enable-mutable-globals --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-reference-types --enable-multivalue "$OUT" -o "$OUT"
+  LABEL="$LABEL, $("$WO" --version | sed 's/ (.*//')"
+fi
 RAW=$(wc -c <"$OUT")
 GZ=$(gzip -9 -c "$OUT" | wc -c)
 echo "built examples/web/pkg ($LABEL) in $(( $(date +%s) - T0 )) s"
