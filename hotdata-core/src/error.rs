@@ -164,9 +164,6 @@ impl Error {
     /// [`from_response`](Self::from_response) could not (the answer carried no `Date` a
     /// client can read: a browser hides it from a page unless the server exposes it).
     pub(crate) fn resolve_retry_after(self, headers: &http::HeaderMap, wall: std::time::SystemTime) -> Self {
-        if self.0.retry_after.is_some() {
-            return self;
-        }
         self.or_retry_after(retry_after_from_headers(headers, Some(wall)))
     }
 
