@@ -382,7 +382,13 @@ fn prepare_parts(
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(Error::config(format!("base URL `{base}` must start with http:// or https://")));
     }
-    let url = if query.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{query}") };
+    let mut url = String::with_capacity(base.len() + path.len() + 1 + query.len());
+    url.push_str(base);
+    url.push_str(&path);
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query);
+    }
     let uri: Uri = url.parse().map_err(|e| Error::config(format!("invalid URL from base `{base}`: {e}")))?;
 
     let mut headers = HeaderMap::new();
@@ -440,6 +446,9 @@ fn prepare_parts(
 /// Refuses path parameters that cannot be sent faithfully: an empty value, `.` or `..` would
 /// make URL normalization (in clients, proxies and servers) address another resource.
 fn check_path(op: &Operation, path: &str) -> Result<(), Error> {
+    if !op.path.contains('{') {
+        return Ok(());
+    }
     let template = op.path.split('/');
     for (t, actual) in template.zip(path.split('/')) {
         let name = t.strip_prefix('{').and_then(|t| t.strip_suffix('}'));
@@ -461,13 +470,28 @@ fn header_value(name: &str, value: &str) -> Result<HeaderValue, Error> {
 
 impl Prepared {
     fn request(&self, token: &SecretString) -> Result<HttpRequest, Error> {
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        let token = token.expose();
+        // Visible ASCII only, as `HeaderValue::from_str` has it (`from_maybe_shared` would
+        // also take bytes above 0x7f).
+        if !token.bytes().all(|b| b == b'\t' || (b' '..0x7f).contains(&b)) {
+            return Err(Error::config("the API key contains characters not allowed in a header"));
+        }
+        let mut value = Vec::with_capacity("Bearer ".len() + token.len());
+        value.extend_from_slice(b"Bearer ");
+        value.extend_from_slice(token.as_bytes());
+        // The value's bytes are taken as they are (no copy into the header).
+        let mut auth = HeaderValue::from_maybe_shared(bytes::Bytes::from(value))
             .map_err(|_| Error::config("the API key contains characters not allowed in a header"))?;
         auth.set_sensitive(true);
         let mut builder = http::Request::builder().method(self.method.clone()).uri(self.uri.clone());
         if let Some(h) = builder.headers_mut() {
-            h.clone_from(&self.headers);
+            // Sized for all of them at once, with room for the few a transport adds
+            // (`Accept-Encoding`, ...): a clone and one more would grow the map.
+            h.reserve(self.headers.len() + 3);
             h.insert(AUTHORIZATION, auth);
+            for (name, value) in &self.headers {
+                h.append(name.clone(), value.clone());
+            }
         }
         builder.body(self.body.clone()).map_err(|e| Error::config(format!("invalid request: {e}")))
     }

@@ -166,6 +166,24 @@ fn urls_headers_and_per_call_options() {
 }
 
 #[test]
+fn the_api_key_is_sent_as_a_bearer_and_a_key_no_header_can_carry_is_refused() {
+    let t = FakeTransport::script(vec![Ok(response(200, r#"{"databases":[],"has_more":false}"#))]);
+    let rt = ManualRuntime::new(SystemTime::UNIX_EPOCH + WALL);
+    let with_key = |key: &str| cfg().with_api_key(key);
+    blocking(t.clone(), rt.clone(), with_key("hd_key\twith tab~")).databases().list().send().unwrap();
+    assert_eq!(t.requests()[0].headers["authorization"], "Bearer hd_key\twith tab~");
+    // A line break (header injection), a control byte, DEL and non-ASCII text: refused before
+    // anything is sent, and the error does not show the key.
+    for key in ["k\r\nX-Evil: 1", "k\u{1}", "k\u{7f}", "clé"] {
+        let t = FakeTransport::script(vec![]);
+        let err = blocking(t.clone(), rt.clone(), with_key(key)).databases().list().send().unwrap_err();
+        assert_eq!((err.kind(), err.attempts()), (ErrorKind::Config, 0), "{key:?}: {err:?}");
+        assert!(!format!("{err} {err:?}").contains(key), "{err:?}");
+        assert!(t.requests().is_empty());
+    }
+}
+
+#[test]
 fn database_header_and_required_params() {
     let t = FakeTransport::script(vec![Ok(response(
         200,

@@ -33,6 +33,8 @@ use hotdata_core::{
 };
 
 pub use hotdata_core;
+
+mod url;
 /// The everyday types at the crate root (clients, `Config`, `Error`, `QueryRequest`,
 /// `UploadOptions`, result types and, with `arrow`, `arrow_array` and `arrow_schema`): see
 /// [`hotdata_core::prelude`].
@@ -185,6 +187,8 @@ pub struct ReqwestTransport {
     /// for other settings than `client` has, and for storage requests when `client` is a
     /// caller's.
     others: Arc<std::sync::Mutex<Vec<(Settings, reqwest::Client)>>>,
+    /// The origins of requests sent, parsed once each.
+    origins: Arc<url::Origins>,
 }
 
 /// What tells the transport's own clients apart.
@@ -294,6 +298,7 @@ impl ReqwestTransport {
             own: Some(settings),
             tls: Arc::new(OnceLock::from(tls)),
             others: Arc::default(),
+            origins: Arc::default(),
         }
     }
 
@@ -327,7 +332,13 @@ impl ReqwestTransport {
     /// and decodes them (result downloads and Arrow streams carry `Accept-Encoding: identity`,
     /// so they stay uncompressed); without, nothing is compressed.
     pub fn with_client(client: reqwest::Client) -> Self {
-        Self { client: Ok(client), own: None, tls: Arc::default(), others: Arc::default() }
+        Self {
+            client: Ok(client),
+            own: None,
+            tls: Arc::default(),
+            others: Arc::default(),
+            origins: Arc::default(),
+        }
     }
 
     /// The client for a request sent with `options`, and whether it is one of the
@@ -371,8 +382,9 @@ impl AsyncTransport for ReqwestTransport {
         options: &'a SendOptions,
     ) -> BoxFuture<'a, Result<http::Response<AsyncBody>, TransportError>> {
         Box::pin(async move {
-            let url: Arc<str> = request.uri().to_string().into();
-            self.exchange(request, options, url.clone()).await.map_err(|e| e.redacting(&url))
+            // The URL is formatted for redaction only when there is an error to redact.
+            let url = Arc::new(request.uri().clone());
+            self.exchange(request, options, url.clone()).await.map_err(|e| e.redacting(&url.to_string()))
         })
     }
 }
@@ -384,7 +396,7 @@ impl ReqwestTransport {
         &self,
         request: HttpRequest,
         options: &SendOptions,
-        url: Arc<str>,
+        url: Arc<http::Uri>,
     ) -> Result<http::Response<AsyncBody>, TransportError> {
         let (parts, body) = request.into_parts();
         let body = match body.as_streaming() {
@@ -406,9 +418,18 @@ impl ReqwestTransport {
                 .headers
                 .insert(http::header::ACCEPT_ENCODING, http::HeaderValue::from_static("gzip, deflate"));
         }
-        let mut request = reqwest::Request::try_from(http::Request::from_parts(parts, body))
-            .map_err(|e| TransportError::new(TransportErrorKind::Request, redact(e)))?;
-        let response = match options.body_idle_timeout {
+        let mut request = match self.origins.url(&parts.uri) {
+            Some(url) => {
+                let mut request = reqwest::Request::new(parts.method, url);
+                *request.headers_mut() = parts.headers;
+                *request.version_mut() = parts.version;
+                *request.body_mut() = Some(body);
+                request
+            }
+            None => reqwest::Request::try_from(http::Request::from_parts(parts, body))
+                .map_err(|e| TransportError::new(TransportErrorKind::Request, redact(e)))?,
+        };
+        let mut response = match options.body_idle_timeout {
             // reqwest's per-request timeout runs to the end of the body.
             None => {
                 *request.timeout_mut() = options.timeout;
@@ -429,7 +450,8 @@ impl ReqwestTransport {
         .map_err(|e| classify(e, false))?;
         let mut head = http::Response::builder().status(response.status()).version(response.version());
         if let Some(h) = head.headers_mut() {
-            *h = response.headers().clone();
+            // Taken, not cloned: the body stream below needs nothing of the head.
+            *h = std::mem::take(response.headers_mut());
         }
         let idle = options.body_idle_timeout.map(IdleTimer::new);
         let body =
@@ -445,7 +467,7 @@ struct Chunks {
     /// `None` once the body was given up.
     stream: Option<ReqwestStream>,
     /// The request's URL, whose secrets no error may show.
-    url: Arc<str>,
+    url: Arc<http::Uri>,
     /// The body's idle timeout ([`SendOptions::body_idle_timeout`]), when it has one.
     idle: Option<IdleTimer>,
 }
@@ -453,7 +475,6 @@ struct Chunks {
 impl Stream for Chunks {
     type Item = Result<Bytes, TransportError>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let url = self.url.clone();
         let Some(stream) = self.stream.as_mut() else { return Poll::Ready(None) };
         let polled = stream.as_mut().poll_next(cx);
         if let Some(idle) = self.idle.as_mut() {
@@ -462,13 +483,13 @@ impl Stream for Chunks {
                     if let Some(e) = idle.poll_expired(cx) {
                         // The body is given up: nothing more is read from it.
                         self.stream = None;
-                        return Poll::Ready(Some(Err(e.redacting(&url))));
+                        return Poll::Ready(Some(Err(e.redacting(&self.url.to_string()))));
                     }
                 }
                 Poll::Ready(_) => idle.disarm(),
             }
         }
-        polled.map(|c| c.map(|r| r.map_err(|e| classify(e, true).redacting(&url))))
+        polled.map(|c| c.map(|r| r.map_err(|e| classify(e, true).redacting(&self.url.to_string()))))
     }
 }
 
