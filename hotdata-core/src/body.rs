@@ -193,6 +193,9 @@ type BodyReader = dyn std::io::Read + Send;
 
 /// Chunks of a body read from a `Read` are this long, unless a reader asks for more.
 const READ_CHUNK: usize = 64 * 1024;
+/// The first read of a body of unknown length: most answers (JSON) fit, and a fuller read
+/// grows the buffer up to [`READ_CHUNK`].
+const FIRST_READ: usize = 8 * 1024;
 /// The most a single sized read takes at once.
 const MAX_SIZED_READ: usize = 64 * 1024 * 1024;
 
@@ -267,10 +270,18 @@ impl BlockingBody {
         let read = if want <= READ_CHUNK {
             // One scratch buffer for the whole body; each chunk is a copy of one read
             // (allocating and zeroing a fresh buffer per read costs as much as the data).
+            // It starts small (a JSON answer fits) and doubles each time a read fills it.
             if scratch.is_empty() {
-                scratch.resize(READ_CHUNK, 0);
+                scratch.resize(FIRST_READ, 0);
             }
-            read_once(reader, &mut scratch[..want]).map(|n| Bytes::copy_from_slice(&scratch[..n]))
+            let room = want.min(scratch.len());
+            read_once(reader, &mut scratch[..room]).map(|n| {
+                let chunk = Bytes::copy_from_slice(&scratch[..n]);
+                if n == scratch.len() && n < READ_CHUNK {
+                    scratch.resize((n * 2).min(READ_CHUNK), 0);
+                }
+                chunk
+            })
         } else {
             let mut buf = sized_buffer(last.take(), want.min(MAX_SIZED_READ));
             read_full(reader, &mut buf).map(|n| {
@@ -423,6 +434,59 @@ pub(crate) fn concat(mut chunks: Vec<Bytes>) -> Bytes {
                 out.extend_from_slice(c);
             }
             Bytes::from(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A reader of `data` that records the length of every buffer it is given.
+    struct Recording {
+        data: std::io::Cursor<Vec<u8>>,
+        asked: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl std::io::Read for Recording {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.asked.lock().unwrap().push(buf.len());
+            self.data.read(buf)
+        }
+    }
+
+    fn classify(e: std::io::Error) -> TransportError {
+        TransportError::new(crate::TransportErrorKind::Body, e)
+    }
+
+    fn read_all(len: usize) -> (Vec<u8>, Vec<usize>) {
+        let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let reader = Recording { data: std::io::Cursor::new(data.clone()), asked: asked.clone() };
+        let got = crate::transport::collect_blocking(BlockingBody::from_reader(reader, classify)).unwrap();
+        assert_eq!(got, data, "the body of {len} bytes, whole and in order");
+        let asked = asked.lock().unwrap().clone();
+        (got.to_vec(), asked)
+    }
+
+    /// A small answer (most JSON) is read into a small buffer: zeroing a 64 KiB one for a
+    /// body of a few hundred bytes cost more than reading it.
+    #[test]
+    fn a_small_body_is_read_into_a_small_buffer() {
+        let (_, asked) = read_all(358);
+        assert!(asked.iter().all(|&n| n <= 8 * 1024), "{asked:?}");
+    }
+
+    /// Reads that fill the buffer grow it, up to the chunk size.
+    #[test]
+    fn a_large_body_grows_the_buffer_to_the_chunk_size() {
+        let (_, asked) = read_all(1 << 20);
+        assert_eq!(asked.first(), Some(&FIRST_READ), "{asked:?}");
+        assert!(asked.contains(&READ_CHUNK), "{asked:?}");
+        assert!(asked.iter().all(|&n| n <= READ_CHUNK), "{asked:?}");
+        for len in [0, 1, FIRST_READ - 1, FIRST_READ, FIRST_READ + 1, READ_CHUNK, READ_CHUNK + 3, 300_001] {
+            read_all(len);
         }
     }
 }
