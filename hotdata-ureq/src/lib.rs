@@ -191,7 +191,8 @@ impl UreqTransport {
         options: &SendOptions,
     ) -> Result<http::Response<ureq::Body>, TransportError> {
         let agent = if options.storage { &self.storage } else { &self.agent };
-        let url = request.uri().to_string();
+        // Kept to redact an error; formatted only when there is one.
+        let uri = request.uri().clone();
         let request = agent.configure_request(request);
         let mut request = match options.body_idle_timeout {
             None => request.timeout_global(options.timeout),
@@ -212,7 +213,7 @@ impl UreqTransport {
             request = request.timeout_connect(Some(connect));
         }
         let _head = options.body_idle_timeout.map(|_| idle::waiting_for_head(options.timeout));
-        agent.run(request.build()).map_err(|e| classify(e).redacting(&url))
+        agent.run(request.build()).map_err(|e| classify(e).redacting(&uri.to_string()))
     }
 }
 
