@@ -193,8 +193,8 @@ type BodyReader = dyn std::io::Read + Send;
 
 /// Chunks of a body read from a `Read` are this long, unless a reader asks for more.
 const READ_CHUNK: usize = 64 * 1024;
-/// The first read of a body of unknown length: most answers (JSON) fit, and a fuller read
-/// grows the buffer up to [`READ_CHUNK`].
+/// The first read of a body of unknown length: most answers (JSON) fit; a body that needs
+/// more reads is read [`READ_CHUNK`] at a time.
 const FIRST_READ: usize = 8 * 1024;
 /// The most a single sized read takes at once.
 const MAX_SIZED_READ: usize = 64 * 1024 * 1024;
@@ -215,6 +215,8 @@ enum Inner {
         scratch: Vec<u8>,
         /// The last large chunk handed out: read into again once nobody else holds it.
         last: Option<Bytes>,
+        /// Whether a read has returned bytes yet.
+        read_any: bool,
         classify: fn(std::io::Error) -> TransportError,
         done: bool,
     },
@@ -236,6 +238,7 @@ impl BlockingBody {
             reader: Box::new(reader),
             scratch: Vec::new(),
             last: None,
+            read_any: false,
             classify,
             done: false,
         })
@@ -262,7 +265,9 @@ impl BlockingBody {
     /// asking for the next reads them all into the same memory, neither allocating nor
     /// zeroing it again; a chunk still held anywhere is never written to. `None` at the end.
     pub fn next_sized(&mut self, want: usize) -> Option<Result<Bytes, TransportError>> {
-        let Inner::Reader { reader, scratch, last, classify, done } = &mut self.0 else { return self.next() };
+        let Inner::Reader { reader, scratch, last, read_any, classify, done } = &mut self.0 else {
+            return self.next();
+        };
         if *done {
             return None;
         }
@@ -270,15 +275,17 @@ impl BlockingBody {
         let read = if want <= READ_CHUNK {
             // One scratch buffer for the whole body; each chunk is a copy of one read
             // (allocating and zeroing a fresh buffer per read costs as much as the data).
-            // It starts small (a JSON answer fits) and doubles each time a read fills it.
+            // It starts small (a JSON answer fits in one read) and takes the full chunk size
+            // from the second read that brings bytes: the body is not small then (a reader
+            // may return less than asked, so a read filling it is no sign).
             if scratch.is_empty() {
                 scratch.resize(FIRST_READ, 0);
             }
             let room = want.min(scratch.len());
             read_once(reader, &mut scratch[..room]).map(|n| {
                 let chunk = Bytes::copy_from_slice(&scratch[..n]);
-                if n == scratch.len() && n < READ_CHUNK {
-                    scratch.resize((n * 2).min(READ_CHUNK), 0);
+                if n > 0 && std::mem::replace(read_any, true) && scratch.len() < READ_CHUNK {
+                    scratch.resize(READ_CHUNK, 0);
                 }
                 chunk
             })
@@ -460,33 +467,100 @@ mod tests {
         TransportError::new(crate::TransportErrorKind::Body, e)
     }
 
-    fn read_all(len: usize) -> (Vec<u8>, Vec<usize>) {
+    fn recording(len: usize) -> (Vec<u8>, BlockingBody, Arc<Mutex<Vec<usize>>>) {
         let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
         let asked = Arc::new(Mutex::new(Vec::new()));
         let reader = Recording { data: std::io::Cursor::new(data.clone()), asked: asked.clone() };
-        let got = crate::transport::collect_blocking(BlockingBody::from_reader(reader, classify)).unwrap();
+        (data, BlockingBody::from_reader(reader, classify), asked)
+    }
+
+    /// The body of `len` bytes read chunk by chunk; the buffer lengths the reader was given.
+    fn read_chunks(len: usize) -> Vec<usize> {
+        let (data, body, asked) = recording(len);
+        let mut got = Vec::new();
+        for chunk in body {
+            got.extend_from_slice(&chunk.unwrap());
+        }
         assert_eq!(got, data, "the body of {len} bytes, whole and in order");
-        let asked = asked.lock().unwrap().clone();
-        (got.to_vec(), asked)
+        asked.lock().unwrap().clone()
+    }
+
+    /// The body of `len` bytes read whole; the buffer lengths the reader was given.
+    fn read_whole(len: usize) -> Vec<usize> {
+        let (data, body, asked) = recording(len);
+        let got = crate::transport::collect_blocking(body).unwrap();
+        assert_eq!(got, data, "the body of {len} bytes, whole and in order");
+        asked.lock().unwrap().clone()
     }
 
     /// A small answer (most JSON) is read into a small buffer: zeroing a 64 KiB one for a
     /// body of a few hundred bytes cost more than reading it.
     #[test]
     fn a_small_body_is_read_into_a_small_buffer() {
-        let (_, asked) = read_all(358);
-        assert!(asked.iter().all(|&n| n <= 8 * 1024), "{asked:?}");
+        for asked in [read_chunks(358), read_whole(358)] {
+            assert!(asked.iter().all(|&n| n <= 8 * 1024), "{asked:?}");
+        }
     }
 
-    /// Reads that fill the buffer grow it, up to the chunk size.
+    /// Chunk by chunk, reads that fill the buffer grow it, up to the chunk size.
     #[test]
     fn a_large_body_grows_the_buffer_to_the_chunk_size() {
-        let (_, asked) = read_all(1 << 20);
+        let asked = read_chunks(1 << 20);
         assert_eq!(asked.first(), Some(&FIRST_READ), "{asked:?}");
         assert!(asked.contains(&READ_CHUNK), "{asked:?}");
         assert!(asked.iter().all(|&n| n <= READ_CHUNK), "{asked:?}");
-        for len in [0, 1, FIRST_READ - 1, FIRST_READ, FIRST_READ + 1, READ_CHUNK, READ_CHUNK + 3, 300_001] {
-            read_all(len);
+    }
+
+    /// A reader that returns less than asked (ureq hands over what it has buffered) still
+    /// gets the full chunk size once the body proves larger than one read.
+    #[test]
+    fn partial_reads_grow_the_buffer_too() {
+        struct Dribble(std::io::Cursor<Vec<u8>>, Arc<Mutex<Vec<usize>>>);
+        impl std::io::Read for Dribble {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.1.lock().unwrap().push(buf.len());
+                let n = buf.len().min(1000);
+                self.0.read(&mut buf[..n])
+            }
         }
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let body = BlockingBody::from_reader(
+            Dribble(std::io::Cursor::new(vec![7; 100_000]), asked.clone()),
+            classify,
+        );
+        assert_eq!(crate::transport::collect_blocking(body).unwrap(), vec![7; 100_000]);
+        let asked = asked.lock().unwrap().clone();
+        assert_eq!(asked.iter().filter(|&&n| n < READ_CHUNK).count(), 2, "{asked:?}");
+    }
+
+    #[test]
+    fn every_length_reads_back_whole() {
+        for len in [0, 1, FIRST_READ - 1, FIRST_READ, FIRST_READ + 1, READ_CHUNK, READ_CHUNK + 3, 300_001] {
+            read_chunks(len);
+            read_whole(len);
+        }
+    }
+
+    /// A body partly read by chunks, then read whole: the rest, nothing lost or repeated.
+    #[test]
+    fn the_rest_of_a_partly_read_body_reads_whole() {
+        let (data, mut body, _) = recording(100_000);
+        let first = body.next().unwrap().unwrap();
+        let rest = crate::transport::collect_blocking(body).unwrap();
+        assert_eq!([&first[..], &rest[..]].concat(), data);
+    }
+
+    /// A read error in a body read whole is the transport's error, classified.
+    #[test]
+    fn a_failing_body_read_whole_is_a_body_error() {
+        struct Failing;
+        impl std::io::Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+            }
+        }
+        let err =
+            crate::transport::collect_blocking(BlockingBody::from_reader(Failing, classify)).unwrap_err();
+        assert_eq!(err.kind(), crate::TransportErrorKind::Body);
     }
 }

@@ -485,13 +485,8 @@ impl Prepared {
         auth.set_sensitive(true);
         let mut builder = http::Request::builder().method(self.method.clone()).uri(self.uri.clone());
         if let Some(h) = builder.headers_mut() {
-            // Sized for all of them at once, with room for the few a transport adds
-            // (`Accept-Encoding`, ...): a clone and one more would grow the map.
-            h.reserve(self.headers.len() + 3);
+            h.clone_from(&self.headers);
             h.insert(AUTHORIZATION, auth);
-            for (name, value) in &self.headers {
-                h.append(name.clone(), value.clone());
-            }
         }
         builder.body(self.body.clone()).map_err(|e| Error::config(format!("invalid request: {e}")))
     }
