@@ -15,7 +15,7 @@ use reqwest::Url;
 /// How many origins are kept: the API and a few storage hosts.
 const MAX_ORIGINS: usize = 4;
 
-/// Parsed origins (`scheme://authority/`) by scheme and authority.
+/// Parsed origins (`scheme://authority/`) by the exact text of scheme and authority.
 #[derive(Debug, Default)]
 pub(crate) struct Origins {
     parsed: Mutex<Vec<(http::uri::Scheme, http::uri::Authority, Url)>>,
@@ -35,7 +35,11 @@ impl Origins {
     /// The parsed `scheme://authority/`, from the cache or parsed now (and kept).
     fn origin(&self, scheme: &http::uri::Scheme, authority: &http::uri::Authority) -> Option<Url> {
         let mut parsed = self.parsed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, _, url)) = parsed.iter().find(|(s, a, _)| s == scheme && a == authority) {
+        // By exact text: `http`'s `Authority` equality ignores case, user info does not.
+        let same = |(s, a, _): &&(http::uri::Scheme, http::uri::Authority, Url)| {
+            s.as_str() == scheme.as_str() && a.as_str() == authority.as_str()
+        };
+        if let Some((_, _, url)) = parsed.iter().find(same) {
             return Some(url.clone());
         }
         let url = Url::parse(&format!("{scheme}://{authority}/")).ok()?;
@@ -117,6 +121,23 @@ mod tests {
     fn a_relative_uri_is_left_to_reqwest() {
         let uri: http::Uri = "/v1/workspaces".parse().unwrap();
         assert_eq!(Origins::default().url(&uri), None);
+    }
+
+    /// `http`'s `Authority` compares without case; user info is case-sensitive, so an
+    /// origin is found by its exact text: `User:Pw@host` never gets `user:pw@host`'s URL.
+    #[test]
+    fn origins_differing_only_in_case_are_kept_apart() {
+        let cache = Origins::default();
+        for text in [
+            "http://User:Pw@h:1/a",
+            "http://user:pw@h:1/a",
+            "http://User:Pw@h:1/b",
+            "http://H:1/c",
+            "http://h:1/c",
+        ] {
+            let uri: http::Uri = text.parse().unwrap();
+            assert_eq!(cache.url(&uri).unwrap().as_str(), Url::parse(text).unwrap().as_str(), "{text}");
+        }
     }
 
     #[test]
