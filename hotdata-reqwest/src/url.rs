@@ -72,6 +72,7 @@ mod tests {
             "http://localhost:1",
         ];
         let paths = [
+            "",
             "/",
             "/v1/workspaces",
             "/v1/databases/db%2Fx/tables",
