@@ -382,13 +382,7 @@ fn prepare_parts(
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(Error::config(format!("base URL `{base}` must start with http:// or https://")));
     }
-    let mut url = String::with_capacity(base.len() + path.len() + 1 + query.len());
-    url.push_str(base);
-    url.push_str(&path);
-    if !query.is_empty() {
-        url.push('?');
-        url.push_str(&query);
-    }
+    let url = if query.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{query}") };
     let uri: Uri = url.parse().map_err(|e| Error::config(format!("invalid URL from base `{base}`: {e}")))?;
 
     let mut headers = HeaderMap::new();
@@ -470,18 +464,12 @@ fn header_value(name: &str, value: &str) -> Result<HeaderValue, Error> {
 
 impl Prepared {
     fn request(&self, token: &SecretString) -> Result<HttpRequest, Error> {
-        let token = token.expose();
-        // Visible ASCII only, as `HeaderValue::from_str` has it (`from_maybe_shared` would
-        // also take bytes above 0x7f).
-        if !token.bytes().all(|b| b == b'\t' || (b' '..0x7f).contains(&b)) {
-            return Err(Error::config("the API key contains characters not allowed in a header"));
-        }
-        let mut value = Vec::with_capacity("Bearer ".len() + token.len());
-        value.extend_from_slice(b"Bearer ");
-        value.extend_from_slice(token.as_bytes());
-        // The value's bytes are taken as they are (no copy into the header).
-        let mut auth = HeaderValue::from_maybe_shared(bytes::Bytes::from(value))
-            .map_err(|_| Error::config("the API key contains characters not allowed in a header"))?;
+        // Visible ASCII only: `from_str` also takes bytes above 0x7f (a key pasted with a
+        // non-ASCII character would be sent as raw UTF-8); `to_str` refuses them.
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+            .ok()
+            .filter(|v| v.to_str().is_ok())
+            .ok_or_else(|| Error::config("the API key contains characters not allowed in a header"))?;
         auth.set_sensitive(true);
         let mut builder = http::Request::builder().method(self.method.clone()).uri(self.uri.clone());
         if let Some(h) = builder.headers_mut() {
