@@ -571,3 +571,43 @@ fn corrupted_streams_never_panic() {
         let _ = std::panic::catch_unwind(|| decode_all(Bytes::from(v))).expect("a panic escaped the decoder");
     }
 }
+
+/// `bytes` with every 8-byte little-endian `from` in the last message's metadata replaced
+/// by `to` (a batch's row count and its columns' lengths lie there as i64s).
+fn with_i64(bytes: &Bytes, from: i64, to: i64) -> Bytes {
+    let &(at, len, _) = messages(bytes).last().unwrap();
+    let mut out = bytes.to_vec();
+    let meta = &mut out[at..at + len];
+    let mut hits = 0;
+    for i in 0..meta.len() - 7 {
+        if meta[i..i + 8] == from.to_le_bytes() {
+            meta[i..i + 8].copy_from_slice(&to.to_le_bytes());
+            hits += 1;
+        }
+    }
+    assert!(hits > 0, "{from} not found in the metadata");
+    Bytes::from(out)
+}
+
+#[test]
+fn a_batch_declaring_a_negative_row_count_is_an_error() {
+    // Found by fuzzing: a zero-column batch of -1.9e18 rows came out as 16.5e18 rows (arrow-ipc
+    // casts the count), and turning it into cells ran out of memory. No buffer bounds the row
+    // count of a batch without columns, or with null columns only: the framer must.
+    const ROWS: usize = 0x0123_4567;
+    let zero_columns = Schema::empty();
+    let options = RecordBatchOptions::new().with_row_count(Some(ROWS));
+    let batch = RecordBatch::try_new_with_options(Arc::new(zero_columns.clone()), vec![], &options).unwrap();
+    let nulls = Schema::new(vec![Field::new("n", DataType::Null, true)]);
+    let null_batch =
+        RecordBatch::try_new(Arc::new(nulls.clone()), vec![Arc::new(NullArray::new(ROWS))]).unwrap();
+    for (schema, batch) in [(zero_columns, batch), (nulls, null_batch)] {
+        let bytes = encode(&schema, std::slice::from_ref(&batch));
+        assert_eq!(decode_all(bytes.clone()).unwrap().1[0].num_rows(), ROWS, "the untouched stream decodes");
+        for negative in [-(ROWS as i64), i64::MIN] {
+            let e = decode_all(with_i64(&bytes, ROWS as i64, negative)).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
+            assert!(e.to_string().contains("negative"), "{e}");
+        }
+    }
+}

@@ -8,6 +8,10 @@
 //!
 //! - **Buffers outside their body.** arrow-ipc panics slicing a batch whose buffer offsets
 //!   point past its body, so such a message is stopped before its body reaches the decoder.
+//! - **Negative counts.** A batch's row count and its columns' lengths and null counts are
+//!   signed in the format; arrow-ipc casts them, so -1 rows would be 2^64 - 1, and nothing
+//!   bounds that when a batch has no columns or null columns only (turning such a batch
+//!   into rows would run out of memory). A negative one stops the message.
 //! - **Codecs.** A batch compressed with a codec this build lacks is stopped with an error
 //!   that names the codec and the feature that adds it.
 //! - **Declared decompressed sizes.** Each buffer of a compressed body starts with the
@@ -137,11 +141,24 @@ fn missing_codec(codec: CompressionType) -> Option<(&'static str, &'static str)>
     }
 }
 
-/// What is wrong with a record or dictionary batch whose buffers do not lie within its
-/// body, if anything.
-fn check_buffers(body: i64, batch: &arrow_ipc::RecordBatch<'_>) -> Option<String> {
+/// What is wrong with a record or dictionary batch, if anything: a negative row count or
+/// column length (arrow-ipc casts it to a count near 2^64, which nothing bounds when a batch
+/// has no columns or null columns only), or a buffer that does not lie within its body.
+fn check_batch(body: i64, batch: &arrow_ipc::RecordBatch<'_>) -> Option<String> {
     if body < 0 {
         return Some(format!("a message declares a negative body length ({body})"));
+    }
+    if batch.length() < 0 {
+        return Some(format!("a batch declares a negative row count ({})", batch.length()));
+    }
+    if let Some((i, n)) =
+        batch.nodes().into_iter().flatten().enumerate().find(|(_, n)| n.length() < 0 || n.null_count() < 0)
+    {
+        return Some(format!(
+            "column node {i} of a batch declares a negative length or null count ({}, {})",
+            n.length(),
+            n.null_count()
+        ));
     }
     batch.buffers().into_iter().flatten().enumerate().find_map(|(i, b)| {
         let end = b.offset().checked_add(b.length());
@@ -238,7 +255,7 @@ impl Framer {
         let batch = batch_of(&message);
         let mut prefixes = None;
         if let Some(batch) = batch {
-            let stop = match (check_buffers(body, &batch), batch.compression()) {
+            let stop = match (check_batch(body, &batch), batch.compression()) {
                 (Some(why), _) => Some(Stop::Invalid(why)),
                 (None, Some(c)) => match missing_codec(c.codec()) {
                     Some((codec, feature)) => Some(Stop::Codec(codec, feature)),
