@@ -61,7 +61,9 @@ pub fn from_env() -> BlockingClient {
 /// A [`BlockingTransport`] over a [`ureq::Agent`].
 ///
 /// Storage requests ([`SendOptions::storage`]: part PUTs to presigned URLs) carry only the
-/// headers the core set, plus `Host` and the body's framing. Over an agent you brought
+/// headers the core set, plus `Host`, the body's framing and, with a body,
+/// `Expect: 100-continue` (so a refusal storage sends from the head, such as a signature
+/// that does not verify, is read as its answer rather than lost to a broken pipe). Over an agent you brought
 /// ([`UreqTransport::with_agent`]) they go through an agent of the transport's own (see
 /// there).
 ///
@@ -231,6 +233,18 @@ impl BlockingTransport for UreqTransport {
         let decode = cfg!(feature = "gzip") && options.decompress;
         if decode && !parts.headers.contains_key(http::header::ACCEPT_ENCODING) {
             parts.headers.insert(http::header::ACCEPT_ENCODING, coding::ACCEPT_ENCODING);
+        }
+        // Object storage refuses a PUT from its head (a signature that does not verify, an
+        // expired URL) and closes without reading the body: ureq, still writing the part,
+        // would get a broken pipe and lose the answer. With `Expect: 100-continue` it waits
+        // for the go-ahead (at most a second, ureq's `timeout_await_100`, for a server that
+        // sends none) and reads a refusal instead.
+        let has_body = body.as_streaming().is_some() || !body.as_bytes().is_empty();
+        if options.storage && has_body {
+            parts
+                .headers
+                .entry(http::header::EXPECT)
+                .or_insert(http::HeaderValue::from_static("100-continue"));
         }
         let response = match body.as_streaming() {
             // A body read while it is sent (its length, when known, is in the headers).

@@ -134,6 +134,12 @@ pub enum Script {
     StallBody,
     /// Answer `200` slowly, as [`Paced`] says, and keep the connection.
     Paced(Paced),
+    /// Read the request's head only, answer with this status and body (`application/xml`,
+    /// `connection: close`) and close with the body unread, as object storage does with a
+    /// request it refuses from its head (a signature that does not verify, an expired URL):
+    /// the kernel then resets the connection, and a client still sending the body gets a
+    /// broken pipe.
+    RefuseBeforeBody(u16, &'static str),
 }
 
 /// A `200` answer sent slowly: the head after `head_delay`, then `body` (announced by its
@@ -402,9 +408,9 @@ fn read_some(stream: &mut TcpStream, shared: &Shared, buf: &mut Vec<u8>) -> Opti
     }
 }
 
-/// Reads one whole request (head, then a `Content-Length` or chunked body) from `buf` and
-/// the stream; what follows it stays in `buf`.
-fn read_request(stream: &mut TcpStream, shared: &Shared, buf: &mut Vec<u8>) -> Option<RawRequest> {
+/// Reads a request's head from `buf` and the stream (what follows it stays in `buf`): the
+/// request with no body yet.
+fn read_head(stream: &mut TcpStream, shared: &Shared, buf: &mut Vec<u8>) -> Option<RawRequest> {
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
@@ -421,7 +427,19 @@ fn read_request(stream: &mut TcpStream, shared: &Shared, buf: &mut Vec<u8>) -> O
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let mut request = RawRequest { method, target, headers, body: Vec::new() };
+    Some(RawRequest { method, target, headers, body: Vec::new() })
+}
+
+/// Reads one whole request (head, then a `Content-Length` or chunked body) from `buf` and
+/// the stream; what follows it stays in `buf`.
+fn read_request(stream: &mut TcpStream, shared: &Shared, buf: &mut Vec<u8>) -> Option<RawRequest> {
+    let mut request = read_head(stream, shared, buf)?;
+    // An HTTP/1.1 server answers `Expect: 100-continue` before the body comes.
+    if request.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+        && stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
+    {
+        return None;
+    }
     if request.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         loop {
             let line_end = loop {
@@ -453,6 +471,16 @@ fn read_request(stream: &mut TcpStream, shared: &Shared, buf: &mut Vec<u8>) -> O
 /// Serves requests on one connection by `script`.
 fn handle_http(mut stream: TcpStream, shared: &Shared, script: &Script) {
     let mut buf = Vec::new();
+    if let Script::RefuseBeforeBody(status, body) = script {
+        let Some(request) = read_head(&mut stream, shared, &mut buf) else { return };
+        shared.seen.lock().unwrap_or_else(|e| e.into_inner()).push(request);
+        let answer = format!(
+            "HTTP/1.1 {status} Refused\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(answer.as_bytes()).and_then(|()| stream.flush());
+        return;
+    }
     while let Some(request) = read_request(&mut stream, shared, &mut buf) {
         shared.seen.lock().unwrap_or_else(|e| e.into_inner()).push(request);
         match script {
@@ -484,6 +512,8 @@ fn handle_http(mut stream: TcpStream, shared: &Shared, script: &Script) {
                 let _ = stream.shutdown(Shutdown::Both);
                 return;
             }
+            // Answered from the head, above.
+            Script::RefuseBeforeBody(..) => return,
             Script::Paced(paced) => {
                 if !paced.send(&mut stream, shared) {
                     let _ = stream.shutdown(Shutdown::Both);
