@@ -137,7 +137,11 @@
 //! `NoResponse`, never `Connect`). Send a [`RequestBody::Streaming`] body as it is read (or
 //! refuse it as a `Request` failure), and honour [`SendOptions::connect_timeout`] when your
 //! library can set it per request. A request marked [`SendOptions::storage`] (a part PUT to
-//! a presigned URL) goes out with exactly its own headers, none of a client's defaults. A
+//! a presigned URL) goes out with exactly its own headers, none of a client's defaults
+//! (framing aside: where your library supports `Expect: 100-continue`, send a storage PUT
+//! with a body with it, because object storage refuses a bad signature or an expired URL
+//! from the head and closes without reading the body, and a client still writing loses the
+//! answer; `hotdata-ureq` does). A
 //! request marked [`SendOptions::decompress`] may be sent with `Accept-Encoding: gzip,
 //! deflate` and its body decoded (or the flag ignored: then nothing is compressed); any
 //! other body is handed back as it arrived, `Content-Encoding` included. A

@@ -11,7 +11,8 @@ and signed is judged by S3's rules, not ours.
 
 Test-only routes:
   POST /_test/next   {"mode": "single"|"eager"|"minted", "part_size": N, "headers": {..},
-                      "break_part": N, "break_times": K}  how the next session is answered
+                      "break_part": N, "break_times": K}  how the sessions from now on
+                      are answered (what is not given: DEFAULT_PLAN)
                       (the first K URLs given for part N carry a wrong signature; eager
                       is answered only when the SDK declares the size, else minted)
   POST /_test/heal   every session's URLs are signed right from now on
@@ -42,6 +43,8 @@ BUCKET = "hotdata-storage-test"
 ACCESS_KEY = "HOTDATATESTKEY"
 SECRET_KEY = "hotdata-test-secret-key"
 MAX_SECONDS = 600
+# How a session is answered when /_test/next says nothing else.
+DEFAULT_PLAN = {"mode": "minted", "part_size": 5 << 20, "headers": {}, "break_part": None, "break_times": 1}
 
 
 def free_port():
@@ -64,8 +67,7 @@ class State:
     def __init__(self, s3):
         self.s3 = s3
         self.lock = threading.Lock()
-        self.next = {"mode": "minted", "part_size": 5 << 20, "headers": {}, "break_part": None,
-                     "break_times": 1}
+        self.next = dict(DEFAULT_PLAN)
         self.sessions = {}
 
     def presign(self, session, number):
@@ -126,7 +128,7 @@ def handler(state):
             body = self.body()
             if self.path == "/_test/next":
                 with state.lock:
-                    state.next.update(body)
+                    state.next = {**DEFAULT_PLAN, **body}
                 return self.answer(200, state.next)
             if self.path == "/_test/heal":
                 with state.lock:

@@ -121,103 +121,104 @@ fn options() -> UploadOptions {
     UploadOptions::new().rounds(RoundPolicy::new(3, Duration::from_millis(50)))
 }
 
+/// Every upload shape into s3s-fs, on both backends, one control plane for the test. Not a
+/// scenario of the emulator suite: `tests/scenarios/check` lists this file among its
+/// third-party oracles (a page cannot start the processes).
 #[test]
-fn a_single_put_carries_the_header_its_url_signs() {
-    let storage = Storage::start();
-    both!(|backend| {
-        storage.next(
-            serde_json::json!({"mode": "single", "headers": {"Content-Type": "application/x-hotdata-test"}}),
-        );
-        let c = client!(storage.config());
-        let source = data(MIB + 3, 1);
-        let done =
-            wait!(c.upload_file(source.clone(), options())).unwrap_or_else(|e| panic!("{backend}: {e:?}"));
-        let (stored, content_type) = storage.object(&done.upload_id);
-        assert!(stored == source, "{backend}: S3 holds other bytes ({} of {})", stored.len(), source.len());
-        assert_eq!(content_type, "application/x-hotdata-test", "{backend}");
-    });
-}
-
-#[test]
-fn multipart_sessions_eager_and_minted_assemble_in_s3() {
-    let storage = Storage::start();
-    both!(|backend| {
-        // 8 MiB declares its size: eager part URLs, two parts (5 MiB + 3 MiB).
-        storage.next(serde_json::json!({"mode": "eager", "part_size": 5 * MIB, "headers": {}}));
-        let c = client!(storage.config());
-        let source = data(8 * MIB, 2);
-        let done =
-            wait!(c.upload_file(source.clone(), options())).unwrap_or_else(|e| panic!("{backend}: {e:?}"));
-        assert!(storage.object(&done.upload_id).0 == source, "{backend}: eager");
-
-        // Above 8 MiB, from a file: a streaming session, each part's URL minted before its PUT.
-        storage.next(serde_json::json!({"mode": "minted", "part_size": 5 * MIB, "headers": {}}));
-        let dir = std::env::temp_dir().join(format!("hotdata-real-storage-{backend}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("eleven.bin");
-        let source = data(11 * MIB + 5, 3);
-        std::fs::write(&path, &source).unwrap();
-        let done = wait!(c.upload_file(file_source!(path.clone()), options().max_concurrency(2)))
-            .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
-        assert!(storage.object(&done.upload_id).0 == source, "{backend}: minted, from a file");
-        std::fs::remove_dir_all(&dir).unwrap();
-
-        // A stream of unknown length.
-        let source = data(6 * MIB + 7, 4);
-        let done = wait!(c.upload_file(stream_source!(source.clone()), options()))
-            .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
-        assert!(storage.object(&done.upload_id).0 == source, "{backend}: minted, a stream");
-    });
-}
-
-#[test]
-fn a_part_url_whose_signature_s3_refuses_is_replaced() {
+fn uploads_into_a_real_s3_that_checks_every_signature() {
     let storage = Storage::start();
     both!(|backend| {
         let c = client!(storage.config());
-        // Eager: a 403 on a part URL mints a fresh one and retries at once.
-        storage.next(serde_json::json!({"mode": "eager", "part_size": 5 * MIB, "break_part": 2}));
-        let source = data(7 * MIB, 5);
-        let done =
-            wait!(c.upload_file(source.clone(), options())).unwrap_or_else(|e| panic!("{backend}: {e:?}"));
-        assert!(storage.object(&done.upload_id).0 == source, "{backend}: eager");
-        // Minted: the part goes again in the next round, with a URL minted again.
-        storage.next(serde_json::json!({"mode": "minted", "part_size": 5 * MIB, "break_part": 2}));
-        let source = data(12 * MIB, 6);
-        let done =
-            wait!(c.upload_file(source.clone(), options())).unwrap_or_else(|e| panic!("{backend}: {e:?}"));
-        assert!(storage.object(&done.upload_id).0 == source, "{backend}: minted");
-    });
-}
-
-#[test]
-fn a_signature_that_never_verifies_fails_without_showing_the_url_and_resumes() {
-    let storage = Storage::start();
-    both!(|backend| {
-        let c = client!(storage.config());
-        storage.next(
-            serde_json::json!({"mode": "minted", "part_size": 5 * MIB, "break_part": 2, "break_times": 1000}),
-        );
-        let source = data(11 * MIB, 7);
-        let e = wait!(c.upload_file(source.clone(), options())).expect_err("part 2 never verifies");
-        for shown in [format!("{e}"), format!("{e:?}")] {
-            for secret in ["X-Amz-Signature", "X-Amz-Credential", "HOTDATATESTKEY", "tok_upl_"] {
-                assert!(!shown.contains(secret), "{backend}: the error shows {secret}: {shown}");
-            }
+        // A single PUT carries the header its URL signs (`Content-Type`).
+        {
+            storage.next(
+                    serde_json::json!({"mode": "single", "headers": {"Content-Type": "application/x-hotdata-test"}}),
+                );
+            let source = data(MIB + 3, 1);
+            let done = wait!(c.upload_file(source.clone(), options()))
+                .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+            let (stored, content_type) = storage.object(&done.upload_id);
+            assert!(
+                stored == source,
+                "{backend}: S3 holds other bytes ({} of {})",
+                stored.len(),
+                source.len()
+            );
+            assert_eq!(content_type, "application/x-hotdata-test", "{backend}");
         }
-        // S3's refusal is named. reqwest (hyper, no `100-continue`) may lose an answer
-        // storage sends before reading the body (see storage_requests.rs): for it, the
-        // failure may be the reset that followed.
-        let text = format!("{e}");
-        let lost = backend == "reqwest" && text.contains("connection closed before any response");
-        assert!(text.contains("403") || lost, "{backend}: S3's status is named: {e}");
-        let state = e.into_resume_state().unwrap_or_else(|| panic!("{backend}: the stored parts are kept"));
-        let stored: Vec<u32> = state.completed_parts().map(|(n, _)| n).collect();
-        assert!(stored.contains(&1) && stored.contains(&3) && !stored.contains(&2), "{backend}: {stored:?}");
-        // The storage side is mended: resuming sends part 2 only, then finalizes.
-        storage.heal();
-        let done = wait!(c.resume_upload(state, source.clone(), options()))
-            .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
-        assert!(storage.object(&done.upload_id).0 == source, "{backend}: resumed");
+        // Multipart sessions, eager and minted, assemble in S3.
+        {
+            // 8 MiB declares its size: eager part URLs, two parts (5 MiB + 3 MiB).
+            storage.next(serde_json::json!({"mode": "eager", "part_size": 5 * MIB, "headers": {}}));
+            let source = data(8 * MIB, 2);
+            let done = wait!(c.upload_file(source.clone(), options()))
+                .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+            assert!(storage.object(&done.upload_id).0 == source, "{backend}: eager");
+
+            // Above 8 MiB, from a file: a streaming session, each part's URL minted before its PUT.
+            storage.next(serde_json::json!({"mode": "minted", "part_size": 5 * MIB, "headers": {}}));
+            let dir =
+                std::env::temp_dir().join(format!("hotdata-real-storage-{backend}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("eleven.bin");
+            let source = data(11 * MIB + 5, 3);
+            std::fs::write(&path, &source).unwrap();
+            let done = wait!(c.upload_file(file_source!(path.clone()), options().max_concurrency(2)))
+                .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+            assert!(storage.object(&done.upload_id).0 == source, "{backend}: minted, from a file");
+            std::fs::remove_dir_all(&dir).unwrap();
+
+            // A stream of unknown length.
+            let source = data(6 * MIB + 7, 4);
+            let done = wait!(c.upload_file(stream_source!(source.clone()), options()))
+                .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+            assert!(storage.object(&done.upload_id).0 == source, "{backend}: minted, a stream");
+        }
+        // A part URL whose signature S3 refuses is replaced.
+        {
+            // Eager: a 403 on a part URL mints a fresh one and retries at once.
+            storage.next(serde_json::json!({"mode": "eager", "part_size": 5 * MIB, "break_part": 2}));
+            let source = data(7 * MIB, 5);
+            let done = wait!(c.upload_file(source.clone(), options()))
+                .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+            assert!(storage.object(&done.upload_id).0 == source, "{backend}: eager");
+            // Minted: the part goes again in the next round, with a URL minted again.
+            storage.next(serde_json::json!({"mode": "minted", "part_size": 5 * MIB, "break_part": 2}));
+            let source = data(12 * MIB, 6);
+            let done = wait!(c.upload_file(source.clone(), options()))
+                .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+            assert!(storage.object(&done.upload_id).0 == source, "{backend}: minted");
+        }
+        // A signature that never verifies: the upload fails without showing the URL, and resumes.
+        {
+            storage.next(
+                    serde_json::json!({"mode": "minted", "part_size": 5 * MIB, "break_part": 2, "break_times": 1000}),
+                );
+            let source = data(11 * MIB, 7);
+            let e = wait!(c.upload_file(source.clone(), options())).expect_err("part 2 never verifies");
+            for shown in [format!("{e}"), format!("{e:?}")] {
+                for secret in ["X-Amz-Signature", "X-Amz-Credential", "HOTDATATESTKEY", "tok_upl_"] {
+                    assert!(!shown.contains(secret), "{backend}: the error shows {secret}: {shown}");
+                }
+            }
+            // S3's refusal is named. reqwest (hyper, no `100-continue`) may lose an answer
+            // storage sends before reading the body (see storage_requests.rs): for it, the
+            // failure may be the reset that followed.
+            let text = format!("{e}");
+            let lost = backend == "reqwest" && text.contains("connection closed before any response");
+            assert!(text.contains("403") || lost, "{backend}: S3's status is named: {e}");
+            let state =
+                e.into_resume_state().unwrap_or_else(|| panic!("{backend}: the stored parts are kept"));
+            let stored: Vec<u32> = state.completed_parts().map(|(n, _)| n).collect();
+            assert!(
+                stored.contains(&1) && stored.contains(&3) && !stored.contains(&2),
+                "{backend}: {stored:?}"
+            );
+            // The storage side is mended: resuming sends part 2 only, then finalizes.
+            storage.heal();
+            let done = wait!(c.resume_upload(state, source.clone(), options()))
+                .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+            assert!(storage.object(&done.upload_id).0 == source, "{backend}: resumed");
+        }
     });
 }
