@@ -63,9 +63,9 @@ pub fn from_env() -> BlockingClient {
 /// Storage requests ([`SendOptions::storage`]: part PUTs to presigned URLs) carry only the
 /// headers the core set, plus `Host`, the body's framing and, with a body,
 /// `Expect: 100-continue` (so a refusal storage sends from the head, such as a signature
-/// that does not verify, is read as its answer rather than lost to a broken pipe). Over an agent you brought
-/// ([`UreqTransport::with_agent`]) they go through an agent of the transport's own (see
-/// there).
+/// that does not verify, is read as its answer rather than lost to a broken pipe). Over an
+/// agent you brought ([`UreqTransport::with_agent`]) they go through an agent of the
+/// transport's own (see there).
 ///
 /// Timeouts: [`SendOptions::timeout`] is ureq's global timeout of the request, body
 /// included, unless the request has a [`SendOptions::body_idle_timeout`] (a streamed answer:

@@ -430,10 +430,14 @@ fn read_head(stream: &mut TcpStream, shared: &Shared, buf: &mut Vec<u8>) -> Opti
     Some(RawRequest { method, target, headers, body: Vec::new() })
 }
 
-/// Reads one whole request (head, then a `Content-Length` or chunked body) from `buf` and
-/// the stream; what follows it stays in `buf`.
-fn read_request(stream: &mut TcpStream, shared: &Shared, buf: &mut Vec<u8>) -> Option<RawRequest> {
-    let mut request = read_head(stream, shared, buf)?;
+/// Reads the body of `request` (by `Content-Length` or chunked) from `buf` and the stream;
+/// what follows it stays in `buf`. `None` when the connection or the server is gone.
+fn read_body(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    buf: &mut Vec<u8>,
+    request: &mut RawRequest,
+) -> Option<()> {
     // An HTTP/1.1 server answers `Expect: 100-continue` before the body comes.
     if request.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
         && stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
@@ -465,23 +469,18 @@ fn read_request(stream: &mut TcpStream, shared: &Shared, buf: &mut Vec<u8>) -> O
         }
         request.body = buf.drain(..len).collect();
     }
-    Some(request)
+    Some(())
 }
 
 /// Serves requests on one connection by `script`.
 fn handle_http(mut stream: TcpStream, shared: &Shared, script: &Script) {
     let mut buf = Vec::new();
-    if let Script::RefuseBeforeBody(status, body) = script {
-        let Some(request) = read_head(&mut stream, shared, &mut buf) else { return };
-        shared.seen.lock().unwrap_or_else(|e| e.into_inner()).push(request);
-        let answer = format!(
-            "HTTP/1.1 {status} Refused\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = stream.write_all(answer.as_bytes()).and_then(|()| stream.flush());
-        return;
-    }
-    while let Some(request) = read_request(&mut stream, shared, &mut buf) {
+    while let Some(mut request) = read_head(&mut stream, shared, &mut buf) {
+        // A refusal from the head never reads the body.
+        let refused = matches!(script, Script::RefuseBeforeBody(..));
+        if !refused && read_body(&mut stream, shared, &mut buf, &mut request).is_none() {
+            return;
+        }
         shared.seen.lock().unwrap_or_else(|e| e.into_inner()).push(request);
         match script {
             Script::Respond(status, headers) => {
@@ -512,8 +511,14 @@ fn handle_http(mut stream: TcpStream, shared: &Shared, script: &Script) {
                 let _ = stream.shutdown(Shutdown::Both);
                 return;
             }
-            // Answered from the head, above.
-            Script::RefuseBeforeBody(..) => return,
+            Script::RefuseBeforeBody(status, body) => {
+                let answer = format!(
+                    "HTTP/1.1 {status} Refused\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).and_then(|()| stream.flush());
+                return;
+            }
             Script::Paced(paced) => {
                 if !paced.send(&mut stream, shared) {
                     let _ = stream.shutdown(Shutdown::Both);
@@ -532,15 +537,15 @@ pub enum Exchange {
     SendFailed(hotdata_core::TransportError),
     /// The head arrived; reading the body failed.
     BodyFailed(hotdata_core::TransportError),
-    /// The whole body.
-    Done(bytes::Bytes),
+    /// The status and the whole body.
+    Done(http::StatusCode, bytes::Bytes),
 }
 
 impl Exchange {
     /// The whole body, or a panic naming `backend` and what came instead.
     pub fn body(self, backend: impl std::fmt::Debug) -> bytes::Bytes {
         match self {
-            Self::Done(b) => b,
+            Self::Done(_, b) => b,
             other => panic!("{backend:?}: expected the whole body, got {other:?}"),
         }
     }
@@ -575,6 +580,7 @@ pub fn exchange_blocking(
         Err(e) => return Exchange::SendFailed(e),
     };
     between();
+    let status = response.status();
     let mut body = Vec::new();
     for chunk in response.into_body() {
         match chunk {
@@ -582,7 +588,7 @@ pub fn exchange_blocking(
             Err(e) => return Exchange::BodyFailed(e),
         }
     }
-    Exchange::Done(body.into())
+    Exchange::Done(status, body.into())
 }
 
 /// Sends `request` through an async transport and reads the whole body, calling `between`
@@ -598,8 +604,9 @@ pub async fn exchange_async(
         Err(e) => return Exchange::SendFailed(e),
     };
     between();
+    let status = response.status();
     match response.into_body().collect().await {
-        Ok(b) => Exchange::Done(b),
+        Ok(b) => Exchange::Done(status, b),
         Err(e) => Exchange::BodyFailed(e),
     }
 }

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use hotdata_conformance::faults::{RawRequest, RawServer, Script};
+use hotdata_conformance::faults::{
+    Exchange, RawRequest, RawServer, Script, exchange_async, exchange_blocking,
+};
 use hotdata_core::{AsyncTransport, BlockingTransport, RequestBody, SendOptions, TransportError};
 
 const CALLER_AUTH: &str = "Bearer caller-secret-token";
@@ -390,31 +392,27 @@ fn a_storage_put_refused_from_its_head_is_that_answer_not_a_broken_pipe() {
     };
     for backend in ["ureq", "reqwest"] {
         let server = RawServer::start(Script::RefuseBeforeBody(403, REFUSAL));
-        let answer = if backend == "ureq" {
-            let transport = hotdata_ureq::UreqTransport::new(None);
-            transport.send(request(&server.url()), &storage()).map(|r| {
-                let status = r.status();
-                let body: Vec<u8> = r.into_body().flat_map(|c| c.unwrap().to_vec()).collect();
-                (status, body)
-            })
+        let exchange = if backend == "ureq" {
+            exchange_blocking(
+                &hotdata_ureq::UreqTransport::new(None),
+                request(&server.url()),
+                &storage(),
+                || {},
+            )
         } else {
-            let transport = hotdata_reqwest::ReqwestTransport::new(None);
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                let r = transport.send(request(&server.url()), &storage()).await?;
-                let status = r.status();
-                Ok((status, r.into_body().collect().await?.to_vec()))
-            })
+            let transport = hotdata_reqwest::ReqwestTransport::new(None);
+            rt.block_on(exchange_async(&transport, request(&server.url()), &storage(), || {}))
         };
-        match answer {
-            Ok((status, body)) => {
+        match exchange {
+            Exchange::Done(status, body) => {
                 assert_eq!(status, 403, "{backend}");
                 assert_eq!(body, REFUSAL.as_bytes(), "{backend}");
             }
-            Err(e) if backend == "reqwest" => {
+            Exchange::SendFailed(e) if backend == "reqwest" => {
                 assert_eq!(e.kind(), hotdata_core::TransportErrorKind::NoResponse, "{backend}: {e}")
             }
-            Err(e) => panic!("{backend}: {e}"),
+            other => panic!("{backend}: {other:?}"),
         }
         assert_eq!(
             server.seen()[0].header("expect"),
